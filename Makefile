@@ -1,0 +1,34 @@
+# galseg: the two commands.  `make demo` and `make test` each build .venv from scratch
+# when it is missing (or when pyproject.toml changed), then run.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf demo_output
+	$(BIN)/galseg simulate demo_output/sim --n 24 --size 128 --seed 1
+	$(BIN)/galseg labels demo_output/sim/gz3d/*.fits.gz --out demo_output/labels --png
+	@echo "demo done: see demo_output/ (simulated GZ3D files, truth, catalog.csv, vote-fraction maps)"
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo_output build *.egg-info src/*.egg-info .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from galseg.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``galseg`` command line: one module per subcommand, each a thin layer over the API."""

@@ -1,0 +1,52 @@
+"""Entry point of the ``galseg`` command.
+
+Each subcommand lives in its own module of :mod:`galseg.cli` and provides
+``add_parser(subparsers)`` (which registers its arguments and sets
+``func``) so this file only lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from galseg import __version__
+
+# Subcommand modules, in the order `galseg --help` lists them (the data flow).
+SUBCOMMAND_MODULES = (
+    "galseg.cli.simulate",
+    "galseg.cli.labels",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the ``galseg`` argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="galseg",
+        description=(
+            "Galaxy structure from images: crowd labels, simulated galaxies with exact "
+            "truth, and (in later releases) spiral-arm/bar segmentation, detection and "
+            "shred flagging."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"galseg {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in SUBCOMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``galseg`` command; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reading and writing galaxy images and crowd-label files."""

@@ -1,0 +1,1 @@
+"""Simulated galaxies with exact truth, and simulated Galaxy Zoo 3D volunteers."""
