@@ -63,7 +63,7 @@ def legacy_rgb(
         raise ValueError(f"pixscale_arcsec must be > 0, got {pixscale_arcsec!r}")
     per_native_pixel = (LEGACY_NATIVE_PIXSCALE_ARCSEC / pixscale_arcsec) ** 2
     scaled = np.empty_like(images)
-    rgb = np.empty(images.shape[1:] + (3,), dtype=np.float32)
+    rgb = np.empty((*images.shape[1:], 3), dtype=np.float32)
     for i, band in enumerate(bands):
         plane = np.nan_to_num(images[i], nan=0.0) * (per_native_pixel * LEGACY_BAND_SCALES[band])
         scaled[i] = plane + m

@@ -85,7 +85,7 @@ def _draw_arms(rng: np.random.Generator, structure: str, *, start_radius: float,
 
 def draw_central_galaxy(
     rng: np.random.Generator, *, field_radius_arcsec: float, galaxy_class: str | None = None,
-    mix: PopulationMix = PopulationMix(),  # noqa: B008 - frozen, immutable default
+    mix: PopulationMix = PopulationMix(),  # frozen, so a safe default
 ) -> tuple[GalaxyModel, str, str, float]:
     """Draw one central galaxy.
 
@@ -250,7 +250,7 @@ def draw_scene(
     size: int = 128,
     pixscale_arcsec: float = 0.262,
     galaxy_class: str | None = None,
-    mix: PopulationMix = PopulationMix(),  # noqa: B008 - frozen, immutable default
+    mix: PopulationMix = PopulationMix(),  # frozen, so a safe default
 ) -> SceneSpec:
     """Draw a complete cutout: central galaxy, neighbours, stars, seeing, depth and sky position.
 

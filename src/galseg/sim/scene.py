@@ -168,7 +168,7 @@ class SimulatedCutout:
 
     @cached_property
     def rgb(self) -> np.ndarray:
-        """Survey-style colour image, (H, W, 3) uint8 (see :func:`galseg.data.colour.legacy_rgb`)."""
+        """Survey-style colour image, (H, W, 3) uint8 (:func:`galseg.data.colour.legacy_rgb`)."""
         return legacy_rgb(self.bands, pixscale_arcsec=self.spec.conditions.pixscale_arcsec)
 
     @property
@@ -234,7 +234,6 @@ def render_cutout(spec: SceneSpec) -> SimulatedCutout:
     """Render ``spec``: band images with noise, and the truth of the central galaxy."""
     cond = spec.conditions
     pixscale = cond.pixscale_arcsec
-    height, width = spec.shape
     kernels = [profiles.moffat_kernel(f / pixscale, beta=cond.psf_beta)
                for f in cond.psf_fwhm_arcsec]
 
