@@ -388,9 +388,10 @@ def test_gz3d_wcs_matches_release():
     wcs = gz3d_wcs((525, 525), RA, DEC, pixscale_arcsec=0.099)
     assert np.allclose(wcs.wcs.crpix, [262.5, 262.5])
     assert np.allclose(wcs.wcs.cd, np.diag([-1, -1]) * 0.099 / 3600)
-    assert release_wcs(SIZE).to_header() == gz3d_wcs(
-        (SIZE, SIZE), RA, DEC, pixscale_arcsec=PIXSCALE
-    ).to_header()
+    assert (
+        release_wcs(SIZE).to_header()
+        == gz3d_wcs((SIZE, SIZE), RA, DEC, pixscale_arcsec=PIXSCALE).to_header()
+    )
     with pytest.raises(ValueError, match="pixscale_arcsec must be a positive number, got -1"):
         gz3d_wcs((8, 8), RA, DEC, pixscale_arcsec=-1)
 

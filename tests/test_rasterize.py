@@ -77,6 +77,8 @@ def test_polygon_clipped_to_image():
     assert rasterize_polygons([rectangle(-10, -10, 5, 5)], SHAPE).sum() == 25
     assert not rasterize_polygons([rectangle(100, 100, 120, 120)], SHAPE).any()
     assert rasterize_polygons([rectangle(-10, -10, 100, 100)], SHAPE).all()
+    # Wild coordinates (seen in crowd data) neither overflow nor warn.
+    assert rasterize_polygons([[(-1e300, -1e300), (1e300, -1e300), (0, 1e300)]], SHAPE).all()
 
 
 @pytest.mark.parametrize(

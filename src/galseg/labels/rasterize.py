@@ -109,12 +109,13 @@ def _winding_in_bbox(
     n_rows, n_cols = row1 - row0, col1 - col0
 
     # Edges i -> i+1, closed by the last -> first edge.
-    x_next, y_next = np.roll(xs, -1), np.roll(ys, -1)
+    x_next = np.concatenate((xs[1:], xs[:1]))
+    y_next = np.concatenate((ys[1:], ys[:1]))
     y_low, y_high = np.minimum(ys, y_next), np.maximum(ys, y_next)
     # Half-open rule: an edge crosses the centre row y when y_low <= y < y_high,
     # so a vertex on a row is counted once and horizontal edges never.
-    first_row = np.maximum(np.ceil(y_low), row0).astype(np.int64)
-    stop_row = np.minimum(np.ceil(y_high), row1).astype(np.int64)
+    first_row = np.clip(np.ceil(y_low), row0, row1).astype(np.int64)
+    stop_row = np.clip(np.ceil(y_high), row0, row1).astype(np.int64)
     n_cross = np.maximum(stop_row - first_row, 0)
     total = int(n_cross.sum())
     winding = np.zeros((n_rows, n_cols), dtype=np.int64)
@@ -129,7 +130,8 @@ def _winding_in_bbox(
     # A crossing at x_c adds its direction to every centre with x >= x_c (so a
     # centre on a left edge is inside, on a right edge outside); cumulative sum
     # along the row turns the per-column increments into winding numbers.
-    start_col = np.clip(np.ceil(x_cross).astype(np.int64) - col0, 0, n_cols)
+    # Clip before the integer cast: wild coordinates (1e300) must not overflow.
+    start_col = np.clip(np.ceil(x_cross) - col0, 0, n_cols).astype(np.int64)
     flat = (row - row0) * (n_cols + 1) + start_col
     increments = np.bincount(flat, weights=direction, minlength=n_rows * (n_cols + 1))
     increments = increments.reshape(n_rows, n_cols + 1)[:, :n_cols]
@@ -239,29 +241,43 @@ def is_self_intersecting(polygon: np.ndarray | Sequence[Sequence[float]]) -> boo
     if n_segments < 3:
         return False
 
-    # Non-adjacent pairs (j >= i + 2) must not share any point. side[i, k] is
-    # the side of segment i's line that vertex k lies on; segment j runs from
-    # vertex j to vertex j + 1, so every orientation test is one matrix lookup.
-    rel_x = vertices[None, :, 0] - start[:, None, 0]
-    rel_y = vertices[None, :, 1] - start[:, None, 1]
-    side = np.sign(direction[:, None, 0] * rel_y - direction[:, None, 1] * rel_x)
-    side_start, side_end = side[:, :-1], side[:, 1:]
-    proper = (side_start * side_end < 0) & (side_start.T * side_end.T < 0)
-    # A vertex on segment i's line and within its bounding box touches it.
+    # Non-adjacent pairs (j >= i + 2) must not share any point. Only pairs whose
+    # bounding boxes overlap can (few, for a drawn outline), so the exact tests
+    # run on those alone.
     low, high = np.minimum(start, end), np.maximum(start, end)
-    in_box = (
-        (low[:, None, 0] <= vertices[None, :, 0])
-        & (vertices[None, :, 0] <= high[:, None, 0])
-        & (low[:, None, 1] <= vertices[None, :, 1])
-        & (vertices[None, :, 1] <= high[:, None, 1])
+    candidates = (
+        (low[:, None, 0] <= high[None, :, 0])
+        & (low[None, :, 0] <= high[:, None, 0])
+        & (low[:, None, 1] <= high[None, :, 1])
+        & (low[None, :, 1] <= high[:, None, 1])
     )
-    on = (side == 0) & in_box
-    touch = on[:, :-1] | on[:, 1:]
-    pairs = np.triu(np.ones((n_segments, n_segments), dtype=bool), k=2)
+    candidates = np.triu(candidates, k=2)
     if np.all(vertices[0] == vertices[-1]):
         # The first and last segments of a closed ring meet at the shared end.
-        pairs[0, -1] = False
-    return bool(np.any((proper | touch | touch.T) & pairs))
+        candidates[0, -1] = False
+    i, j = np.nonzero(candidates)
+    if len(i) == 0:
+        return False
+
+    def side(k: np.ndarray, point: np.ndarray) -> np.ndarray:
+        # Which side of segment k's line the point lies on: -1, 0 or 1.
+        rel = point - start[k]
+        return np.sign(direction[k, 0] * rel[:, 1] - direction[k, 1] * rel[:, 0])
+
+    def within_box(k: np.ndarray, point: np.ndarray) -> np.ndarray:
+        # For a point on segment k's line: is it on the segment itself?
+        return np.all((low[k] <= point) & (point <= high[k]), axis=1)
+
+    a, b, c, d = start[i], end[i], start[j], end[j]
+    o1, o2, o3, o4 = side(i, c), side(i, d), side(j, a), side(j, b)
+    proper = (o1 * o2 < 0) & (o3 * o4 < 0)
+    touching = (
+        ((o1 == 0) & within_box(i, c))
+        | ((o2 == 0) & within_box(i, d))
+        | ((o3 == 0) & within_box(j, a))
+        | ((o4 == 0) & within_box(j, b))
+    )
+    return bool(np.any(proper | touching))
 
 
 def polygon_count_map(

@@ -135,8 +135,8 @@ def reproject_map(
         result, footprint = reproject_exact(source, target_wcs, target_shape)
     # NaN inside the footprint can only come from NaN input (a map already
     # resampled with fill_value=nan) and is kept.
-    result = np.where(footprint > 0, result, fill_value)
-    return _clip_to_input_range(result, data)
+    result = _clip_to_input_range(result, data)
+    return np.where(footprint > 0, result, fill_value)
 
 
 def reproject_vote_maps(

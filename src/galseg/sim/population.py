@@ -119,9 +119,13 @@ def draw_central_galaxy(
     else:
         size_arcsec = visible_radius / 3.5
         size_kpc = float(np.exp(rng.normal(np.log(3.2), 0.35)))
-    redshift = redshift_at_kpc_per_arcsec(size_kpc / size_arcsec)
-    if not REDSHIFT_RANGE[0] <= redshift <= REDSHIFT_RANGE[1]:
-        redshift = float(np.clip(redshift, *REDSHIFT_RANGE))
+    scale_range = [float(kpc_per_arcsec(z).value) for z in REDSHIFT_RANGE]
+    scale = size_kpc / size_arcsec
+    if scale_range[0] <= scale <= scale_range[1]:
+        redshift = redshift_at_kpc_per_arcsec(scale)
+    else:
+        # tiny or huge frames: the nearest allowed redshift, and the size that follows
+        redshift = REDSHIFT_RANGE[0] if scale < scale_range[0] else REDSHIFT_RANGE[1]
         size_kpc = size_arcsec * float(kpc_per_arcsec(redshift).value)
     # luminosity grows with size (Shen et al. 2003 slope ~ 0.25-0.4 in log R per mag/2.5)
     abs_mag_r = -19.8 - 5.0 * np.log10(size_kpc / 3.0) + rng.normal(0, 0.4)
