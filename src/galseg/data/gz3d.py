@@ -304,6 +304,10 @@ class GZ3DSubject:
             kind: table.as_array() if isinstance(table, Table) else np.asarray(table)
             for kind, table in (clusters or {}).items()
         }
+        if not set(self._given_clusters) <= {"center", "star"}:
+            raise ValueError(
+                f"clusters keys must be 'center' or 'star', got {sorted(self._given_clusters)}"
+            )
         for name, mask in self._given_masks.items():
             if name not in ("center", "star", "spiral", "bar"):
                 raise ValueError(
