@@ -51,13 +51,14 @@ _FILL_RULES = ("nonzero", "evenodd")
 _COUNT_TOLERANCE = 1e-6
 
 
-def _check_shape(shape: Sequence[int]) -> tuple[int, int]:
+def check_shape(shape: Sequence[int], name: str = "shape") -> tuple[int, int]:
+    """Validate an image shape ``(height, width)``; ``name`` is the parameter named in errors."""
     try:
         height, width = (int(n) for n in shape)
     except (TypeError, ValueError):
-        raise ValueError(f"shape must be (height, width), got {shape!r}") from None
+        raise ValueError(f"{name} must be (height, width), got {shape!r}") from None
     if height < 1 or width < 1:
-        raise ValueError(f"shape must be (height, width) with positive sizes, got {shape!r}")
+        raise ValueError(f"{name} must have positive sizes, got {shape!r}")
     return height, width
 
 
@@ -198,7 +199,7 @@ def rasterize_polygons(
     12
     """
     _check_fill_rule(fill_rule)
-    out = np.zeros(_check_shape(shape), dtype=bool)
+    out = np.zeros(check_shape(shape), dtype=bool)
     _paint_polygons(polygons, out, fill_rule=fill_rule, union=True)
     return out
 
@@ -312,7 +313,7 @@ def polygon_count_map(
     ndarray of float64, shape (height, width)
         Polygon counts (float64 as in the release files).
     """
-    out = np.zeros(_check_shape(shape), dtype=np.int64)
+    out = np.zeros(check_shape(shape), dtype=np.int64)
     kept = (p for p in polygons if not (drop_self_intersecting and is_self_intersecting(p)))
     _paint_polygons(kept, out, fill_rule="nonzero", union=False)
     return out.astype(np.float64)
@@ -349,7 +350,7 @@ def vote_counts(
     """
     check_feature(feature)
     _check_fill_rule(fill_rule)
-    shape = _check_shape(shape)
+    shape = check_shape(shape)
     counts = np.zeros(shape, dtype=np.int32)
     volunteer = np.zeros(shape, dtype=bool)
     for classification in classifications:
@@ -629,7 +630,7 @@ def vote_maps(
     if hasattr(source, "classifications"):
         subject = source
         subject_shape = tuple(subject.image.shape[:2])
-        if shape is not None and tuple(_check_shape(shape)) != subject_shape:
+        if shape is not None and tuple(check_shape(shape)) != subject_shape:
             raise ValueError(
                 f"shape={tuple(shape)} does not match the subject's image {subject_shape}; "
                 "leave shape out for a subject"

@@ -43,22 +43,12 @@ from astropy.wcs import WCS
 from reproject import reproject_adaptive, reproject_exact, reproject_interp
 from scipy.ndimage import map_coordinates
 
-from galseg.labels.rasterize import FEATURES, VoteMaps
+from galseg.labels.rasterize import FEATURES, VoteMaps, check_shape
 
 ReprojectMethod = Literal["nearest", "bilinear", "adaptive", "exact"]
 ResizeMethod = Literal["nearest", "bilinear", "area"]
 _REPROJECT_METHODS = ("nearest", "bilinear", "adaptive", "exact")
 _RESIZE_METHODS = ("nearest", "bilinear", "area")
-
-
-def _check_target_shape(shape: Sequence[int], name: str) -> tuple[int, int]:
-    try:
-        height, width = (int(n) for n in shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be (height, width), got {shape!r}") from None
-    if height < 1 or width < 1:
-        raise ValueError(f"{name} must have positive sizes, got {shape!r}")
-    return height, width
 
 
 def _check_map(data: np.ndarray) -> np.ndarray:
@@ -109,7 +99,7 @@ def reproject_map(
         Within the input's value range, ``fill_value`` outside the footprint.
     """
     data = _check_map(data)
-    target_shape = _check_target_shape(target_shape, "target_shape")
+    target_shape = check_shape(target_shape, "target_shape")
     if method not in _REPROJECT_METHODS:
         raise ValueError(f"method must be one of {', '.join(_REPROJECT_METHODS)}, got {method!r}")
     for name, wcs in (("source_wcs", source_wcs), ("target_wcs", target_wcs)):
@@ -241,7 +231,7 @@ def resize_map(
     [[0.5]]
     """
     data = _check_map(data)
-    height, width = _check_target_shape(shape, "shape")
+    height, width = check_shape(shape, "shape")
     if method not in _RESIZE_METHODS:
         raise ValueError(f"method must be one of {', '.join(_RESIZE_METHODS)}, got {method!r}")
     n_rows, n_cols = data.shape
@@ -268,8 +258,8 @@ def resize_wcs(wcs: WCS, input_shape: Sequence[int], output_shape: Sequence[int]
     view. Linear WCS only (SIP or other distortions are not rescaled).
     """
     (in_h, in_w), (out_h, out_w) = (
-        _check_target_shape(input_shape, "input_shape"),
-        _check_target_shape(output_shape, "output_shape"),
+        check_shape(input_shape, "input_shape"),
+        check_shape(output_shape, "output_shape"),
     )
     scale = np.array([in_w / out_w, in_h / out_h])
     new = wcs.deepcopy()
