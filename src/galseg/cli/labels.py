@@ -13,20 +13,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from galseg.cli._args import vote_threshold
 from galseg.data.maps import label_stem, read_reference_grid, write_label_files
 from galseg.errors import InputFileError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number of votes, got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"thresholds are at least 1 vote, got {value}")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -52,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--thresholds",
         nargs="+",
-        type=_positive_int,
+        type=vote_threshold,
         default=[],
         metavar="N",
         help="add uint8 mask extensions SPIRAL_MASK_TH<N>, BAR_MASK_TH<N> (votes >= N)",

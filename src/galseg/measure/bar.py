@@ -1,0 +1,339 @@
+"""Bar length, width and position angle from a bar vote-fraction map.
+
+The map (a model's prediction or the volunteers' votes) is thresholded, the
+connected region that holds the map's peak is kept (holes filled), and
+measured: length and width are the sides of the minimum-area rectangle around
+the region's pixel *corners* (a run of n pixels is n long; the maximum Feret
+diameter would be the rectangle's diagonal), the angle is the major axis of
+the region's second moments. Rules, defaults and the measurements behind
+them: ``docs/measurements.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import cached_property
+from typing import Any
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_scales
+from scipy.ndimage import binary_fill_holes
+from scipy.spatial import ConvexHull
+from skimage.measure import label, regionprops
+
+from galseg.physical import kpc_per_arcsec
+from galseg.sim.scene import image_angle_to_position_angle
+
+DEFAULT_BAR_THRESHOLD_RULE: float | str = "peak0.5"
+"""Threshold of the bar map: half the map's peak (see ``docs/measurements.md``)."""
+DEFAULT_BAR_MIN_PEAK = 0.3
+"""A bar is detected only where at least this vote fraction is reached somewhere."""
+DEFAULT_MIN_PIXELS = 12
+"""Smallest region counted as a feature (the simulator's ``MIN_TRUTH_PIXELS``)."""
+
+# A float32 map of k/n votes compared with the float64 level k/n may fall a few
+# ulp short of it; this slack (far below 1/n for any crowd) lets it through.
+VOTE_LEVEL_TOLERANCE = 1e-6
+
+
+# --------------------------------------------------------------------------------
+# Input checks shared with galseg.measure.arms
+# --------------------------------------------------------------------------------
+def as_vote_fraction_map(vote_fraction: Any, name: str) -> np.ndarray:
+    """``vote_fraction`` as a float64 (H, W) array with NaN (no data) set to 0."""
+    if np.asarray(vote_fraction).dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a numeric (H, W) array, got {type(vote_fraction)!r}")
+    array = np.array(vote_fraction, dtype=float)
+    if array.ndim != 2 or 0 in array.shape:
+        raise ValueError(f"{name} must be a non-empty 2-D (H, W) array, got shape {array.shape}")
+    array[~np.isfinite(array)] = 0.0
+    return array
+
+
+def check_pixscale(pixscale_arcsec: float | u.Quantity | None, wcs: WCS | None) -> float:
+    """Pixel scale in arcsec (NaN if unknown); a Quantity is converted, a WCS is used if None."""
+    if pixscale_arcsec is None:
+        if wcs is None:
+            return np.nan
+        return float(np.mean(proj_plane_pixel_scales(wcs.celestial)) * 3600.0)
+    if isinstance(pixscale_arcsec, u.Quantity):
+        pixscale_arcsec = pixscale_arcsec.to_value(u.arcsec)
+    value = float(pixscale_arcsec)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"pixscale_arcsec must be a positive number or None, got {value!r}")
+    return value
+
+
+def check_redshift(redshift: float | None) -> float:
+    """Redshift as a float (NaN if None); it must be finite and > 0."""
+    if redshift is None:
+        return np.nan
+    value = float(redshift)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"redshift must be a positive number or None, got {redshift!r}")
+    return value
+
+
+def kpc_per_arcsec_or_nan(redshift: float) -> float:
+    """kpc per arcsec at ``redshift`` (Planck18), NaN if the redshift is NaN."""
+    return float(kpc_per_arcsec(redshift).to_value(u.kpc / u.arcsec)) if redshift > 0 else np.nan
+
+
+def parse_threshold(threshold: float | str) -> tuple[str, float]:
+    """Split a threshold rule into ``('absolute', level)`` or ``('peak', fraction)``.
+
+    Parameters
+    ----------
+    threshold : float or str
+        A vote fraction in (0, 1], or ``'peakF'`` with F in (0, 1] (``'peak0.5'``:
+        half the map's peak).
+    """
+    is_peak = isinstance(threshold, str) and threshold.startswith("peak")
+    kind = "peak" if is_peak else "absolute"
+    value = np.nan
+    if is_peak or (isinstance(threshold, int | float | np.number)
+                   and not isinstance(threshold, bool)):
+        with contextlib.suppress(ValueError):
+            value = float(threshold[4:] if is_peak else threshold)
+    if not 0 < value <= 1:
+        raise ValueError(
+            f"threshold must be a vote fraction in (0, 1] or 'peakF' with F in (0, 1] "
+            f"such as 'peak0.5', got {threshold!r}"
+        )
+    return kind, value
+
+
+def minimum_area_rectangle(mask: np.ndarray) -> tuple[float, float, float]:
+    """Long side, short side and angle of the smallest rectangle enclosing the pixel corners.
+
+    Rotating calipers over the convex hull (scikit-image has no minimum-area
+    rectangle; the smallest rectangle has a side on a hull edge).
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (H, W)
+        A non-empty region.
+
+    Returns
+    -------
+    length_px, width_px, angle_deg : float
+        Sides in pixels; image-plane angle of the long side, ccw from +x, in [0, 180).
+    """
+    rows, cols = np.nonzero(mask)
+    offsets = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
+    corners = np.unique((np.column_stack([cols, rows])[:, None, :] + offsets).reshape(-1, 2),
+                        axis=0)
+    hull = corners[ConvexHull(corners).vertices]
+    edges = np.roll(hull, -1, axis=0) - hull
+    angles = np.arctan2(edges[:, 1], edges[:, 0])
+    cos, sin = np.cos(angles), np.sin(angles)
+    along = np.ptp(hull[:, :1] * cos + hull[:, 1:] * sin, axis=0)  # extent along each edge
+    across = np.ptp(-hull[:, :1] * sin + hull[:, 1:] * cos, axis=0)
+    k = int(np.argmin(along * across))
+    angle = np.rad2deg(angles[k]) + (0.0 if along[k] >= across[k] else 90.0)
+    return float(max(along[k], across[k])), float(min(along[k], across[k])), float(angle % 180)
+
+
+# --------------------------------------------------------------------------------
+# The measurement
+# --------------------------------------------------------------------------------
+class BarMeasurement:
+    """Bar length, width, axis ratio and position angle from a bar vote-fraction map.
+
+    Small result object: everything is computed on first use.
+
+    Parameters
+    ----------
+    bar_vote_fraction : array_like, shape (H, W)
+        Fraction of volunteers (or a model's estimate of it) marking each pixel
+        as bar, in [0, 1]; NaN counts as 0. Pixel ``(i, j)`` is centred on
+        ``(x, y) = (j, i)``.
+    pixscale_arcsec : float, Quantity or None, keyword-only
+        Pixel scale; taken from ``wcs`` when None; lengths in arcsec and kpc are
+        NaN when neither is given.
+    redshift : float or None, keyword-only
+        Redshift for kpc (Planck18 angular-diameter distance).
+    threshold : float or str, keyword-only
+        A vote fraction (``0.4``: pixels where at least 40% voted) or ``'peakF'``
+        (``'peak0.5'``: at least half the map's peak). Pixels ``>=`` the level count.
+    min_peak : float, keyword-only
+        No bar unless the map reaches this vote fraction somewhere.
+    min_pixels : int, keyword-only
+        No bar unless the region has at least this many pixels.
+    wcs : astropy.wcs.WCS or None, keyword-only
+        Celestial WCS of the map for the sky position angle; without it the GZ3D
+        orientation (north towards row 0, east towards column 0) is assumed.
+
+    Examples
+    --------
+    >>> vote_fraction = np.zeros((32, 32))
+    >>> vote_fraction[14:18, 6:26] = 0.8
+    >>> bar = BarMeasurement(vote_fraction, pixscale_arcsec=0.262)
+    >>> bar.detected, bar.length_px, bar.width_px, bar.position_angle_deg
+    (True, 20.0, 4.0, 0.0)
+    >>> bar.length_arcsec.round(2)
+    <Quantity 5.24 arcsec>
+    """
+
+    def __init__(
+        self,
+        bar_vote_fraction: np.ndarray,
+        *,
+        pixscale_arcsec: float | u.Quantity | None = None,
+        redshift: float | None = None,
+        threshold: float | str = DEFAULT_BAR_THRESHOLD_RULE,
+        min_peak: float = DEFAULT_BAR_MIN_PEAK,
+        min_pixels: int = DEFAULT_MIN_PIXELS,
+        wcs: WCS | None = None,
+    ) -> None:
+        self._map = as_vote_fraction_map(bar_vote_fraction, "bar_vote_fraction")
+        self._rule = parse_threshold(threshold)
+        if not (np.isfinite(min_peak) and 0 <= min_peak <= 1):
+            raise ValueError(f"min_peak must be a vote fraction in [0, 1], got {min_peak!r}")
+        if isinstance(min_pixels, bool) or not isinstance(min_pixels, int | np.integer) \
+                or min_pixels < 1:
+            raise ValueError(f"min_pixels must be a positive integer, got {min_pixels!r}")
+        self.threshold = threshold
+        self.min_peak = float(min_peak)
+        self.min_pixels = int(min_pixels)
+        self.wcs = wcs
+        self.pixscale_arcsec = check_pixscale(pixscale_arcsec, wcs)
+        self.redshift = check_redshift(redshift)
+
+    def __repr__(self) -> str:
+        return (f"<BarMeasurement shape={self._map.shape} threshold={self.threshold!r} "
+                f"detected={self.detected} length_px={self.length_px:.2f}>")
+
+    # --- the region --------------------------------------------------------------
+    @cached_property
+    def peak_vote_fraction(self) -> float:
+        """Largest value of the map (NaN counted as 0)."""
+        return float(self._map.max())
+
+    @cached_property
+    def threshold_value(self) -> float:
+        """The vote-fraction level used (the rule applied to this map)."""
+        kind, value = self._rule
+        return value * self.peak_vote_fraction if kind == "peak" else value
+
+    @cached_property
+    def _candidate(self) -> np.ndarray:
+        """Component of the thresholded map with the highest peak (ties: most votes), filled."""
+        if self.peak_vote_fraction <= 0:
+            return np.zeros(self._map.shape, dtype=bool)
+        above = self._map >= self.threshold_value - VOTE_LEVEL_TOLERANCE
+        labels = label(above, connectivity=2)
+        if labels.max() == 0:
+            return above
+        regions = regionprops(labels, intensity_image=self._map)
+        best = max(regions, key=lambda r: (r.intensity_max, r.intensity_mean * r.area))
+        return binary_fill_holes(labels == best.label)
+
+    @cached_property
+    def detected(self) -> bool:
+        """True when the map's peak reaches ``min_peak`` and the region ``min_pixels``."""
+        return bool(self.peak_vote_fraction >= self.min_peak - VOTE_LEVEL_TOLERANCE
+                    and self._candidate.sum() >= self.min_pixels)
+
+    @cached_property
+    def mask(self) -> np.ndarray:
+        """The bar region, bool (H, W); all False when no bar is detected."""
+        mask = self._candidate.copy() if self.detected else np.zeros(self._map.shape, bool)
+        mask.flags.writeable = False
+        return mask
+
+    @cached_property
+    def area_px(self) -> int:
+        """Pixels in :attr:`mask`."""
+        return int(self.mask.sum())
+
+    @cached_property
+    def _props(self):
+        return regionprops(self.mask.astype(np.uint8))[0] if self.detected else None
+
+    @cached_property
+    def centroid_xy(self) -> tuple[float, float]:
+        """Centre ``(x, y)`` of the region in pixels (NaN if not detected)."""
+        if self._props is None:
+            return (np.nan, np.nan)
+        row, col = self._props.centroid
+        return (float(col), float(row))
+
+    @cached_property
+    def _rectangle(self) -> tuple[float, float, float]:
+        return minimum_area_rectangle(self.mask) if self.detected else (np.nan,) * 3
+
+    # --- lengths and angles ------------------------------------------------------
+    @cached_property
+    def length_px(self) -> float:
+        """End-to-end length: long side of the minimum-area rectangle, pixels (NaN if none)."""
+        return self._rectangle[0]
+
+    @cached_property
+    def width_px(self) -> float:
+        """Short side of the minimum-area rectangle, pixels (NaN if none)."""
+        return self._rectangle[1]
+
+    @cached_property
+    def axis_ratio(self) -> float:
+        """``width_px / length_px`` (NaN if none)."""
+        return self.width_px / self.length_px if self.detected else np.nan
+
+    @cached_property
+    def position_angle_deg(self) -> float:
+        """Image-plane angle of the long axis (second moments), ccw from +x, in [0, 180)."""
+        if self._props is None:
+            return np.nan
+        # skimage's orientation is measured from the row axis towards the column axis
+        return float((90.0 - np.rad2deg(self._props.orientation)) % 180.0)
+
+    @cached_property
+    def sky_position_angle_deg(self) -> float:
+        """Position angle of the long axis east of north, degrees in [0, 180) (NaN if none)."""
+        if not self.detected:
+            return np.nan
+        if self.wcs is None:
+            return image_angle_to_position_angle(self.position_angle_deg)
+        angle = np.deg2rad(self.position_angle_deg)
+        x0, y0 = self.centroid_xy
+        # a one-pixel step along the axis: the local PA, even with a distorted WCS
+        start, end = self.wcs.celestial.pixel_to_world([x0, x0 + np.cos(angle)],
+                                                       [y0, y0 + np.sin(angle)])
+        if not isinstance(start, SkyCoord):
+            raise ValueError("wcs must be a celestial WCS (RA/Dec axes)")
+        return float(start.position_angle(end).to_value(u.deg) % 180.0)
+
+    @cached_property
+    def length_arcsec(self) -> u.Quantity:
+        """Length in arcsec (NaN if no bar or no pixel scale)."""
+        return self.length_px * self.pixscale_arcsec * u.arcsec
+
+    @cached_property
+    def length_kpc(self) -> u.Quantity:
+        """Length in kpc at ``redshift`` (NaN if no bar, pixel scale or redshift)."""
+        scale = kpc_per_arcsec_or_nan(self.redshift) * u.kpc / u.arcsec
+        return (self.length_arcsec * scale).to(u.kpc)
+
+    def to_row(self) -> dict[str, Any]:
+        """Catalog columns (plain floats, NaN where unknown; ``has_bar`` bool)."""
+        return {
+            "has_bar": self.detected,
+            "bar_length_px": float(self.length_px),
+            "bar_length_arcsec": float(self.length_arcsec.to_value(u.arcsec)),
+            "bar_length_kpc": float(self.length_kpc.to_value(u.kpc)),
+            "bar_width_px": float(self.width_px),
+            "bar_axis_ratio": float(self.axis_ratio),
+            "bar_pa_deg": float(self.sky_position_angle_deg),
+        }
+
+
+def measure_bar(bar_vote_fraction: np.ndarray, **kwargs: Any) -> BarMeasurement:
+    """Measure the bar in ``bar_vote_fraction``; keyword arguments as :class:`BarMeasurement`."""
+    return BarMeasurement(bar_vote_fraction, **kwargs)
+
+
+__all__ = ["DEFAULT_BAR_MIN_PEAK", "DEFAULT_BAR_THRESHOLD_RULE", "BarMeasurement",
+           "measure_bar", "minimum_area_rectangle", "parse_threshold"]

@@ -1,0 +1,1 @@
+"""Neural network models (stage by stage, no training code here)."""

@@ -1,0 +1,176 @@
+"""U-Net that regresses per-pixel spiral-arm and bar vote fractions.
+
+The architecture follows Walmsley & Spindler (2023; public code zoobot-3d): encoder
+levels of residual blocks (3x3 conv, batch norm, Mish; a 1x1 conv on the residual
+path when the width changes), dropout, a 3x3 stride-2 conv down; residual blocks in
+the middle; a decoder that concatenates the skip of the same level, applies residual
+blocks and goes up with a 4x4 stride-2 transposed conv; a head of 3x3 conv, Mish,
+1x1 conv and ReLU.
+
+Two faults of the reference code are not repeated: every skip connection is used,
+including the full-resolution one, and the network accepts any input size (it pads
+to a multiple of ``2**depth`` and crops back).
+
+Tensor contract
+---------------
+input : float tensor (N, 3, H, W), RGB scaled to [0, 1], any H, W >= 1.
+output : float tensor (N, 2, H, W), >= 0; channel 0 = spiral vote fraction,
+    channel 1 = bar vote fraction (:data:`OUTPUT_CHANNELS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+OUTPUT_CHANNELS = ("spiral", "bar")
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Shape of a :class:`UNet`.
+
+    Parameters
+    ----------
+    widths : tuple of int
+        Channels of each encoder level, from full resolution down; ``len(widths)`` is
+        the depth (number of halvings).
+    blocks_per_level : int
+        Residual blocks in each encoder and decoder level (the paper: 2).
+    middle_blocks : int
+        Residual blocks at the bottom (the paper: 2).
+    dropout : tuple of float
+        Dropout probability after each encoder level (one per level).
+    in_channels : int
+        Input channels (3 for RGB).
+    """
+
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    blocks_per_level: int = 1
+    middle_blocks: int = 1
+    dropout: tuple[float, ...] = (0.0, 0.1, 0.1, 0.1)
+    in_channels: int = 3
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        object.__setattr__(self, "dropout", tuple(float(p) for p in self.dropout))
+        if not self.widths or min(self.widths) < 1:
+            raise ValueError(f"widths must be positive channel counts, got {self.widths}")
+        if len(self.dropout) != len(self.widths):
+            raise ValueError(
+                f"need one dropout per level: {len(self.widths)} widths, "
+                f"{len(self.dropout)} dropouts"
+            )
+        if any(not 0 <= p < 1 for p in self.dropout):
+            raise ValueError(f"dropout probabilities must be in [0, 1), got {self.dropout}")
+        if self.blocks_per_level < 1 or self.middle_blocks < 0:
+            raise ValueError("blocks_per_level must be >= 1 and middle_blocks >= 0")
+
+    @property
+    def depth(self) -> int:
+        return len(self.widths)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> UNetConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v
+                      for k, v in values.items() if k in known})
+
+
+#: The configuration of the paper's published model (their default widths), for
+#: speed and score comparisons (``benchmarks/segment_speed.py``).
+PAPER_CONFIG = UNetConfig(widths=(32, 64, 128, 256), blocks_per_level=2, middle_blocks=2,
+                          dropout=(0.0, 0.1, 0.25, 0.13))
+
+
+class ResidualBlock(nn.Module):
+    """3x3 conv + batch norm + Mish, added to the (1x1-projected if needed) input."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(out_channels)
+        self.act = nn.Mish(inplace=True)
+        self.shortcut = (nn.Identity() if in_channels == out_channels
+                         else nn.Conv2d(in_channels, out_channels, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x))) + self.shortcut(x)
+
+
+def _blocks(in_channels: int, out_channels: int, n: int) -> nn.Sequential:
+    layers = [ResidualBlock(in_channels, out_channels)]
+    layers += [ResidualBlock(out_channels, out_channels) for _ in range(n - 1)]
+    return nn.Sequential(*layers)
+
+
+class UNet(nn.Module):
+    """Spiral/bar vote-fraction U-Net; see the module docstring for the tensor contract."""
+
+    def __init__(self, config: UNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or UNetConfig()
+        widths = config.widths
+        self.encoder = nn.ModuleList()
+        self.dropouts = nn.ModuleList()
+        self.downs = nn.ModuleList()
+        channels = config.in_channels
+        for width, p in zip(widths, config.dropout, strict=True):
+            self.encoder.append(_blocks(channels, width, config.blocks_per_level))
+            self.dropouts.append(nn.Dropout2d(p) if p > 0 else nn.Identity())
+            self.downs.append(nn.Conv2d(width, width, 3, stride=2, padding=1))
+            channels = width
+        self.middle = (_blocks(channels, channels, config.middle_blocks)
+                       if config.middle_blocks else nn.Identity())
+        self.ups = nn.ModuleList()
+        self.decoder = nn.ModuleList()
+        for width in reversed(widths):
+            self.ups.append(nn.ConvTranspose2d(channels, width, 4, stride=2, padding=1))
+            self.decoder.append(_blocks(2 * width, width, config.blocks_per_level))
+            channels = width
+        self.head = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.Mish(inplace=True),
+            nn.Conv2d(channels, len(OUTPUT_CHANNELS), 1),
+            nn.ReLU(),
+        )
+
+    @property
+    def multiple(self) -> int:
+        """Input sizes are padded to a multiple of this."""
+        return 2 ** self.config.depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
+            raise ValueError(
+                f"expected input (N, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
+            )
+        height, width = x.shape[-2:]
+        pad_h = -height % self.multiple
+        pad_w = -width % self.multiple
+        if pad_h or pad_w:
+            # Reflection keeps the padded border looking like sky rather than a hard edge;
+            # it needs the pad to be smaller than the image, so fall back to replication.
+            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        skips = []
+        for blocks, drop, down in zip(self.encoder, self.dropouts, self.downs, strict=True):
+            x = drop(blocks(x))
+            skips.append(x)
+            x = down(x)
+        x = self.middle(x)
+        for up, blocks, skip in zip(self.ups, self.decoder, reversed(skips), strict=True):
+            x = blocks(torch.cat([up(x), skip], dim=1))
+        return self.head(x)[..., :height, :width]
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,1 @@
+"""Prediction: trained models applied to images."""

@@ -1,0 +1,287 @@
+"""Spiral-arm and bar vote-fraction maps for images of any size (the Python API of
+``galseg segment``).
+
+Scale rule
+----------
+The model was trained on square frames of ``frame_size`` pixels (128) that hold the
+whole cutout around one galaxy, as the paper's model was trained on whole GZ3D fields.
+An input is brought to that scale by one of three rules (``scale=``):
+
+``'frame'`` (default)
+    The input is padded to a square (with its own border's median colour, so the pad
+    looks like sky) and resized to the training frame. Right for cutouts centred on a
+    galaxy at any pixel scale, including a 1,000 px image of a nearby galaxy that fills
+    the frame.
+``'pixscale'``
+    The input is resized so that its pixel scale equals the training pixel scale
+    (0.262 arcsec/px) and run whole (the network is fully convolutional). Right for
+    fields in which galaxies have the angular sizes of the training set; needs a pixel
+    scale (FITS WCS or ``pixscale_arcsec``).
+``'native'``
+    No resizing.
+
+Whatever the rule, the maps are resized back and returned on the input's own pixel
+grid, so measurements are made in input pixels and need no further correction.
+Down-sampling uses area averaging (anti-aliasing), up-sampling bilinear interpolation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from os import PathLike
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from astropy.io import fits
+
+from galseg.data.images import InputImage, read_image
+from galseg.measure import measure_maps
+from galseg.models.unet import UNet
+from galseg.models.weights import SegmenterMetadata, load_segmenter
+from galseg.training.segmenter import dihedral
+
+ScaleRule = Literal["frame", "pixscale", "native"]
+SCALE_RULES = ("frame", "pixscale", "native")
+N_VOLUNTEERS = 15
+"""Volunteers per galaxy in GZ3D; ``--thresholds`` are votes out of this number."""
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """Vote-fraction maps of one input on its own pixel grid, and measurements from them.
+
+    Attributes
+    ----------
+    image : InputImage
+        The input (name, WCS, header, pixel scale, valid-pixel mask).
+    spiral_vote_fraction, bar_vote_fraction : ndarray, shape (H, W), float32
+        Predicted fraction of volunteers marking each pixel, in [0, 1].
+    redshift : float or None
+        Used for the kpc columns.
+    """
+
+    image: InputImage
+    spiral_vote_fraction: np.ndarray
+    bar_vote_fraction: np.ndarray
+    redshift: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.image.name
+
+    @cached_property
+    def measurements(self) -> dict[str, Any]:
+        """One catalog row (see :func:`galseg.measure.measure_maps`)."""
+        return measure_maps(self.spiral_vote_fraction, self.bar_vote_fraction,
+                            pixscale_arcsec=self.image.pixscale_arcsec,
+                            redshift=self.redshift, wcs=self.image.wcs)
+
+    def vote_fraction(self, feature: str) -> np.ndarray:
+        if feature not in ("spiral", "bar"):
+            raise ValueError(f"feature must be 'spiral' or 'bar', got {feature!r}")
+        return self.spiral_vote_fraction if feature == "spiral" else self.bar_vote_fraction
+
+    def mask(self, feature: str, threshold_votes: int,
+             n_volunteers: int = N_VOLUNTEERS) -> np.ndarray:
+        """Pixels where the predicted votes reach ``threshold_votes`` of ``n_volunteers``
+        (Rey Deutsch et al. 2023 thresholds th = 1..6 of 15)."""
+        # Half a vote of tolerance: a predicted fraction is an expected vote count.
+        return self.vote_fraction(feature) * n_volunteers >= threshold_votes - 0.5
+
+
+def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(rgb, -1, 0), dtype=np.float32))
+
+
+def _resize(tensor: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Resize (N, C, H, W) to ``shape``: area averaging down, bilinear up."""
+    if tuple(tensor.shape[-2:]) == tuple(shape):
+        return tensor
+    down = shape[0] <= tensor.shape[-2] and shape[1] <= tensor.shape[-1]
+    if down:
+        return F.interpolate(tensor, size=shape, mode="area")
+    return F.interpolate(tensor, size=shape, mode="bilinear", align_corners=False)
+
+
+def _pad_square(tensor: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad (C, H, W) to a square with the median colour of its border."""
+    _, height, width = tensor.shape
+    side = max(height, width)
+    if height == width:
+        return tensor, (0, 0)
+    border = torch.cat([tensor[:, 0], tensor[:, -1], tensor[:, :, 0], tensor[:, :, -1]], dim=1)
+    colour = border.median(dim=1).values
+    out = colour[:, None, None].expand(-1, side, side).clone()
+    top, left = (side - height) // 2, (side - width) // 2
+    out[:, top:top + height, left:left + width] = tensor
+    return out, (top, left)
+
+
+class Segmenter:
+    """A trained spiral/bar U-Net ready to run on images.
+
+    Parameters
+    ----------
+    model_path : path, optional
+        Model file; default: the weights shipped with galseg.
+    scale : {'frame', 'pixscale', 'native'}
+        How inputs are brought to the training scale (module docstring).
+    tta : bool
+        Average the predictions over the 8 flips and right-angle rotations (8x slower,
+        slightly smoother maps).
+    batch_size : int
+        Images per forward pass; bounds memory together with the frame size.
+    device : str or torch.device
+        Default: CUDA when available, else CPU.
+
+    Examples
+    --------
+    >>> seg = Segmenter()                                    # doctest: +SKIP
+    >>> result = seg.segment("NGC1300.fits", redshift=0.005)  # doctest: +SKIP
+    >>> result.measurements["bar_length_kpc"]                 # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model_path: str | PathLike[str] | None = None,
+        *,
+        scale: ScaleRule = "frame",
+        tta: bool = False,
+        batch_size: int = 32,
+        device: str | torch.device | None = None,
+        model: UNet | None = None,
+        metadata: SegmenterMetadata | None = None,
+    ) -> None:
+        if scale not in SCALE_RULES:
+            raise ValueError(f"scale must be one of {SCALE_RULES}, got {scale!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.device = torch.device(device) if device else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+        if model is None:
+            model, metadata = load_segmenter(model_path, device=self.device)
+        elif metadata is None:
+            raise ValueError("pass metadata together with model")
+        self.model = model.to(self.device, memory_format=torch.channels_last).eval()
+        self.metadata = metadata
+        self.scale = scale
+        self.tta = tta
+        self.batch_size = batch_size
+
+    # --- network ------------------------------------------------------------------
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        batch = batch.to(self.device, memory_format=torch.channels_last)
+        with torch.inference_mode():
+            if not self.tta:
+                return self.model(batch).clamp_(0, 1).float().cpu()
+            total = torch.zeros((batch.shape[0], 2, *batch.shape[-2:]), device=self.device)
+            for k in range(8):
+                out = self.model(dihedral(batch, k))
+                # undo: inverse rotation, then the flip (dihedral applies flip first)
+                out = torch.rot90(out, -(k % 4), dims=(-2, -1))
+                total += out.flip(-1) if k >= 4 else out
+            return (total / 8).clamp_(0, 1).cpu()
+
+    def _model_shape(self, image: InputImage) -> tuple[int, int]:
+        height, width = image.shape
+        if self.scale == "native":
+            return height, width
+        if self.scale == "frame":
+            return self.metadata.frame_size, self.metadata.frame_size
+        if image.pixscale_arcsec is None:
+            raise ValueError(f"{image.name}: scale='pixscale' needs a pixel scale (FITS WCS "
+                             "or pixscale_arcsec)")
+        factor = image.pixscale_arcsec / self.metadata.pixscale_arcsec
+        return max(1, round(height * factor)), max(1, round(width * factor))
+
+    def predict_maps(self, images: Sequence[InputImage]) -> list[np.ndarray]:
+        """(2, H, W) float32 vote-fraction maps on each input's grid, batched by shape."""
+        prepared = []
+        for image in images:
+            tensor = _to_tensor(image.rgb)
+            offset = (0, 0)
+            if self.scale == "frame":
+                tensor, offset = _pad_square(tensor)
+            prepared.append((tensor, offset, self._model_shape(image)))
+        outputs: list[np.ndarray | None] = [None] * len(images)
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for i, (_, _, shape) in enumerate(prepared):
+            by_shape.setdefault(shape, []).append(i)
+        for shape, indices in by_shape.items():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start:start + self.batch_size]
+                resized = [_resize(prepared[i][0][None], shape)[0] for i in chunk]
+                maps = self._forward(torch.stack(resized))
+                for i, out in zip(chunk, maps, strict=True):
+                    tensor, (top, left), _ = prepared[i]
+                    full = _resize(out[None], tuple(tensor.shape[-2:]))[0]
+                    height, width = images[i].shape
+                    outputs[i] = full[:, top:top + height, left:left + width].numpy()
+        return outputs  # type: ignore[return-value]
+
+    # --- user API -----------------------------------------------------------------
+    def segment(self, image: InputImage | str | PathLike[str], *,
+                redshift: float | None = None) -> SegmentationResult:
+        """Maps of one image (an :class:`InputImage` or a file path)."""
+        return next(self.segment_many([image], redshifts=[redshift]))
+
+    def segment_many(
+        self,
+        images: Iterable[InputImage | str | PathLike[str]],
+        *,
+        redshifts: Iterable[float | None] | None = None,
+    ) -> Iterator[SegmentationResult]:
+        """Yield one result per image, reading and predicting ``batch_size`` at a time."""
+        redshift_iter = iter(redshifts) if redshifts is not None else None
+        pending: list[tuple[InputImage, float | None]] = []
+
+        def flush() -> Iterator[SegmentationResult]:
+            maps = self.predict_maps([im for im, _ in pending])
+            for (im, z), m in zip(pending, maps, strict=True):
+                yield SegmentationResult(im, m[0], m[1], z)
+            pending.clear()
+
+        for item in images:
+            image = item if isinstance(item, InputImage) else read_image(item)
+            z = next(redshift_iter) if redshift_iter is not None else None
+            pending.append((image, z))
+            if len(pending) >= self.batch_size:
+                yield from flush()
+        if pending:
+            yield from flush()
+
+
+def masks_hdulist(result: SegmentationResult, *, thresholds: Sequence[int] = (),
+                  extra_cards: dict[str, Any] | None = None) -> fits.HDUList:
+    """The ``<name>_masks.fits`` content: vote-fraction maps, optional threshold masks and
+    a one-row MEASUREMENTS table, all on the input's pixel grid with its WCS."""
+    from astropy.table import Table
+
+    from galseg.data.maps import fraction_extname, mask_extname
+
+    header = result.image.wcs.to_header() if result.image.wcs is not None else fits.Header()
+    primary = fits.PrimaryHDU()
+    primary.header["INPUT"] = str(result.image.path or result.name)
+    for key, value in (extra_cards or {}).items():
+        primary.header[key] = value
+    hdus: list[Any] = [primary]
+    for feature in ("spiral", "bar"):
+        hdu = fits.ImageHDU(result.vote_fraction(feature).astype(np.float32), header=header,
+                            name=fraction_extname(feature))
+        hdu.header["BUNIT"] = ("", "fraction of volunteers (predicted)")
+        hdus.append(hdu)
+    for th in thresholds:
+        for feature in ("spiral", "bar"):
+            hdu = fits.ImageHDU(result.mask(feature, th).astype(np.uint8), header=header,
+                                name=mask_extname(feature, th))
+            hdu.header["THVOTES"] = (th, f"votes out of {N_VOLUNTEERS}")
+            hdus.append(hdu)
+    row = {k: [v] for k, v in result.measurements.items()}
+    hdus.append(fits.table_to_hdu(Table(row)))
+    hdus[-1].name = "MEASUREMENTS"
+    return fits.HDUList(hdus)
+

@@ -1,0 +1,1 @@
+"""Training of galseg models (the CLI `galseg train` is a thin layer over this)."""

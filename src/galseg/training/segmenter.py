@@ -1,0 +1,308 @@
+"""Train the spiral/bar U-Net on GZ3D vote fractions (``galseg train segmenter``).
+
+What happens, and why:
+
+* Targets are the volunteers' vote fractions; the loss is a masked L1: a galaxy's
+  channel in which no volunteer marked anything adds no loss (Walmsley & Spindler
+  2023), so an unmarked bar channel is "unknown", not "no bar".
+* Augmentation keeps values exact: the 8 flips and right-angle rotations (no
+  interpolation of the vote maps), plus an occasional grey image so the model also
+  works on one-band FITS (:mod:`galseg.data.images` makes those grey).
+* Validation and test never see augmentation (a fault of the reference code).
+* AdamW, gradient clipping, early stopping on validation loss; the best epoch's weights
+  are written to the model file. A checkpoint after every epoch makes a killed run
+  resume where it stopped, with the same random stream (seeded per epoch).
+* Mixed precision and the GPU are used automatically when CUDA is available.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from galseg.models.unet import UNet, UNetConfig, count_parameters
+from galseg.models.weights import SegmenterMetadata, save_segmenter
+from galseg.training.examples import SegmentationExamples, load_examples
+
+GREY_PROBABILITY = 0.15
+"""Fraction of training images shown in grey (luminance in all three channels)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of a segmenter training run (stored with the run)."""
+
+    model: UNetConfig = field(default_factory=UNetConfig)
+    frame_size: int = 128
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.075
+    gradient_clip: float = 0.5
+    max_epochs: int = 60
+    patience: int = 6
+    max_minutes: float | None = None
+    seed: int = 0
+    grey_probability: float = GREY_PROBABILITY
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["model"] = self.model.to_dict()
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = dict(values)
+        values["model"] = UNetConfig.from_dict(values["model"])
+        return cls(**values)
+
+
+def masked_l1(prediction: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Mean absolute error over the (galaxy, channel) pairs that have any volunteer mark.
+
+    Returns the loss and the number of (galaxy, channel) pairs that counted; the loss is
+    0 (with a gradient) when none did.
+    """
+    marked = target.flatten(2).amax(dim=2) > 0  # (N, C)
+    per_map = (prediction - target).abs().flatten(2).mean(dim=2)
+    n = int(marked.sum())
+    if n == 0:
+        return per_map.sum() * 0.0, 0
+    return (per_map * marked).sum() / n, n
+
+
+def dihedral(tensor: torch.Tensor, k: int) -> torch.Tensor:
+    """Apply element ``k`` (0..7) of the square's symmetry group to the last two axes."""
+    if k >= 4:
+        tensor = tensor.flip(-1)
+    return torch.rot90(tensor, k % 4, dims=(-2, -1))
+
+
+def augment(images: torch.Tensor, targets: torch.Tensor, rng: np.random.Generator,
+            grey_probability: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random flips/right-angle rotations (same for image and target) and grey images."""
+    ks = rng.integers(0, 8, size=len(images))
+    images = torch.stack([dihedral(im, int(k)) for im, k in zip(images, ks, strict=True)])
+    targets = torch.stack([dihedral(t, int(k)) for t, k in zip(targets, ks, strict=True)])
+    grey = torch.from_numpy(rng.random(len(images)) < grey_probability)
+    if grey.any():
+        luminance = images[grey].mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+        images = images.clone()
+        images[grey] = luminance
+    return images, targets
+
+
+def _batch(examples: SegmentationExamples, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.from_numpy(examples.images[index]).permute(0, 3, 1, 2).float() / 255.0
+    targets = torch.from_numpy(examples.vote_fractions(index))
+    return images, targets
+
+
+def evaluate_loss(model: UNet, examples: SegmentationExamples, *, batch_size: int,
+                  device: torch.device) -> float:
+    """Masked L1 over a whole set, without augmentation."""
+    model.eval()
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for start in range(0, len(examples), batch_size):
+            index = np.arange(start, min(start + batch_size, len(examples)))
+            images, targets = _batch(examples, index)
+            with _autocast(device):
+                prediction = model(images.to(device, memory_format=torch.channels_last))
+            loss, n = masked_l1(prediction.float(), targets.to(device))
+            total += float(loss) * n
+            count += n
+    return total / count if count else math.nan
+
+
+def _autocast(device: torch.device) -> torch.autocast:
+    return torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda"
+                          else torch.bfloat16, enabled=device.type == "cuda")
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train_segmenter`."""
+
+    model_path: Path
+    best_epoch: int
+    best_val_loss: float
+    test_loss: float
+    epochs_run: int
+    stopped_because: str
+    history: list[dict[str, float]]
+
+
+def train_segmenter(
+    data_dir: str | PathLike[str],
+    model_path: str | PathLike[str],
+    config: TrainConfig | None = None,
+    *,
+    run_dir: str | PathLike[str] | None = None,
+    workers: int = 1,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train a segmenter on the GZ3D files of ``data_dir`` and write ``model_path``.
+
+    Parameters
+    ----------
+    data_dir : path
+        GZ3D files (real or made by ``galseg simulate``).
+    model_path : path
+        Output model file (best validation epoch, fp16 weights and metadata).
+    config : TrainConfig
+    run_dir : path, optional
+        Checkpoint, metrics log and example cache; default ``<model_path>.run/``. An
+        existing checkpoint with the same configuration is resumed.
+    workers : int
+        Processes reading the GZ3D files.
+    device : optional
+        ``'cpu'``, ``'cuda'``...; default: CUDA when available.
+    """
+    config = config or TrainConfig()
+    model_path = Path(model_path)
+    run_dir = Path(run_dir) if run_dir else model_path.with_name(model_path.name + ".run")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(device) if device else default_device()
+    torch.manual_seed(config.seed)
+
+    examples = load_examples(data_dir, frame_size=config.frame_size,
+                             cache=run_dir / "examples.npz", workers=workers, progress=progress)
+    train, val, test = (examples.subset(s) for s in ("train", "val", "test"))
+    if len(train) == 0 or len(val) == 0:
+        raise ValueError(f"need galaxies in both train and validation splits; got "
+                         f"{len(train)} train, {len(val)} val from {data_dir}")
+    log(f"{len(train)} train, {len(val)} validation, {len(test)} test galaxies; "
+        f"device {device}")
+
+    model = UNet(config.model).to(device, memory_format=torch.channels_last)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+                                  weight_decay=config.weight_decay)
+    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    state = {"epoch": 0, "best_val_loss": math.inf, "best_epoch": 0, "bad_epochs": 0,
+             "elapsed_s": 0.0, "history": []}
+    checkpoint_path = run_dir / "checkpoint.pt"
+    # Stopping rules may change between a run and its resumption; nothing else may.
+    config_json = json.dumps({k: v for k, v in config.to_dict().items()
+                              if k not in ("max_epochs", "patience", "max_minutes")},
+                             sort_keys=True)
+    if checkpoint_path.is_file():
+        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        if checkpoint["config"] != config_json:
+            raise ValueError(f"{checkpoint_path} was made with another configuration; "
+                             "delete the run folder or use the same options")
+        model.load_state_dict(checkpoint["model"])
+        optimiser.load_state_dict(checkpoint["optimiser"])
+        scaler.load_state_dict(checkpoint["scaler"])
+        state = checkpoint["state"]
+        log(f"resuming after epoch {state['epoch']} (best val loss "
+            f"{state['best_val_loss']:.5f} at epoch {state['best_epoch']})")
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+    log(f"model: {count_parameters(model):,} parameters, widths {config.model.widths}")
+
+    stopped = "max_epochs"
+    metrics_path = run_dir / "metrics.csv"
+    while state["epoch"] < config.max_epochs:
+        if state["bad_epochs"] >= config.patience:
+            stopped = "early_stopping"
+            break
+        if config.max_minutes is not None and state["elapsed_s"] / 60 >= config.max_minutes:
+            stopped = "time_limit"
+            break
+        epoch = state["epoch"] + 1
+        started = time.perf_counter()
+        rng = np.random.default_rng([config.seed, epoch])
+        order = rng.permutation(len(train))
+        model.train()
+        running, seen = 0.0, 0
+        bar = tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch}",
+                   unit="batch", disable=not progress, leave=False)
+        for start in bar:
+            index = np.sort(order[start:start + config.batch_size])
+            images, targets = _batch(train, index)
+            images, targets = augment(images, targets, rng, config.grey_probability)
+            images = images.to(device, memory_format=torch.channels_last)
+            targets = targets.to(device)
+            with _autocast(device):
+                prediction = model(images)
+            loss, n = masked_l1(prediction.float(), targets)
+            optimiser.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimiser)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.gradient_clip)
+            scaler.step(optimiser)
+            scaler.update()
+            running += float(loss.detach()) * n
+            seen += n
+            bar.set_postfix(loss=f"{running / max(seen, 1):.4f}")
+        bar.close()
+        val_loss = evaluate_loss(model, val, batch_size=2 * config.batch_size, device=device)
+        state["elapsed_s"] += time.perf_counter() - started
+        row = {"epoch": epoch, "train_loss": running / max(seen, 1), "val_loss": val_loss,
+               "lr": optimiser.param_groups[0]["lr"],
+               "seconds": round(time.perf_counter() - started, 1)}
+        state["history"].append(row)
+        improved = val_loss < state["best_val_loss"]
+        if improved:
+            state.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
+            torch.save(model.state_dict(), run_dir / "best_state.pt")
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch
+        _write_csv(metrics_path, state["history"])
+        _save_atomic({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                      "scaler": scaler.state_dict(), "state": state, "config": config_json},
+                     checkpoint_path)
+        log(f"epoch {epoch}: train {row['train_loss']:.5f}  val {val_loss:.5f}"
+            f"{'  (best)' if improved else ''}  {row['seconds']:.0f} s")
+
+    model.load_state_dict(torch.load(run_dir / "best_state.pt", map_location=device,
+                                     weights_only=True))
+    test_loss = (evaluate_loss(model, test, batch_size=2 * config.batch_size, device=device)
+                 if len(test) else math.nan)
+    metadata = SegmenterMetadata(
+        model=config.model, frame_size=config.frame_size,
+        pixscale_arcsec=float(np.median(examples.pixscale_arcsec)),
+        training={"data": str(data_dir), "n_train": len(train), "n_val": len(val),
+                  "n_test": len(test), "best_epoch": state["best_epoch"],
+                  "val_loss": state["best_val_loss"], "test_loss": test_loss,
+                  "epochs_run": state["epoch"], "stopped": stopped,
+                  "minutes": round(state["elapsed_s"] / 60, 1), "device": str(device),
+                  "config": config.to_dict()})
+    save_segmenter(model, metadata, model_path)
+    log(f"wrote {model_path}: best epoch {state['best_epoch']}, val loss "
+        f"{state['best_val_loss']:.5f}, test loss {test_loss:.5f} ({stopped})")
+    return TrainResult(model_path, state["best_epoch"], state["best_val_loss"], test_loss,
+                       state["epoch"], stopped, state["history"])
+
+
+def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
+    # Rewritten whole from the checkpointed history, so a resumed run never repeats a row.
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _save_atomic(obj: dict[str, Any], path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)

@@ -1,0 +1,128 @@
+"""Inference: any size, scale rules, test-time averaging, and the `galseg segment` run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from astropy.io import fits
+from astropy.table import Table
+from PIL import Image
+
+from galseg.cli.main import main
+from galseg.data.gz3d import gz3d_wcs, read_gz3d
+from galseg.data.images import image_from_array
+from galseg.predict.segment import Segmenter
+from galseg.training.examples import gz3d_files
+
+
+@pytest.fixture(scope="module")
+def segmenter(tiny_segmenter_path):
+    return Segmenter(tiny_segmenter_path, device="cpu", batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def subject(sim_dataset):
+    return read_gz3d(gz3d_files(sim_dataset)[1])
+
+
+@pytest.mark.parametrize("scale", ["frame", "native", "pixscale"])
+@pytest.mark.parametrize("shape", [(48, 48), (37, 90), (130, 64)])
+def test_maps_come_back_on_the_input_grid(segmenter, subject, scale, shape):
+    rgb = np.asarray(Image.fromarray(subject.image).resize(shape[::-1]))
+    image = image_from_array(rgb, name="g", pixscale_arcsec=0.3)
+    segmenter.scale = scale
+    try:
+        result = segmenter.segment(image)
+    finally:
+        segmenter.scale = "frame"
+    assert result.spiral_vote_fraction.shape == shape
+    assert result.bar_vote_fraction.shape == shape
+    for m in (result.spiral_vote_fraction, result.bar_vote_fraction):
+        assert m.dtype == np.float32 and m.min() >= 0 and m.max() <= 1
+
+
+def test_pixscale_rule_needs_a_pixel_scale(segmenter, subject):
+    segmenter.scale = "pixscale"
+    try:
+        with pytest.raises(ValueError, match="pixel scale"):
+            segmenter.segment(image_from_array(subject.image, name="g"))
+    finally:
+        segmenter.scale = "frame"
+
+
+def test_frame_rule_matches_the_model_on_a_training_sized_image(segmenter, subject):
+    image = image_from_array(subject.image, name="g")
+    maps = segmenter.predict_maps([image])[0]
+    x = torch.from_numpy(subject.image).permute(2, 0, 1)[None].float() / 255
+    with torch.inference_mode():
+        direct = segmenter.model(x.contiguous(memory_format=torch.channels_last))
+    np.testing.assert_allclose(maps, direct[0].clamp(0, 1).numpy(), atol=1e-5)
+
+
+def test_tta_is_equivariant(tiny_segmenter_path, subject):
+    tta = Segmenter(tiny_segmenter_path, device="cpu", tta=True)
+    a = tta.segment(image_from_array(subject.image, name="a"))
+    b = tta.segment(image_from_array(np.ascontiguousarray(np.rot90(subject.image)), name="b"))
+    np.testing.assert_allclose(np.rot90(a.spiral_vote_fraction), b.spiral_vote_fraction,
+                               atol=1e-4)
+
+
+def test_batches_give_the_same_maps_as_single_images(segmenter, sim_dataset):
+    images = [image_from_array(read_gz3d(p).image, name=str(i))
+              for i, p in enumerate(gz3d_files(sim_dataset)[:6])]
+    together = segmenter.predict_maps(images)
+    alone = [segmenter.predict_maps([im])[0] for im in images]
+    for t, a in zip(together, alone, strict=True):
+        np.testing.assert_allclose(t, a, atol=1e-5)
+
+
+def _inputs(folder, subject):
+    folder.mkdir()
+    Image.fromarray(subject.image).save(folder / "colour.png")
+    Image.fromarray(subject.image).save(folder / "colour2.jpg", quality=95)
+    band = subject.image.mean(axis=2).astype(np.float32) * 0.01
+    band[3, 4] = np.nan
+    wcs = gz3d_wcs(band.shape, 150.0, 2.0, pixscale_arcsec=0.262)
+    fits.PrimaryHDU(band, header=wcs.to_header()).writeto(folder / "oneband.fits")
+    good = (folder / "colour.png").read_bytes()
+    (folder / "broken.png").write_bytes(good[: len(good) // 2])
+
+
+def test_cli_segment_end_to_end_and_resume(tiny_segmenter_path, subject, tmp_path, capsys):
+    _inputs(tmp_path / "in", subject)
+    out = tmp_path / "out"
+    args = ["segment", str(tmp_path / "in"), "--out", str(out), "--model",
+            str(tiny_segmenter_path), "--redshift", "0.05", "--thresholds", "2", "3",
+            "--quiet"]
+    assert main(args) == 1  # the broken file fails, the rest go on
+    assert "broken.png" in capsys.readouterr().err
+    catalog = Table.read(out / "catalog.csv", format="ascii.csv")
+    assert list(catalog["name"]) == ["broken", "colour", "colour2", "oneband"]
+    assert catalog["error"][0] and all(not e for e in catalog["error"][1:].filled(""))
+    for column in ("has_spiral_arms", "has_bar", "spiral_area_px", "bar_length_px",
+                   "bar_length_arcsec", "bar_length_kpc", "bar_pa_deg"):
+        assert column in catalog.colnames
+    with fits.open(out / "oneband_masks.fits") as hdul:
+        spiral = hdul["SPIRAL_VOTE_FRACTION"]
+        assert spiral.data.shape == subject.image.shape[:2]
+        assert spiral.data.dtype.kind == "f"
+        assert spiral.header["CTYPE1"].startswith("RA---TAN")
+        assert abs(spiral.header["CRVAL1"] - 150.0) < 1e-9
+        assert {"SPIRAL_MASK_TH2", "BAR_MASK_TH3", "MEASUREMENTS"} <= {h.name for h in hdul}
+    assert (out / "colour_overlay.png").is_file()
+    before = (out / "colour_masks.fits").stat().st_mtime_ns
+    # a killed run: one output lost; a rerun recomputes only that one, no duplicate rows
+    (out / "colour2_masks.fits").unlink()
+    assert main(args) == 1
+    assert (out / "colour_masks.fits").stat().st_mtime_ns == before
+    assert (out / "colour2_masks.fits").is_file()
+    again = Table.read(out / "catalog.csv", format="ascii.csv")
+    assert list(again["name"]) == list(catalog["name"])
+    np.testing.assert_allclose(np.asarray(again["spiral_area_px"][1:], float),
+                               np.asarray(catalog["spiral_area_px"][1:], float))
+
+
+def test_cli_reports_missing_inputs(tmp_path, capsys):
+    assert main(["segment", str(tmp_path / "nothing*.png"), "--out", str(tmp_path / "o")]) == 2
+    assert "error" in capsys.readouterr().err

@@ -1,0 +1,109 @@
+"""Segmenter training: loss, augmentation, split, checkpoints and resume."""
+
+from __future__ import annotations
+
+import collections
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_UNET
+from galseg.models.weights import load_segmenter
+from galseg.training.examples import load_examples, split_of
+from galseg.training.segmenter import (
+    TrainConfig,
+    augment,
+    dihedral,
+    masked_l1,
+    train_segmenter,
+)
+
+
+def test_masked_l1_ignores_unmarked_channels():
+    target = torch.zeros(2, 2, 4, 4)
+    target[0, 0, 1, 1] = 0.6  # galaxy 0 has spiral marks; nobody marked a bar anywhere
+    prediction = torch.full_like(target, 0.5)
+    loss, n = masked_l1(prediction, target)
+    assert n == 1
+    expected = (torch.full((4, 4), 0.5) - target[0, 0]).abs().mean()
+    assert torch.isclose(loss, expected)
+    zero, n0 = masked_l1(prediction, torch.zeros_like(target))
+    assert n0 == 0 and float(zero) == 0.0
+
+
+def test_dihedral_group_is_value_preserving_and_complete():
+    x = torch.arange(16.0).reshape(1, 4, 4)
+    images = {tuple(dihedral(x, k).flatten().tolist()) for k in range(8)}
+    assert len(images) == 8
+    for k in range(8):
+        assert sorted(dihedral(x, k).flatten().tolist()) == sorted(x.flatten().tolist())
+
+
+def test_augment_moves_image_and_target_together():
+    rng = np.random.default_rng(0)
+    image = torch.zeros(6, 3, 8, 8)
+    image[:, :, 1, 2] = 1.0
+    target = torch.zeros(6, 2, 8, 8)
+    target[:, :, 1, 2] = 1.0
+    aug_image, aug_target = augment(image, target, rng, grey_probability=0.0)
+    assert torch.equal(aug_image[:, 0] > 0, aug_target[:, 0] > 0)
+
+
+def test_split_is_fixed_by_name_and_about_70_10_20():
+    names = [f"galaxy-{i}" for i in range(4000)]
+    counts = collections.Counter(split_of(n) for n in names)
+    assert abs(counts["train"] / 4000 - 0.7) < 0.03
+    assert abs(counts["val"] / 4000 - 0.1) < 0.02
+    assert [split_of(n) for n in names[:50]] == [split_of(n) for n in names[:50]]
+
+
+def test_examples_match_vote_maps(sim_dataset, tmp_path):
+    from galseg.data.gz3d import read_gz3d
+    from galseg.labels.rasterize import vote_maps
+    from galseg.training.examples import gz3d_files
+
+    examples = load_examples(sim_dataset, frame_size=48, cache=tmp_path / "c.npz",
+                             progress=False)
+    first = read_gz3d(gz3d_files(sim_dataset)[0])
+    maps = vote_maps(first)
+    assert examples.names[0] == first.name
+    assert np.array_equal(examples.images[0], first.image)
+    np.testing.assert_allclose(examples.vote_fractions(0)[0], maps.vote_fraction("spiral"))
+    again = load_examples(sim_dataset, frame_size=48, cache=tmp_path / "c.npz", progress=False)
+    assert np.array_equal(again.counts, examples.counts)
+
+
+def test_train_writes_model_metrics_and_resumes(sim_dataset, tmp_path):
+    model_path = tmp_path / "m.pt"
+    config = TrainConfig(model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=1)
+    first = train_segmenter(sim_dataset, model_path, config, device="cpu", progress=False,
+                            log=lambda _: None)
+    assert first.epochs_run == 1 and model_path.is_file()
+    _model, metadata = load_segmenter(model_path)
+    assert metadata.frame_size == 48 and metadata.model == TINY_UNET
+    assert metadata.training["n_train"] > 0
+    with pytest.raises(ValueError, match="another configuration"):
+        train_segmenter(sim_dataset, model_path, TrainConfig(model=TINY_UNET, frame_size=48,
+                        batch_size=4), device="cpu", progress=False, log=lambda _: None)
+    # same configuration, more epochs allowed: continues after epoch 1, no repeated rows
+    messages = []
+    second = train_segmenter(sim_dataset, model_path, TrainConfig(
+        model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=2), device="cpu",
+        progress=False, log=messages.append)
+    assert any("resuming after epoch 1" in m for m in messages)
+    assert second.epochs_run == 2
+    with (tmp_path / "m.pt.run" / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(np.isfinite(float(r["val_loss"])) for r in rows)
+
+
+def test_training_is_deterministic(sim_dataset, tmp_path):
+    config = TrainConfig(model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=1, seed=3)
+    a = train_segmenter(sim_dataset, tmp_path / "a.pt", config, device="cpu", progress=False,
+                        log=lambda _: None)
+    b = train_segmenter(sim_dataset, tmp_path / "b.pt", config, device="cpu", progress=False,
+                        log=lambda _: None)
+    assert a.best_val_loss == b.best_val_loss
