@@ -18,6 +18,8 @@ from galseg import __version__
 SUBCOMMAND_MODULES = (
     "galseg.cli.simulate",
     "galseg.cli.labels",
+    "galseg.cli.train",
+    "galseg.cli.segment",
 )
 
 
