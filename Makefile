@@ -18,9 +18,12 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	rm -rf demo_output
-	$(BIN)/galseg simulate demo_output/sim --n 24 --size 128 --seed 1
+	$(BIN)/galseg simulate demo_output/sim --n 24 --size 128 --seed 1 --bands
 	$(BIN)/galseg labels demo_output/sim/gz3d/*.fits.gz --out demo_output/labels --png
-	@echo "demo done: see demo_output/ (simulated GZ3D files, truth, catalog.csv, vote-fraction maps)"
+	$(BIN)/galseg segment demo_output/sim/bands --out demo_output/segment \
+		--catalog demo_output/sim/catalog.csv --thresholds 3
+	@echo "demo done: demo_output/segment/catalog.csv and *_overlay.png (spiral arms and bars"
+	@echo "found by the shipped model), demo_output/sim (simulated GZ3D files and truth)"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

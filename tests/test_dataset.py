@@ -42,8 +42,9 @@ def test_simulate_writes_gz3d_truth_and_catalog(tmp_path):
         np.testing.assert_allclose(subject.wcs.wcs.crval, [row["ra"], row["dec"]])
         if not row["has_bar"]:
             assert np.ma.is_masked(row["bar_length_px"])
-    with fits.open(tmp_path / "bands" / f"{catalog['name'][0]}_grz.fits") as bands:
-        assert bands["IMAGE_R"].header["BUNIT"] == "nanomaggy"
+    with fits.open(tmp_path / "bands" / f"{catalog['name'][0]}.fits") as bands:
+        assert bands[0].header["BUNIT"] == "nanomaggy" and bands[0].header["BANDS"] == "grz"
+        assert bands[0].data.shape[0] == 3
     # volunteers' votes go through the GZ3D reader like real labels
     votes = vote_maps(read_gz3d(tmp_path / catalog["file"][0]))
     assert votes.spiral_vote_fraction.max() <= 1.0

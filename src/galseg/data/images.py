@@ -42,8 +42,7 @@ NANOMAGGY_UNITS = ("nanomagg", "nmgy")
 """A ``BUNIT`` containing one of these (any case) means nanomaggies per pixel."""
 
 SKY_TILE_PIXELS = 16
-SKY_PERCENTILE = 10.0
-"""Sky level and noise: this percentile of the statistics of square tiles of this size."""
+"""Side of the square tiles whose statistics give the sky level and noise (see ``_sky``)."""
 
 _FITS_MAGIC = (b"SIMPLE  ", b"\x1f\x8b", b"BZh")
 _READ_ERRORS = (OSError, ValueError, TypeError, EOFError, IndexError, KeyError, zlib.error)
@@ -136,15 +135,20 @@ def _image_name(path: Path) -> str:
     return name
 
 
-def _sky(source: str | Path, plane: np.ndarray, finite: np.ndarray, band: str):
-    """Sky level and noise of one band, from the faintest of many small tiles.
+def _sky(
+    source: str | Path, plane: np.ndarray, finite: np.ndarray, band: str
+) -> tuple[float, float]:
+    """Sky level and noise of one band, from the quietest of many small tiles.
 
-    Each 16 x 16 tile gets a sigma-clipped median and MAD-based sigma; the sky is
-    the 10th percentile of each over the tiles. Unlike whole-image statistics this
-    holds when a galaxy's wings fill most of the frame or the sky has a gradient
-    (simulated 64-256 pixel cutouts: colour error 0.01 against 0.04; a raw 512 pixel
-    frame filled by M51: sky noise 2.5 counts against 40). Small images, and
-    quantised data whose MAD is 0, fall back to whole-image statistics.
+    Each 16 x 16 tile gets a sigma-clipped median and MAD-based sigma. The sky
+    level is the median of the medians of the 20% quietest tiles (lowest sigma;
+    constant tiles, i.e. padding, are left out); the noise is the median sigma of
+    all tiles less than 1.3 times as noisy as those. Unlike whole-image statistics
+    this holds when a galaxy fills most of the frame, the sky has a gradient or
+    part of the image is padding (simulated 64-256 pixel cutouts: colour error
+    0.01 against 0.04; a raw 512 pixel frame filled by M51: sky noise 2.5 counts
+    against about 40). Images with fewer than 4 such tiles, and quantised data
+    whose MAD is 0, fall back to whole-image statistics.
     """
     size = SKY_TILE_PIXELS
     ny, nx = plane.shape[0] // size, plane.shape[1] // size
@@ -159,9 +163,14 @@ def _sky(source: str | Path, plane: np.ndarray, finite: np.ndarray, band: str):
         _, medians, sigmas = sigma_clipped_stats(
             values[keep], mask=~ok[keep], sigma=3.0, maxiters=5, stdfunc="mad_std", axis=1
         )
-        median, sigma = (np.percentile(np.asarray(x), SKY_PERCENTILE) for x in (medians, sigmas))
-        if sigma > 0:
-            return float(median), float(sigma)
+        medians, sigmas = np.asarray(medians), np.asarray(sigmas)
+        medians, sigmas = medians[sigmas > 0], sigmas[sigmas > 0]
+        if len(sigmas) >= 4:
+            quiet = np.argsort(sigmas)[: max(2, int(np.ceil(0.2 * len(sigmas))))]
+            quiet_sigma = np.median(sigmas[quiet])
+            return float(np.median(medians[quiet])), float(
+                np.median(sigmas[sigmas < 1.3 * quiet_sigma])
+            )
     for stdfunc in ("mad_std", "std"):
         _, median, sigma = sigma_clipped_stats(plane[finite], maxiters=5, stdfunc=stdfunc)
         if sigma > 0:

@@ -7,7 +7,7 @@ volunteers label each one, and writes
   (so models train through exactly the code path a real GZ3D user takes);
 * ``OUT/truth/<name>_truth.fits`` - ``SPIRAL_TRUTH`` and ``BAR_TRUTH`` (uint8
   masks on the same pixel grid and WCS) and a one-row ``TRUTH`` table;
-* ``OUT/bands/<name>_grz.fits`` (optional) - the g, r, z images in nanomaggies;
+* ``OUT/bands/<name>.fits`` (optional) - the g, r, z images in nanomaggies (one cube);
 * ``OUT/catalog.csv`` - one truth row per galaxy;
 * ``OUT/simulation.json`` - the parameters, checked when a run is resumed.
 
@@ -76,7 +76,7 @@ class SimulationConfig:
         return out_dir / "truth" / f"{self.galaxy_name(index)}_truth.fits"
 
     def bands_path(self, out_dir: Path, index: int) -> Path:
-        return out_dir / "bands" / f"{self.galaxy_name(index)}_grz.fits"
+        return out_dir / "bands" / f"{self.galaxy_name(index)}.fits"
 
 
 def simulate_galaxy(config: SimulationConfig, index: int) -> tuple[SimulatedCutout, tuple]:
@@ -132,12 +132,12 @@ def _make_one(args: tuple[SimulationConfig, str, int]) -> dict[str, Any]:
     row["truth_file"] = str(truth_path.relative_to(out_dir))
     header = wcs.to_header()
     if config.write_bands:
-        bands_hdus = fits.HDUList([fits.PrimaryHDU()] + [
-            fits.ImageHDU(cutout.bands[b], header=header, name=f"IMAGE_{band.upper()}")
-            for b, band in enumerate("grz")])
-        for hdu in bands_hdus[1:]:
-            hdu.header["BUNIT"] = "nanomaggy"
-        _write_fits_atomic(config.bands_path(out_dir, index), bands_hdus)
+        # One (3, H, W) cube like the Legacy Surveys cutout service, so that
+        # `galseg segment OUT/bands` reads it as a g, r, z image in nanomaggies.
+        cube = fits.PrimaryHDU(cutout.bands.astype(np.float32), header=header)
+        cube.header["BUNIT"] = "nanomaggy"
+        cube.header["BANDS"] = ("grz", "band of each plane")
+        _write_fits_atomic(config.bands_path(out_dir, index), fits.HDUList([cube]))
     _write_fits_atomic(truth_path, _truth_hdus(cutout, row, header))
     return row
 

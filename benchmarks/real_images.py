@@ -1,0 +1,135 @@
+"""The segmenter on real images (../shared/data): numbers and a figure of good and bad cases.
+
+Usage::
+
+    python benchmarks/real_images.py [--data ../shared/data] [--model MODEL]
+        [--out docs/images] [--n-gz1 300] [--crop 141]
+
+1. Galaxy Zoo 1 SDSS cutouts (labelled): how often the model finds spiral arms (and a
+   bar) in volunteer-classified spirals and in ellipticals. The galaxies are small in
+   the 423 px frames, so the central ``--crop`` pixels are used (the frame rule then
+   resizes that crop to the model's 128 px frame).
+2. The 1,000 Legacy Surveys cutouts (unlabelled): fraction with arms; a grid of the
+   cutouts with the largest arm area, and random ones.
+3. The nearby galaxies M51 (one-band KPNO FITS), M101, M83, M61 (colour PNG), which
+   fill their frames.
+
+Writes ``OUT/real_gz1.png``, ``OUT/real_legacy.png``, ``OUT/real_nearby.png`` and prints
+the numbers for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from astropy.table import Table  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from galseg.data.images import image_from_array, read_image  # noqa: E402
+from galseg.predict.segment import Segmenter  # noqa: E402
+from galseg.visualize import overlay_maps  # noqa: E402
+
+
+def _grid(results, titles, path: Path, ncols: int = 6) -> None:
+    nrows = int(np.ceil(len(results) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.35 * nrows))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, result, title in zip(np.ravel(axes), results, titles, strict=False):
+        ax.imshow(overlay_maps(result.image.rgb, result.spiral_vote_fraction,
+                               result.bar_vote_fraction))
+        ax.set_title(title, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def _row_title(result, prefix: str = "") -> str:
+    m = result.measurements
+    bar = (f" bar {m['bar_length_px']:.0f}px" if m["has_bar"] else "")
+    return f"{prefix}arms {m['spiral_area_px']}px{bar}"
+
+
+def gz1(segmenter: Segmenter, data: Path, out: Path, n: int, crop: int) -> None:
+    labels = Table.read(data / "gz1_sdss" / "labels.csv", format="ascii.csv")
+    names = {0: "elliptical", 1: "spiral", 2: "spiral", 3: "edge-on"}
+    rng = np.random.default_rng(0)
+    shown = []
+    print("\nGalaxy Zoo 1 SDSS cutouts (central crop "
+          f"{crop} px): fraction with arms / with a bar")
+    for label, title in (((0,), "elliptical"), ((1, 2), "spiral"), ((3,), "edge-on")):
+        rows = [r for r in labels if int(r[labels.colnames[1]]) in label]
+        pick = rng.choice(len(rows), size=min(n, len(rows)), replace=False)
+        images = []
+        for i in pick:
+            objid = rows[i][labels.colnames[0]]
+            rgb = np.asarray(Image.open(data / "gz1_sdss" / "images" / f"{objid}.jpeg")
+                             .convert("RGB"))
+            top = (rgb.shape[0] - crop) // 2
+            left = (rgb.shape[1] - crop) // 2
+            images.append(image_from_array(np.ascontiguousarray(
+                rgb[top:top + crop, left:left + crop]), name=str(objid)))
+        results = list(segmenter.segment_many(images))
+        arms = np.mean([r.measurements["has_spiral_arms"] for r in results])
+        bars = np.mean([r.measurements["has_bar"] for r in results])
+        print(f"  {title:10s} N={len(results):4d}  arms {arms:.2f}  bar {bars:.2f}")
+        shown += [(r, f"GZ1 {title}: " + _row_title(r)) for r in results[:6]]
+    _grid([r for r, _ in shown], [t for _, t in shown], out / "real_gz1.png")
+    print(f"  (the labels column is {labels.colnames[1]!r})")
+
+
+def legacy(segmenter: Segmenter, data: Path, out: Path) -> None:
+    files = sorted((data / "legacy_cutouts" / "images").glob("*.png"))
+    results = list(segmenter.segment_many(
+        [read_image(f, pixscale_arcsec=0.469) for f in files]))
+    arms = np.array([r.measurements["has_spiral_arms"] for r in results])
+    bars = np.array([r.measurements["has_bar"] for r in results])
+    print(f"\nLegacy cutouts: N={len(results)}, with arms {arms.mean():.3f}, "
+          f"with a bar {bars.mean():.3f}")
+    area = np.array([r.measurements["spiral_area_px"] for r in results])
+    top = np.argsort(-area)[:12]
+    rand = np.random.default_rng(1).choice(len(results), size=12, replace=False)
+    picks = list(top) + list(rand)
+    titles = [("largest arms: " if k < 12 else "random: ") + _row_title(results[i])
+              for k, i in enumerate(picks)]
+    _grid([results[i] for i in picks], titles, out / "real_legacy.png")
+
+
+def nearby(segmenter: Segmenter, data: Path, out: Path) -> None:
+    folder = data / "real_images"
+    files = [folder / n for n in ("m51_kpno_B.fits", "m101.png", "m83.png", "m61.png")]
+    results = [segmenter.segment(f) for f in files if f.exists()]
+    print("\nNearby galaxies (frame rule):")
+    for r in results:
+        m = r.measurements
+        print(f"  {r.name:12s} arms {m['has_spiral_arms']!s:5s} area {m['spiral_area_px']:6d} px"
+              f"  bar {m['has_bar']!s:5s} length {m['bar_length_px']:.0f} px")
+    _grid(results, [f"{r.name}: " + _row_title(r) for r in results], out / "real_nearby.png",
+          ncols=4)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=Path("docs/images"))
+    parser.add_argument("--n-gz1", type=int, default=300)
+    parser.add_argument("--crop", type=int, default=141)
+    parser.add_argument("--tta", action="store_true")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    segmenter = Segmenter(args.model, device="cpu", tta=args.tta)
+    gz1(segmenter, args.data, args.out, args.n_gz1, args.crop)
+    legacy(segmenter, args.data, args.out)
+    nearby(segmenter, args.data, args.out)
+
+
+if __name__ == "__main__":
+    main()

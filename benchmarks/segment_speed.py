@@ -1,0 +1,121 @@
+"""Segmenter speed: the paper's U-Net against galseg's default, and `galseg segment` end to end.
+
+Usage::
+
+    python benchmarks/segment_speed.py [--images DIR] [--n 256] [--repeats 5] [--device cpu]
+
+1. Network only: images/s at 128x128 for the paper's architecture (widths 32-256, two
+   residual blocks per level) run the plain way (float32, NCHW, batch 1, autograd on,
+   the reference code's predict loop) and for galseg's default model the galseg way
+   (batch 32, channels-last, inference mode). Random weights: speed does not depend
+   on them.
+2. End to end: `galseg segment` (read PNG, infer, measure, write masks FITS, overlay
+   PNG, catalog) on ``--n`` 128 px cutouts, in cutouts/s. ``--images`` takes a folder
+   of PNG/JPEG cutouts (e.g. ../shared/data/legacy_cutouts/images); by default
+   simulated cutouts are written to a temporary folder.
+
+Prints medians over ``--repeats`` runs and the speed-up ratio, measured in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from galseg.models.unet import PAPER_CONFIG, UNet, UNetConfig
+from galseg.predict.run import run_segment
+from galseg.predict.segment import Segmenter
+
+
+def _network_rate(model: torch.nn.Module, *, batch: int, channels_last: bool,
+                  inference: bool, n: int, device: str, repeats: int) -> float:
+    model = model.to(device).eval()
+    x = torch.rand(n, 3, 128, 128, device=device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    context = torch.inference_mode if inference else torch.no_grad
+    rates = []
+    for _ in range(repeats + 1):  # the first pass warms up
+        start = time.perf_counter()
+        with context():
+            for i in range(0, n, batch):
+                model(x[i:i + batch])
+        if device == "cuda":
+            torch.cuda.synchronize()
+        rates.append(n / (time.perf_counter() - start))
+    return statistics.median(rates[1:])
+
+
+def _write_cutouts(folder: Path, n: int) -> list[Path]:
+    from galseg.sim.population import draw_scene
+    from galseg.sim.scene import render_cutout
+
+    paths = []
+    for i in range(min(n, 64)):  # 64 distinct galaxies, repeated under new names
+        spec = draw_scene(np.random.default_rng([5, i]), name=f"b{i}", size=128,
+                          pixscale_arcsec=0.262)
+        Image.fromarray(render_cutout(spec).rgb).save(folder / f"g{i:05d}.png")
+        paths.append(folder / f"g{i:05d}.png")
+    for i in range(len(paths), n):
+        target = folder / f"g{i:05d}.png"
+        shutil.copyfile(paths[i % 64], target)
+        paths.append(target)
+    return paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=Path, default=None)
+    parser.add_argument("--n", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", type=Path, default=None, help="default: shipped weights")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+
+    torch.manual_seed(0)
+    n_net = 64 if args.device == "cpu" else 1024
+    paper = _network_rate(UNet(PAPER_CONFIG), batch=1, channels_last=False, inference=False,
+                          n=min(n_net, 32), device=args.device, repeats=args.repeats)
+    paper_batched = _network_rate(UNet(PAPER_CONFIG), batch=32, channels_last=True,
+                                  inference=True, n=n_net, device=args.device,
+                                  repeats=args.repeats)
+    lean = _network_rate(UNet(UNetConfig()), batch=32, channels_last=True, inference=True,
+                         n=n_net, device=args.device, repeats=args.repeats)
+    print(f"network, paper U-Net, batch 1, NCHW:            {paper:8.1f} images/s")
+    print(f"network, paper U-Net, batch 32, channels-last:  {paper_batched:8.1f} images/s")
+    print(f"network, galseg default, batch 32, channels-last: {lean:6.1f} images/s "
+          f"({lean / paper:.1f}x the paper's way)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if args.images:
+            sources = sorted(p for p in args.images.iterdir()
+                             if p.suffix.lower() in (".png", ".jpg", ".jpeg"))[: args.n]
+        else:
+            (tmp / "in").mkdir()
+            sources = _write_cutouts(tmp / "in", args.n)
+        segmenter = Segmenter(args.model, device=args.device, batch_size=32)
+        rates = []
+        for r in range(args.repeats):
+            out = tmp / f"out{r}"
+            start = time.perf_counter()
+            run_segment(sources, out, segmenter=segmenter, redshift=0.05, progress=False)
+            rates.append(len(sources) / (time.perf_counter() - start))
+        e2e = statistics.median(rates)
+        print(f"end to end (read, infer, measure, write), {len(sources)} cutouts: "
+              f"{e2e:.1f} cutouts/s (runs: {', '.join(f'{x:.1f}' for x in rates)})")
+        print(f"end-to-end speed-up over the paper's network alone: {e2e / paper:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
