@@ -26,14 +26,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from astropy.table import Table  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from astropy.table import Table
+from PIL import Image
 
-from galseg.data.images import image_from_array, read_image  # noqa: E402
-from galseg.predict.segment import Segmenter  # noqa: E402
-from galseg.visualize import overlay_maps  # noqa: E402
+from galseg.data.images import image_from_array, read_image
+from galseg.predict.segment import Segmenter
+from galseg.visualize import overlay_maps
 
 
 def _grid(results, titles, path: Path, ncols: int = 6) -> None:
@@ -59,7 +59,6 @@ def _row_title(result, prefix: str = "") -> str:
 
 def gz1(segmenter: Segmenter, data: Path, out: Path, n: int, crop: int) -> None:
     labels = Table.read(data / "gz1_sdss" / "labels.csv", format="ascii.csv")
-    names = {0: "elliptical", 1: "spiral", 2: "spiral", 3: "edge-on"}
     rng = np.random.default_rng(0)
     shown = []
     print("\nGalaxy Zoo 1 SDSS cutouts (central crop "

@@ -48,3 +48,19 @@ def test_bad_input_shape_is_explained():
 
 def test_default_is_leaner_than_paper():
     assert count_parameters(UNet()) < count_parameters(UNet(PAPER_CONFIG)) / 4
+
+
+def test_output_head_passes_gradient_to_negative_pre_activations():
+    # The bar channel died with a plain ReLU head: a channel whose pre-activation is
+    # negative everywhere must still learn where the target is positive.
+    model = UNet(TINY)
+    last_conv = model.head[2]
+    with torch.no_grad():
+        last_conv.bias.fill_(-5.0)
+    x = torch.rand(1, 3, 8, 8)
+    out = model(x)
+    assert (out == 0).all()
+    target = torch.zeros_like(out)
+    target[0, 1, 3, 3] = 1.0
+    (out - target).abs().mean().backward()
+    assert last_conv.bias.grad[1] < 0  # gradient descent raises the bar channel

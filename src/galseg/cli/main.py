@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "galseg.cli.labels",
     "galseg.cli.train",
     "galseg.cli.segment",
+    "galseg.cli.evaluate",
 )
 
 

@@ -5,7 +5,7 @@ levels of residual blocks (3x3 conv, batch norm, Mish; a 1x1 conv on the residua
 path when the width changes), dropout, a 3x3 stride-2 conv down; residual blocks in
 the middle; a decoder that concatenates the skip of the same level, applies residual
 blocks and goes up with a 4x4 stride-2 transposed conv; a head of 3x3 conv, Mish,
-1x1 conv and ReLU.
+1x1 conv and ReLU (whose gradient passes through, see :class:`StraightThroughReLU`).
 
 Two faults of the reference code are not repeated: every skip connection is used,
 including the full-resolution one, and the network accepts any input size (it pads
@@ -90,6 +90,21 @@ PAPER_CONFIG = UNetConfig(widths=(32, 64, 128, 256), blocks_per_level=2, middle_
                           dropout=(0.0, 0.1, 0.25, 0.13))
 
 
+class StraightThroughReLU(nn.Module):
+    """ReLU in the forward pass, identity in the backward pass.
+
+    The output is exactly ``max(x, 0)``, but a pixel whose pre-activation is negative
+    still receives the loss gradient. With a plain ReLU head and an L1 loss on
+    mostly-zero targets, a whole output channel can go negative everywhere early in
+    training and never recover (we saw the bar channel die this way); with L1 the
+    gradient is 0 where prediction and target are both 0, so this does not push the
+    empty sky further down.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + (x.clamp(min=0) - x).detach()
+
+
 class ResidualBlock(nn.Module):
     """3x3 conv + batch norm + Mish, added to the (1x1-projected if needed) input."""
 
@@ -139,7 +154,7 @@ class UNet(nn.Module):
             nn.Conv2d(channels, channels, 3, padding=1),
             nn.Mish(inplace=True),
             nn.Conv2d(channels, len(OUTPUT_CHANNELS), 1),
-            nn.ReLU(),
+            StraightThroughReLU(),
         )
 
     @property

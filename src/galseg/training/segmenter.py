@@ -9,7 +9,8 @@ What happens, and why:
   interpolation of the vote maps), plus an occasional grey image so the model also
   works on one-band FITS (:mod:`galseg.data.images` makes those grey).
 * Validation and test never see augmentation (a fault of the reference code).
-* AdamW, gradient clipping, early stopping on validation loss; the best epoch's weights
+* AdamW, gradient clipping, learning rate cut by ``lr_factor`` after ``lr_patience``
+  epochs without progress, early stopping on validation loss; the best epoch's weights
   are written to the model file. A checkpoint after every epoch makes a killed run
   resume where it stopped, with the same random stream (seeded per epoch).
 * Mixed precision and the GPU are used automatically when CUDA is available.
@@ -54,6 +55,8 @@ class TrainConfig:
     max_minutes: float | None = None
     seed: int = 0
     grey_probability: float = GREY_PROBABILITY
+    lr_factor: float = 0.3
+    lr_patience: int = 2
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -195,6 +198,9 @@ def train_segmenter(
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    # Lower the learning rate when validation stalls, before early stopping gives up.
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimiser, factor=config.lr_factor, patience=config.lr_patience)
     state = {"epoch": 0, "best_val_loss": math.inf, "best_epoch": 0, "bad_epochs": 0,
              "elapsed_s": 0.0, "history": []}
     checkpoint_path = run_dir / "checkpoint.pt"
@@ -210,6 +216,7 @@ def train_segmenter(
         model.load_state_dict(checkpoint["model"])
         optimiser.load_state_dict(checkpoint["optimiser"])
         scaler.load_state_dict(checkpoint["scaler"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
         state = checkpoint["state"]
         log(f"resuming after epoch {state['epoch']} (best val loss "
             f"{state['best_val_loss']:.5f} at epoch {state['best_epoch']})")
@@ -258,6 +265,7 @@ def train_segmenter(
                "lr": optimiser.param_groups[0]["lr"],
                "seconds": round(time.perf_counter() - started, 1)}
         state["history"].append(row)
+        scheduler.step(val_loss)
         improved = val_loss < state["best_val_loss"]
         if improved:
             state.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
@@ -267,7 +275,8 @@ def train_segmenter(
         state["epoch"] = epoch
         _write_csv(metrics_path, state["history"])
         _save_atomic({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                      "scaler": scaler.state_dict(), "state": state, "config": config_json},
+                      "scaler": scaler.state_dict(), "scheduler": scheduler.state_dict(),
+                      "state": state, "config": config_json},
                      checkpoint_path)
         log(f"epoch {epoch}: train {row['train_loss']:.5f}  val {val_loss:.5f}"
             f"{'  (best)' if improved else ''}  {row['seconds']:.0f} s")

@@ -1,0 +1,153 @@
+"""Scores of masks, detections and lengths against a reference (pure numpy).
+
+The building blocks of :func:`galseg.evaluate.evaluate_segmenter`; each works on plain
+arrays so it can be checked by hand. Masks are boolean ``(H, W)`` arrays on one pixel grid;
+vote thresholds are in votes out of :data:`N_VOLUNTEERS` (15, as in GZ3D). The constants
+and the two naming helpers at the end define the thresholds and columns of the evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from galseg.predict.segment import N_VOLUNTEERS
+
+CONSENSUS_VOTES = tuple(range(1, N_VOLUNTEERS + 1))
+"""Thresholds (votes of 15) of the consensus IoU curves: every distinct consensus mask."""
+MODEL_VOTES = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, *CONSENSUS_VOTES)
+"""Thresholds (votes of 15) of the model's IoU curves. The model's fractions are continuous
+and, trained with an L1 loss, predict the median vote: low where volunteers scatter. Its
+best mask can lie below one vote, so the grid goes down to 0.05 votes (0.3%)."""
+REPORTED_MAX_VOTES = 8
+"""The IoU-by-threshold table shows thresholds up to this many votes."""
+REY_DEUTSCH_VOTES = tuple(range(1, 7))
+"""Thresholds th of Rey Deutsch et al. (2023)."""
+MAJORITY_VOTES = 8
+"""Majority consensus: at least 8 of 15 volunteers."""
+FEATURES = ("spiral", "bar")
+COMPARISONS = ("model_vs_volunteers", "model_vs_truth", "volunteers_vs_truth")
+"""Mask pairs of the Rey Deutsch et al. (2023) table: (mask, reference)."""
+SCORES = ("accuracy", "precision", "jaccard")
+VOTE_TOLERANCE = 1e-4
+"""A float32 fraction k/15 times 15 may fall a few ulp short of k; this lets it through."""
+
+
+def iou(mask: np.ndarray, reference: np.ndarray) -> float:
+    """Intersection over union of two boolean masks; NaN when both are empty."""
+    union = np.count_nonzero(mask | reference)
+    return np.count_nonzero(mask & reference) / union if union else np.nan
+
+
+def iou_curve(votes: np.ndarray, truth: np.ndarray,
+              thresholds: Sequence[float] = CONSENSUS_VOTES) -> np.ndarray:
+    """IoU of ``votes >= k`` with ``truth`` for each k of ``thresholds`` (votes out of 15).
+
+    Parameters
+    ----------
+    votes : ndarray, shape (H, W)
+        Vote fraction times 15 (model or volunteers).
+    truth : ndarray of bool, shape (H, W)
+
+    Returns
+    -------
+    ndarray, shape (len(thresholds),), float64
+    """
+    return np.array([iou(votes >= k - VOTE_TOLERANCE, truth) for k in thresholds])
+
+
+def pixel_scores(mask: np.ndarray, reference: np.ndarray) -> tuple[float, float, float]:
+    """Pixel accuracy, precision and Jaccard index of ``mask`` against ``reference``.
+
+    Precision is NaN when ``mask`` is empty; the Jaccard index when both are.
+
+    Examples
+    --------
+    >>> mask = np.array([[True, True], [False, False]])
+    >>> reference = np.array([[True, False], [False, False]])
+    >>> pixel_scores(mask, reference)
+    (0.75, 0.5, 0.5)
+    """
+    true_pos = np.count_nonzero(mask & reference)
+    false_pos = np.count_nonzero(mask & ~reference)
+    false_neg = np.count_nonzero(~mask & reference)
+    accuracy = 1.0 - (false_pos + false_neg) / mask.size
+    precision = true_pos / (true_pos + false_pos) if true_pos + false_pos else np.nan
+    union = true_pos + false_pos + false_neg
+    return float(accuracy), float(precision), float(true_pos / union if union else np.nan)
+
+
+def detection_scores(detected: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """Completeness (recall), purity (precision) and accuracy of a yes/no classification."""
+    detected, true = np.asarray(detected, bool), np.asarray(true, bool)
+    true_pos = int(np.count_nonzero(detected & true))
+    n_true, n_detected = int(true.sum()), int(detected.sum())
+    return {"n": int(true.size), "n_true": n_true, "n_detected": n_detected,
+            "completeness": true_pos / n_true if n_true else np.nan,
+            "purity": true_pos / n_detected if n_detected else np.nan,
+            "accuracy": float(np.mean(detected == true)) if true.size else np.nan}
+
+
+def angle_difference_deg(angle_deg: np.ndarray, reference_deg: np.ndarray) -> np.ndarray:
+    """Absolute difference of axis angles (period 180 degrees), in [0, 90]."""
+    return np.abs((np.asarray(angle_deg) - reference_deg + 90.0) % 180.0 - 90.0)
+
+
+def length_agreement(measured: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """Pearson r, median absolute fractional error and mean absolute error of lengths."""
+    measured, true = np.asarray(measured, float), np.asarray(true, float)
+    r = (float(np.corrcoef(measured, true)[0, 1])
+         if len(true) >= 2 and np.ptp(true) > 0 and np.ptp(measured) > 0 else np.nan)
+    return {"n": len(true), "pearson_r": r,
+            "median_abs_fractional_error": median_or_nan(np.abs(measured / true - 1.0)),
+            "mean_abs_error_px": mean_or_nan(np.abs(measured - true))}
+
+
+def best_threshold(curves: np.ndarray, thresholds: Sequence[float]) -> float | None:
+    """The threshold whose mean IoU over the rows of ``curves`` (N, K) is highest (the lowest
+    such threshold on ties); None without rows."""
+    if len(curves) == 0:
+        return None
+    return thresholds[int(np.argmax(np.mean(curves, axis=0)))]
+
+
+def mean_or_nan(values: np.ndarray) -> float:
+    """The mean of ``values``, NaN (without a warning) when there are none."""
+    values = np.asarray(values, float)
+    return float(values.mean()) if values.size else np.nan
+
+
+def median_or_nan(values: np.ndarray) -> float:
+    """The median of ``values``, NaN (without a warning) when there are none."""
+    values = np.asarray(values, float)
+    return float(np.median(values)) if values.size else np.nan
+
+
+def std_or_nan(values: np.ndarray) -> float:
+    """The std of ``values``, NaN (without a warning) when there are none."""
+    values = np.asarray(values, float)
+    return float(values.std()) if values.size else np.nan
+
+
+def fraction_with_error(flags: np.ndarray) -> tuple[float, float]:
+    """Fraction of True and its binomial standard error."""
+    n = len(flags)
+    if n == 0:
+        return np.nan, np.nan
+    p = float(np.mean(flags))
+    return p, float(np.sqrt(p * (1 - p) / n))
+
+
+def column_votes(name: str) -> tuple[float, ...]:
+    """Vote thresholds of a 2-D column of the per-galaxy table, by its name."""
+    if name.endswith("_iou_model"):
+        return MODEL_VOTES
+    if name.endswith("_iou_consensus"):
+        return CONSENSUS_VOTES
+    return REY_DEUTSCH_VOTES
+
+
+def presence_column(feature: str) -> str:
+    """Catalog column saying whether a galaxy has ``feature`` ('spiral' or 'bar')."""
+    return "has_spiral_arms" if feature == "spiral" else "has_bar"

@@ -1,0 +1,218 @@
+"""Summary of a segmenter evaluation: aggregate scores and markdown tables.
+
+:func:`summarize` turns the per-galaxy table of a
+:class:`~galseg.evaluate.segmentation.SegmenterEvaluation` into the nested dict behind
+``metrics.json``; :func:`summary_markdown` prints that dict as the tables of
+``docs/evaluation.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from astropy.table import Table
+
+from galseg.evaluate.metrics import (
+    COMPARISONS,
+    FEATURES,
+    MAJORITY_VOTES,
+    MODEL_VOTES,
+    REPORTED_MAX_VOTES,
+    REY_DEUTSCH_VOTES,
+    SCORES,
+    angle_difference_deg,
+    column_votes,
+    detection_scores,
+    fraction_with_error,
+    length_agreement,
+    mean_or_nan,
+    median_or_nan,
+    presence_column,
+    std_or_nan,
+)
+
+if TYPE_CHECKING:
+    from galseg.evaluate.segmentation import SegmenterEvaluation
+
+# --------------------------------------------------------------------------------
+# Summary of the per-galaxy table
+# --------------------------------------------------------------------------------
+def _model_vs_consensus(evaluation: SegmenterEvaluation, feature: str) -> dict[str, Any]:
+    model_votes, consensus_votes = evaluation.chosen_votes(feature)
+    model, consensus = evaluation.test_ious(feature)
+    majority = (evaluation.iou_at(feature, "consensus", MAJORITY_VOTES,
+                                  evaluation.feature_rows(feature, calibration=False))
+                if len(model) else model)  # no model threshold: nothing to compare
+    better, better_error = fraction_with_error(model > consensus)
+    better_majority, majority_error = fraction_with_error(model > majority)
+    return {"model_votes": model_votes, "consensus_votes": consensus_votes,
+            # the best model threshold is the lowest tried: a lower one might do better
+            "model_votes_at_grid_edge": model_votes == MODEL_VOTES[0],
+            "n_calibration": int(evaluation.feature_rows(feature, calibration=True).sum()),
+            "n_test": len(model), "mean_iou_model": mean_or_nan(model),
+            "mean_iou_consensus": mean_or_nan(consensus),
+            "fraction_model_better": better, "fraction_model_better_error": better_error,
+            "fraction_tied": mean_or_nan(model == consensus),
+            "majority": {"consensus_votes": MAJORITY_VOTES,
+                         "mean_iou_consensus": mean_or_nan(majority),
+                         "fraction_model_better": better_majority,
+                         "fraction_model_better_error": majority_error}}
+
+
+def _rey_deutsch(table: Table) -> dict[str, Any]:
+    found_model = np.asarray(table["spiral_pixels_model"]) > 0
+    found_volunteers = np.asarray(table["spiral_pixels_volunteers"]) > 0
+    truth = np.asarray(table["truth_has_spiral_arms"])[:, None]
+    selections = {"model_vs_volunteers": found_model & found_volunteers,
+                  "model_vs_truth": found_model & truth,
+                  "volunteers_vs_truth": found_volunteers & truth}
+    out: dict[str, Any] = {"votes": list(REY_DEUTSCH_VOTES)}
+    for comparison, selected in selections.items():
+        entry: dict[str, Any] = {"n": selected.sum(axis=0).tolist()}
+        for score in SCORES:
+            values = np.asarray(table[f"spiral_{comparison}_{score}"])
+            columns = [values[selected[:, i], i] for i in range(len(REY_DEUTSCH_VOTES))]
+            entry[f"{score}_mean"] = [mean_or_nan(v) for v in columns]
+            entry[f"{score}_std"] = [std_or_nan(v) for v in columns]
+        out[comparison] = entry
+    return out
+
+
+def _bar_length(table: Table, source: str) -> dict[str, Any]:
+    rows = (np.asarray(table["truth_has_bar"]) & np.asarray(table[f"{source}_has_bar"])
+            & np.isfinite(table[f"{source}_bar_length_px"]))
+    scores = length_agreement(table[f"{source}_bar_length_px"][rows],
+                              table["truth_bar_length_px"][rows])
+    scores["median_abs_pa_error_deg"] = median_or_nan(angle_difference_deg(
+        table[f"{source}_bar_pa_deg"][rows], table["truth_bar_pa_deg"][rows]))
+    return scores
+
+
+def summarize(evaluation: SegmenterEvaluation) -> dict[str, Any]:
+    """Aggregate scores of an evaluation (:attr:`SegmenterEvaluation.summary`)."""
+    table = evaluation.table
+    summary: dict[str, Any] = {"setup": {
+        **evaluation.setup, "n_galaxies": len(table),
+        "n_calibration": int(np.sum(table["calibration"])),
+        "n_truth_spiral": int(np.sum(table["truth_has_spiral_arms"])),
+        "n_truth_bar": int(np.sum(table["truth_has_bar"]))}}
+    summary["vote_fraction_l1"] = {
+        feature: {"marked": mean_or_nan(table[f"{feature}_l1"][table[f"{feature}_marked"]]),
+                  "n_marked": int(np.sum(table[f"{feature}_marked"])),
+                  "all": mean_or_nan(table[f"{feature}_l1"]), "n": len(table)}
+        for feature in FEATURES}
+    summary["iou_with_truth"] = {}
+    for feature in FEATURES:
+        rows = np.asarray(table[f"truth_{presence_column(feature)}"])
+        entry: dict[str, Any] = {"n": int(rows.sum())}
+        for source in ("model", "consensus"):
+            votes = [v for v in column_votes(f"{feature}_iou_{source}")
+                     if v <= REPORTED_MAX_VOTES]
+            entry[f"{source}_votes"] = votes
+            entry[source] = [mean_or_nan(evaluation.iou_at(feature, source, v, rows))
+                             for v in votes]
+        summary["iou_with_truth"][feature] = entry
+    summary["rey_deutsch_spiral"] = _rey_deutsch(table)
+    summary["model_vs_consensus"] = {f: _model_vs_consensus(evaluation, f) for f in FEATURES}
+    summary["detection"] = {
+        feature: {source: detection_scores(table[f"{source}_{presence_column(feature)}"],
+                                           table[f"truth_{presence_column(feature)}"])
+                  for source in ("model", "volunteers")}
+        for feature in FEATURES}
+    summary["bar_length"] = {source: _bar_length(table, source)
+                             for source in ("model", "volunteers")}
+    return summary
+
+
+# --------------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------------
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _votes(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _iou_rows(iou_by_votes: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Rows k | spiral model | spiral consensus | bar model | bar consensus ('-': not tried)."""
+    columns = [dict(zip(iou_by_votes[f][f"{s}_votes"], iou_by_votes[f][s], strict=True))
+               for f in FEATURES for s in ("model", "consensus")]
+    votes = sorted({v for column in columns for v in column})
+    return [(f"{v:g}", *(column.get(v) for column in columns)) for v in votes]
+
+
+def _versus_table(versus: dict[str, Any]) -> str:
+    rows = []
+    for feature, v in versus.items():
+        edge = "*" if v["model_votes_at_grid_edge"] else ""
+        better = f"{_fmt(v['fraction_model_better'])} ± {_fmt(v['fraction_model_better_error'])}"
+        majority = v["majority"]
+        rows.append((feature, _votes(v["model_votes"]) + edge, _votes(v["consensus_votes"]),
+                     v["n_test"], v["mean_iou_model"], v["mean_iou_consensus"], better,
+                     v["fraction_tied"], majority["mean_iou_consensus"],
+                     majority["fraction_model_better"]))
+    table = _markdown_table(["feature", "model k", "consensus k", "N", "model IoU",
+                             "consensus IoU", "model better", "tied", "majority (8) IoU",
+                             "model better than majority"], rows)
+    if any(v["model_votes_at_grid_edge"] for v in versus.values()):
+        table += "\n\n\\* the lowest threshold tried; a lower one might suit the model better."
+    return table
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """Markdown tables of a :attr:`SegmenterEvaluation.summary`."""
+    setup = summary["setup"]
+    parts = [f"{setup['n_galaxies']} galaxies ({setup['n_truth_spiral']} with true arms, "
+             f"{setup['n_truth_bar']} with a true bar); thresholds chosen on "
+             f"{setup['n_calibration']}, compared on the rest."]
+    l1 = summary["vote_fraction_l1"]
+    parts.append("**Vote-fraction L1** (mean absolute error per pixel)\n\n" + _markdown_table(
+        ["feature", "galaxies with volunteer marks", "N", "all galaxies", "N"],
+        [(f, l1[f]["marked"], l1[f]["n_marked"], l1[f]["all"], l1[f]["n"]) for f in FEATURES]))
+    iou_by_votes = summary["iou_with_truth"]
+    parts.append("**Mean IoU with truth** of the mask fraction >= k/15 (galaxies whose truth "
+                 f"has the feature: N = {iou_by_votes['spiral']['n']} spiral, "
+                 f"{iou_by_votes['bar']['n']} bar)\n\n" + _markdown_table(
+                     ["k", "spiral model", "spiral consensus", "bar model", "bar consensus"],
+                     _iou_rows(iou_by_votes)))
+    rd = summary["rey_deutsch_spiral"]
+    rows = []
+    for comparison in COMPARISONS:
+        for i, th in enumerate(rd["votes"]):
+            entry = rd[comparison]
+            rows.append((comparison.replace("_", " "), th, entry["n"][i], *(
+                f"{_fmt(entry[f'{s}_mean'][i], 2)} ± {_fmt(entry[f'{s}_std'][i], 2)}"
+                for s in SCORES)))
+    parts.append("**Spiral masks at th votes (Rey Deutsch et al. 2023)**; galaxies where "
+                 "both masks are non-empty (truth: where the truth has arms)\n\n"
+                 + _markdown_table(["comparison", "th", "N", "accuracy", "precision",
+                                    "Jaccard"], rows))
+    parts.append("**Model mask vs volunteers' consensus mask**, IoU with truth on the test "
+                 "galaxies, thresholds (k votes of 15) chosen on the calibration galaxies\n\n"
+                 + _versus_table(summary["model_vs_consensus"]))
+    detection = summary["detection"]
+    parts.append("**Detection** against truth\n\n" + _markdown_table(
+        ["feature", "from", "completeness", "purity", "accuracy", "N true", "N detected"],
+        [(f, s, d["completeness"], d["purity"], d["accuracy"], d["n_true"], d["n_detected"])
+         for f in FEATURES for s, d in detection[f].items()]))
+    lengths = summary["bar_length"]
+    parts.append("**Bar length** (true bars that were detected)\n\n" + _markdown_table(
+        ["from", "N", "Pearson r", "median abs fractional error", "MAE (px)",
+         "median abs PA error (deg)"],
+        [(s, v["n"], v["pearson_r"], v["median_abs_fractional_error"],
+          v["mean_abs_error_px"], v["median_abs_pa_error_deg"]) for s, v in lengths.items()]))
+    return "\n\n".join(parts) + "\n"
