@@ -95,18 +95,51 @@ def length_stats(measured: np.ndarray, truth: np.ndarray, pa: np.ndarray,
             f"{np.median(frac):+.3f} | {np.median(np.abs(angle_error(pa, pa_truth))):.1f}")
 
 
+def _predict_maps(model: Path, data: Path, catalog: Table) -> Path:
+    """Write the segmenter's maps of the catalog's galaxies to a temporary folder."""
+    import io
+    import tempfile
+
+    from galseg.data._atomic import write_bytes_atomic
+    from galseg.data.images import image_from_array
+    from galseg.predict.segment import SegmentationResult, Segmenter, masks_hdulist
+
+    out = Path(tempfile.mkdtemp(prefix="bar_threshold_maps_"))
+    segmenter = Segmenter(model)
+    for start in range(0, len(catalog), 64):
+        rows = catalog[start:start + 64]
+        subjects = [read_gz3d(data / row["file"]) for row in rows]
+        images = [image_from_array(s.image, name=str(row["name"]))
+                  for s, row in zip(subjects, rows, strict=True)]
+        for image, maps in zip(images, segmenter.predict_maps(images), strict=True):
+            buffer = io.BytesIO()
+            masks_hdulist(SegmentationResult(image, maps[0], maps[1])).writeto(buffer)
+            write_bytes_atomic(out / f"{image.name}_masks.fits", buffer.getvalue())
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="a `galseg simulate` folder")
     parser.add_argument("--maps", type=Path, help="folder of model <name>_masks.fits files")
     parser.add_argument("--min-peak", type=float, default=DEFAULT_BAR_MIN_PEAK)
     parser.add_argument("--limit", type=int, help="only the first N galaxies")
+    parser.add_argument("--split", choices=("train", "val", "test"), default=None,
+                        help="only galaxies of this training split (tune rules on 'val')")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="predict the maps with this segmenter (instead of --maps)")
     args = parser.parse_args()
 
     start = time.perf_counter()
     catalog = Table.read(args.data / "catalog.csv", format="ascii.csv")
+    if args.split:
+        from galseg.training.examples import split_of
+
+        catalog = catalog[[split_of(str(n)) == args.split for n in catalog["name"]]]
     if args.limit:
         catalog = catalog[: args.limit]
+    if args.model:
+        args.maps = _predict_maps(args.model, args.data, catalog)
     rng = np.random.default_rng(0)
     bars: list[dict] = []  # one per true bar: truth and each rule's measurement
     peaks = {True: [], False: []}  # bar-map peak and whether the region is big enough

@@ -25,7 +25,7 @@ from galseg.measure.bar import (
     kpc_per_arcsec_or_nan,
 )
 
-DEFAULT_SPIRAL_THRESHOLD = 0.2
+DEFAULT_SPIRAL_THRESHOLD = 0.1
 """Vote fraction at which a pixel counts as spiral arm (3 of 15 volunteers)."""
 
 

@@ -27,9 +27,9 @@ from skimage.measure import label, regionprops
 from galseg.physical import kpc_per_arcsec
 from galseg.sim.scene import image_angle_to_position_angle
 
-DEFAULT_BAR_THRESHOLD_RULE: float | str = "peak0.5"
+DEFAULT_BAR_THRESHOLD_RULE: float | str = "peak0.4"
 """Threshold of the bar map: half the map's peak (see ``docs/measurements.md``)."""
-DEFAULT_BAR_MIN_PEAK = 0.3
+DEFAULT_BAR_MIN_PEAK = 0.5
 """A bar is detected only where at least this vote fraction is reached somewhere."""
 DEFAULT_MIN_PIXELS = 12
 """Smallest region counted as a feature (the simulator's ``MIN_TRUTH_PIXELS``)."""

@@ -1,0 +1,62 @@
+"""Copy a trained segmenter into the package as the default and write its card.
+
+Usage::
+
+    python scripts/ship_segmenter.py MODEL.pt EVAL_DIR [--command "..."]
+
+``EVAL_DIR`` is the output of ``galseg evaluate segmenter`` on an unseen simulated set;
+its headline scores go into ``segmenter_default.json`` next to the weights, with the
+SHA-256 checksum that :func:`galseg.models.weights.load_segmenter` verifies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from galseg.models.weights import default_segmenter_path, load_segmenter, sha256_of
+
+MAX_BYTES = 25 * 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("eval_dir", type=Path)
+    parser.add_argument("--command", default="scripts/train_default_segmenter.sh")
+    args = parser.parse_args()
+    if args.model.stat().st_size > MAX_BYTES:
+        raise SystemExit(f"{args.model} is over 25 MB")
+    _, metadata = load_segmenter(args.model)
+    metrics = json.loads((args.eval_dir / "metrics.json").read_text())
+    target = default_segmenter_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(args.model, target)
+    versus = metrics["model_vs_consensus"]
+    card = {
+        "name": "segmenter_default",
+        "sha256": sha256_of(target),
+        "bytes": target.stat().st_size,
+        "architecture": metadata.model.to_dict(),
+        "frame_size": metadata.frame_size,
+        "pixscale_arcsec": metadata.pixscale_arcsec,
+        "training": metadata.training,
+        "reproduce": args.command,
+        "evaluation": {
+            "data": metrics["setup"]["data_dir"],
+            "n_galaxies": metrics["setup"]["n_galaxies"],
+            "spiral_fraction_model_closer_than_consensus":
+                versus["spiral"]["fraction_model_better"],
+            "bar_fraction_model_closer_than_consensus": versus["bar"]["fraction_model_better"],
+            "bar_length": metrics.get("bar_length", {}).get("model"),
+        },
+        "model_card": "docs/models.md",
+    }
+    target.with_suffix(".json").write_text(json.dumps(card, indent=1, default=str) + "\n")
+    print(f"wrote {target} ({card['bytes'] / 1e6:.1f} MB) and its card")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Model files: round trip, damaged files, and the shipped default with its checksum."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from galseg.errors import InputFileError
+from galseg.models import weights
+from galseg.models.unet import UNet
+from galseg.models.weights import (
+    SegmenterMetadata,
+    default_segmenter_card,
+    default_segmenter_path,
+    load_segmenter,
+    save_segmenter,
+    sha256_of,
+)
+
+from conftest import TINY_UNET
+
+
+def test_round_trip_in_fp16_changes_predictions_little(tmp_path):
+    torch.manual_seed(0)
+    model = UNet(TINY_UNET).eval()
+    path = save_segmenter(model, SegmenterMetadata(TINY_UNET, 64, 0.262, {"a": 1}),
+                          tmp_path / "m.pt")
+    loaded, metadata = load_segmenter(path)
+    assert metadata.training == {"a": 1} and metadata.frame_size == 64
+    x = torch.rand(2, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.allclose(model(x), loaded(x), atol=2e-3)
+
+
+def test_bad_model_files_are_named(tmp_path):
+    with pytest.raises(InputFileError, match="no such model file"):
+        load_segmenter(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(InputFileError, match="junk.pt"):
+        load_segmenter(tmp_path / "junk.pt")
+    torch.save({"something": 1}, tmp_path / "other.pt")
+    with pytest.raises(InputFileError, match="not a galseg segmenter"):
+        load_segmenter(tmp_path / "other.pt")
+
+
+def test_shipped_default_loads_and_matches_its_card():
+    path = default_segmenter_path()
+    assert path.is_file(), "the default weights must ship inside the package"
+    assert path.stat().st_size <= 25 * 2**20
+    card = default_segmenter_card()
+    assert card["sha256"] == sha256_of(path)
+    model, metadata = load_segmenter()
+    assert metadata.frame_size == card["frame_size"]
+    with torch.inference_mode():
+        out = model(torch.rand(1, 3, metadata.frame_size, metadata.frame_size))
+    assert out.shape[1] == 2 and bool(torch.isfinite(out).all())
+
+
+def test_damaged_default_is_refused(tmp_path, monkeypatch):
+    copy = tmp_path / "segmenter_default.pt"
+    shutil.copyfile(default_segmenter_path(), copy)
+    card = default_segmenter_card()
+    (tmp_path / "segmenter_default.json").write_text(json.dumps(card))
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    monkeypatch.setattr(weights, "default_segmenter_path", lambda: copy)
+    with pytest.raises(InputFileError, match="checksum"):
+        load_segmenter()
+    assert np.isfinite(card["bytes"])
