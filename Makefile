@@ -26,11 +26,11 @@ demo: $(STAMP)
 	@echo "found by the shipped model), demo_output/sim (simulated GZ3D files and truth)"
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks
 
 clean:

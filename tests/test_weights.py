@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import TINY_UNET
 from galseg.errors import InputFileError
 from galseg.models import weights
 from galseg.models.unet import UNet
@@ -20,8 +21,6 @@ from galseg.models.weights import (
     save_segmenter,
     sha256_of,
 )
-
-from conftest import TINY_UNET
 
 
 def test_round_trip_in_fp16_changes_predictions_little(tmp_path):
@@ -40,7 +39,7 @@ def test_bad_model_files_are_named(tmp_path):
     with pytest.raises(InputFileError, match="no such model file"):
         load_segmenter(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a model")
-    with pytest.raises(InputFileError, match="junk.pt"):
+    with pytest.raises(InputFileError, match=r"junk\.pt"):
         load_segmenter(tmp_path / "junk.pt")
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(InputFileError, match="not a galseg segmenter"):
