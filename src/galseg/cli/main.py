@@ -29,9 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="galseg",
         description=(
-            "Galaxy structure from images: crowd labels, simulated galaxies with exact "
-            "truth, and (in later releases) spiral-arm/bar segmentation, detection and "
-            "shred flagging."
+            "Galaxy structure from images: spiral-arm and bar maps with measurements "
+            "(segment), training and evaluation against exact truth (train, evaluate), "
+            "crowd labels (labels) and simulated galaxies (simulate). Detection and shred "
+            "flagging come in later releases."
         ),
     )
     parser.add_argument("--version", action="version", version=f"galseg {__version__}")
