@@ -126,3 +126,28 @@ def test_cli_segment_end_to_end_and_resume(tiny_segmenter_path, subject, tmp_pat
 def test_cli_reports_missing_inputs(tmp_path, capsys):
     assert main(["segment", str(tmp_path / "nothing*.png"), "--out", str(tmp_path / "o")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_cli_redshift_catalog_gives_kpc_and_fits_catalog(tiny_segmenter_path, subject,
+                                                          tmp_path):
+    from galseg.physical import kpc_per_arcsec
+
+    _inputs(tmp_path / "in", subject)
+    (tmp_path / "in" / "broken.png").unlink()
+    (tmp_path / "z.csv").write_text("name,z\noneband,0.1\ncolour,0.02\n")
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "in" / "oneband.fits"),
+                 str(tmp_path / "in" / "colour.png"), "--out", str(out), "--model",
+                 str(tiny_segmenter_path), "--catalog", str(tmp_path / "z.csv"),
+                 "--fits-catalog", "--quiet"]) == 0
+    catalog = Table.read(out / "catalog.fits")
+    assert list(catalog["name"]) == ["oneband", "colour"]
+    np.testing.assert_allclose(catalog["redshift"], [0.1, 0.02])
+    row = catalog[0]
+    assert row["spiral_area_arcsec2"] == pytest.approx(row["spiral_area_px"] * 0.262**2,
+                                                       rel=1e-4)
+    scale = float(kpc_per_arcsec(0.1).value)
+    assert row["spiral_area_kpc2"] == pytest.approx(row["spiral_area_arcsec2"] * scale**2,
+                                                    rel=1e-4)
+    # a PNG has no pixel scale: its arcsec and kpc columns are empty
+    assert not np.isfinite(catalog[1]["spiral_area_arcsec2"])
