@@ -232,7 +232,12 @@ def _catalog(inputs: Sequence[Path], names: Sequence[str], rows: dict[str, dict[
         records.append(record)
     if not records:
         return Table(names=["name", "file", "redshift", "error"], dtype=[str, str, float, str])
-    table = Table(rows=[list(r.values()) for r in records], names=list(records[0]))
+    table = Table(rows=[list(r.values()) for r in records], names=list(records[0]),
+                  masked=True)
+    for name in table.colnames:
+        # Unknown values (no bar, no pixel scale, unreadable input) are left empty.
+        if table[name].dtype.kind == "f":
+            table[name].mask |= ~np.isfinite(np.asarray(table[name].filled(np.nan)))
     return table
 
 
