@@ -151,3 +151,20 @@ def test_cli_redshift_catalog_gives_kpc_and_fits_catalog(tiny_segmenter_path, su
                                                     rel=1e-4)
     # a PNG has no pixel scale: its arcsec and kpc columns are empty
     assert not np.isfinite(catalog[1]["spiral_area_arcsec2"])
+
+
+def test_output_names_follow_the_input_name_rule(tiny_segmenter_path, subject, tmp_path):
+    # A tile-compressed FITS called x.fit.fz is named "x" by the reader; the run must
+    # use the same name for its outputs and catalog row (and so reuse them on a rerun).
+    band = subject.image.mean(axis=2).astype(np.float32)
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(band)]).writeto(tmp_path / "x.fit.fz")
+    out = tmp_path / "out"
+    args = ["segment", str(tmp_path / "x.fit.fz"), "--out", str(out), "--model",
+            str(tiny_segmenter_path), "--quiet"]
+    assert main(args) == 0
+    catalog = Table.read(out / "catalog.csv", format="ascii.csv")
+    assert list(catalog["name"]) == ["x"] and np.isfinite(catalog["spiral_max_vote_fraction"][0])
+    assert (out / "x_masks.fits").is_file()
+    before = (out / "x_masks.fits").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (out / "x_masks.fits").stat().st_mtime_ns == before

@@ -127,8 +127,13 @@ def _check_options(bands: str | None, pixscale_arcsec: float | None) -> None:
         raise ValueError(f"pixscale_arcsec must be a positive number, got {pixscale_arcsec!r}")
 
 
-def _image_name(path: Path) -> str:
-    name = path.name
+def image_name(path: str | PathLike[str]) -> str:
+    """A file's name without image and compression suffixes (``NGC1300.fits.gz`` -> ``NGC1300``).
+
+    The one rule for an input's name: :class:`InputImage` names and the output files of
+    ``galseg segment`` both use it.
+    """
+    name = Path(path).name
     for group in ((".gz", ".bz2", ".fz"), IMAGE_SUFFIXES):
         suffix = next((s for s in group if name.lower().endswith(s) and name != s), None)
         name = name[: -len(suffix)] if suffix else name
@@ -331,7 +336,7 @@ def _read_fits(path: Path, *, hdu: int | str | None, bunit: str | None, bands: s
         bands=_band_order(path, len(planes), bands, header),
         nanomaggies=_is_nanomaggies(header.get("BUNIT") if bunit is None else bunit),
         pixscale_arcsec=pixscale_arcsec,
-        path=path, name=_image_name(path), wcs=wcs, header=header,
+        path=path, name=image_name(path), wcs=wcs, header=header,
     )
 
 
@@ -370,7 +375,7 @@ def _read_picture(path: Path, pixscale_arcsec: float | None) -> InputImage:
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
             raise InputFileError(path, f"not a readable image ({error})") from None
     return InputImage(
-        path=path, name=_image_name(path), rgb=rgb, wcs=None,
+        path=path, name=image_name(path), rgb=rgb, wcs=None,
         pixscale_arcsec=None if pixscale_arcsec is None else float(pixscale_arcsec),
         header=None, valid=np.ones(rgb.shape[:2], dtype=bool), source_kind="rgb",
     )

@@ -31,7 +31,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from galseg.data._atomic import write_bytes_atomic
-from galseg.data.images import read_image
+from galseg.data.images import image_name, read_image
 from galseg.errors import GalsegError, InputFileError
 from galseg.predict.segment import SegmentationResult, Segmenter, masks_hdulist
 from galseg.visualize import overlay_maps
@@ -146,7 +146,7 @@ def run_segment(
         Called with (path, reason) for each failed input (the CLI prints it).
     """
     out_dir = Path(out_dir)
-    names = [_stem(p) for p in inputs]
+    names = [image_name(p) for p in inputs]
     seen: dict[str, Path] = {}
     for name, path in zip(names, inputs, strict=True):
         if name in seen:
@@ -204,14 +204,6 @@ def run_segment(
     if catalog_fits:
         _write_table(catalog, out_dir / "catalog.fits", "fits")
     return SegmentRun(catalog, failures, n_reused)
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".fits.gz", ".fits.fz", ".fit.gz"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
 
 
 def _catalog(inputs: Sequence[Path], names: Sequence[str], rows: dict[str, dict[str, Any]],
