@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from conftest import TINY_UNET
+from galseg.models.geometry import dihedral, inverse_dihedral
 from galseg.models.weights import load_segmenter
 from galseg.training.examples import load_examples, split_of
 from galseg.training.segmenter import (
     TrainConfig,
     augment,
-    dihedral,
     masked_l1,
     train_segmenter,
 )
@@ -39,6 +39,7 @@ def test_dihedral_group_is_value_preserving_and_complete():
     assert len(images) == 8
     for k in range(8):
         assert sorted(dihedral(x, k).flatten().tolist()) == sorted(x.flatten().tolist())
+        assert torch.equal(inverse_dihedral(dihedral(x, k), k), x)
 
 
 def test_augment_moves_image_and_target_together():

@@ -35,14 +35,13 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from astropy.io import fits
 
 from galseg.data.images import InputImage, read_image
 from galseg.measure import measure_maps
+from galseg.models.geometry import dihedral, inverse_dihedral, resize
 from galseg.models.unet import UNet
 from galseg.models.weights import SegmenterMetadata, load_segmenter
-from galseg.training.segmenter import dihedral
 
 ScaleRule = Literal["frame", "pixscale", "native"]
 SCALE_RULES = ("frame", "pixscale", "native")
@@ -95,16 +94,6 @@ class SegmentationResult:
 
 def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(rgb, -1, 0), dtype=np.float32))
-
-
-def _resize(tensor: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """Resize (N, C, H, W) to ``shape``: area averaging down, bilinear up."""
-    if tuple(tensor.shape[-2:]) == tuple(shape):
-        return tensor
-    down = shape[0] <= tensor.shape[-2] and shape[1] <= tensor.shape[-1]
-    if down:
-        return F.interpolate(tensor, size=shape, mode="area")
-    return F.interpolate(tensor, size=shape, mode="bilinear", align_corners=False)
 
 
 def _pad_square(tensor: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -180,10 +169,7 @@ class Segmenter:
                 return self.model(batch).clamp_(0, 1).float().cpu()
             total = torch.zeros((batch.shape[0], 2, *batch.shape[-2:]), device=self.device)
             for k in range(8):
-                out = self.model(dihedral(batch, k))
-                # undo: inverse rotation, then the flip (dihedral applies flip first)
-                out = torch.rot90(out, -(k % 4), dims=(-2, -1))
-                total += out.flip(-1) if k >= 4 else out
+                total += inverse_dihedral(self.model(dihedral(batch, k)), k)
             return (total / 8).clamp_(0, 1).cpu()
 
     def _model_shape(self, image: InputImage) -> tuple[int, int]:
@@ -214,11 +200,11 @@ class Segmenter:
         for shape, indices in by_shape.items():
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start:start + self.batch_size]
-                resized = [_resize(prepared[i][0][None], shape)[0] for i in chunk]
+                resized = [resize(prepared[i][0][None], shape)[0] for i in chunk]
                 maps = self._forward(torch.stack(resized))
                 for i, out in zip(chunk, maps, strict=True):
                     tensor, (top, left), _ = prepared[i]
-                    full = _resize(out[None], tuple(tensor.shape[-2:]))[0]
+                    full = resize(out[None], tuple(tensor.shape[-2:]))[0]
                     height, width = images[i].shape
                     outputs[i] = full[:, top:top + height, left:left + width].numpy()
         return outputs  # type: ignore[return-value]

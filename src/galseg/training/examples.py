@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from galseg.data.gz3d import read_gz3d
 from galseg.labels.rasterize import vote_maps
+from galseg.models.geometry import resize
 
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
@@ -86,12 +86,9 @@ class SegmentationExamples:
 
 
 def _resize(array: np.ndarray, size: int) -> np.ndarray:
-    """(C, H, W) float -> (C, size, size) by area averaging (antialiased bilinear if up)."""
+    """(C, H, W) float -> (C, size, size) float32 (:func:`galseg.models.geometry.resize`)."""
     tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
-    if tensor.shape[-1] == size and tensor.shape[-2] == size:
-        return array.astype(np.float32)
-    mode = "area" if min(tensor.shape[-2:]) >= size else "bilinear"
-    return F.interpolate(tensor, size=(size, size), mode=mode).numpy()[0]
+    return resize(tensor, (size, size)).numpy()[0]
 
 
 def _example(args: tuple[str, int]) -> tuple[str, np.ndarray, np.ndarray, tuple[int, int], float]:

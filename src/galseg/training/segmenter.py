@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from galseg.models.geometry import dihedral
 from galseg.models.unet import UNet, UNetConfig, count_parameters
 from galseg.models.weights import SegmenterMetadata, save_segmenter
 from galseg.training.examples import SegmentationExamples, load_examples
@@ -82,13 +83,6 @@ def masked_l1(prediction: torch.Tensor, target: torch.Tensor) -> tuple[torch.Ten
     if n == 0:
         return per_map.sum() * 0.0, 0
     return (per_map * marked).sum() / n, n
-
-
-def dihedral(tensor: torch.Tensor, k: int) -> torch.Tensor:
-    """Apply element ``k`` (0..7) of the square's symmetry group to the last two axes."""
-    if k >= 4:
-        tensor = tensor.flip(-1)
-    return torch.rot90(tensor, k % 4, dims=(-2, -1))
 
 
 def augment(images: torch.Tensor, targets: torch.Tensor, rng: np.random.Generator,
