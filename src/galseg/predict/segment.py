@@ -36,8 +36,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from astropy.io import fits
+from astropy.table import Table
 
 from galseg.data.images import InputImage, read_image
+from galseg.data.maps import fraction_extname, mask_extname
 from galseg.measure import measure_maps
 from galseg.models.geometry import dihedral, inverse_dihedral, resize
 from galseg.models.unet import UNet
@@ -245,10 +247,6 @@ def masks_hdulist(result: SegmentationResult, *, thresholds: Sequence[int] = (),
                   extra_cards: dict[str, Any] | None = None) -> fits.HDUList:
     """The ``<name>_masks.fits`` content: vote-fraction maps, optional threshold masks and
     a one-row MEASUREMENTS table, all on the input's pixel grid with its WCS."""
-    from astropy.table import Table
-
-    from galseg.data.maps import fraction_extname, mask_extname
-
     header = result.image.wcs.to_header() if result.image.wcs is not None else fits.Header()
     primary = fits.PrimaryHDU()
     primary.header["INPUT"] = str(result.image.path or result.name)
