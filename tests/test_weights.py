@@ -67,7 +67,7 @@ def test_damaged_default_is_refused(tmp_path, monkeypatch):
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0xFF
     copy.write_bytes(bytes(data))
-    monkeypatch.setattr(weights, "default_segmenter_path", lambda: copy)
+    monkeypatch.setattr(weights, "default_model_path", lambda name: copy)
     with pytest.raises(InputFileError, match="checksum"):
         load_segmenter()
     assert np.isfinite(card["bytes"])

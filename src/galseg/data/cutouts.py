@@ -84,8 +84,8 @@ def cutout_rgb(
 
     offsets = (np.arange(size) - size // 2) * zoom
     if zoom == 1.0:
-        cols = int(round(x)) + np.arange(size) - size // 2
-        rows = int(round(y)) + np.arange(size) - size // 2
+        cols = int(np.floor(x + 0.5)) + np.arange(size) - size // 2
+        rows = int(np.floor(y + 0.5)) + np.arange(size) - size // 2
         inside_c = (cols >= 0) & (cols < width)
         inside_r = (rows >= 0) & (rows < height)
         out = np.zeros((size, size, 3), np.float32)
@@ -108,7 +108,7 @@ def cutout_rgb(
             window = rgb[y0:y1, x0:x1]
             window_valid = valid[y0:y1, x0:x1].astype(np.float32)
             if zoom > 1.0:
-                box = max(int(round(zoom)), 1)
+                box = max(round(float(zoom)), 1)
                 window = ndimage.uniform_filter(window, size=(box, box, 1), mode="nearest")
                 window_valid = ndimage.uniform_filter(window_valid, size=box, mode="nearest")
             grid_y, grid_x = np.meshgrid(y + offsets - y0, x + offsets - x0, indexing="ij")

@@ -1,20 +1,23 @@
-"""Segmenter model files: save, load, verify, and the default weights shipped in galseg.
+"""Model files (segmenter, shred classifier): save, load, verify, and the shipped defaults.
 
 A model file is a ``torch.save`` dictionary readable with ``weights_only=True`` (no
 pickled code): ``format``, ``metadata`` (JSON text: architecture, the frame the model
 was trained on, training facts) and ``state_dict`` with float16 tensors (half the size;
 the weights are cast back to float32 on load, the predictions change by < 1e-3).
 
-The default model ``galseg/models/weights/segmenter_default.pt`` comes with
-``segmenter_default.json`` holding its SHA-256 checksum and the measured scores; the
-checksum is verified every time the default is loaded. The model card is
-``docs/models.md``.
+A shred classifier file holds ``members`` (a list of state dicts: the ensemble of the
+cross-validation folds) instead of ``state_dict``.
+
+Each default model ``galseg/models/weights/<name>.pt`` comes with ``<name>.json``
+holding its SHA-256 checksum and the measured scores; the checksum is verified
+every time the default is loaded. The model cards are in ``docs/models.md``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from os import PathLike
@@ -24,10 +27,13 @@ from typing import Any
 import torch
 
 from galseg.errors import InputFileError
+from galseg.models.shrednet import ShredNet, ShredNetConfig
 from galseg.models.unet import UNet, UNetConfig
 
 FORMAT = "galseg-segmenter-1"
 DEFAULT_SEGMENTER = "segmenter_default"
+SHRED_FORMAT = "galseg-shreds-1"
+DEFAULT_SHRED_CLASSIFIER = "shreds_default"
 
 
 @dataclass(frozen=True)
@@ -62,16 +68,47 @@ class SegmenterMetadata:
                    float(values["pixscale_arcsec"]), values.get("training", {}))
 
 
-def save_segmenter(model: UNet, metadata: SegmenterMetadata, path: str | PathLike[str]) -> Path:
-    """Write ``model`` (weights as float16) and ``metadata`` to ``path`` atomically."""
+def _half_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu())
+            for k, v in model.state_dict().items()}
+
+
+def _full_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def _write_model_file(path: str | PathLike[str], payload: dict[str, Any]) -> Path:
+    """``torch.save`` ``payload`` to ``path`` atomically (a killed job leaves no half file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu())
-             for k, v in model.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, "metadata": metadata.to_json(), "state_dict": state}, tmp)
+    torch.save(payload, tmp)
     tmp.replace(path)
     return path
+
+
+def _read_model_file(path: str | PathLike[str] | None, file_format: str,
+                     default_name: str, what: str) -> dict[str, Any]:
+    """Read a model file of ``file_format``; ``None`` means the shipped default
+    ``default_name``, whose checksum is verified against its card first."""
+    if path is None:
+        path = default_model_path(default_name)
+        if not path.is_file():
+            raise InputFileError(path, f"the default {what} weights are missing from this "
+                                       "installation; reinstall galseg")
+        if sha256_of(path) != default_model_card(default_name)["sha256"]:
+            raise InputFileError(path, "checksum mismatch: the default weights are damaged; "
+                                       "reinstall galseg")
+    path = Path(path)
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputFileError(path, "no such model file") from None
+    except Exception as exc:  # torch raises several types for damaged files
+        raise InputFileError(path, f"not a readable model file ({exc})") from None
+    if not isinstance(stored, dict) or stored.get("format") != file_format:
+        raise InputFileError(path, f"not a galseg {what} file (format {file_format!r} expected)")
+    return stored
 
 
 def sha256_of(path: str | PathLike[str]) -> str:
@@ -82,15 +119,30 @@ def sha256_of(path: str | PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def default_model_path(name: str) -> Path:
+    """Path of the shipped model file ``name`` (e.g. ``'segmenter_default'``)."""
+    return Path(str(resources.files("galseg.models") / "weights" / f"{name}.pt"))
+
+
+def default_model_card(name: str) -> dict[str, Any]:
+    """The JSON card of a shipped model (checksum, training command, scores)."""
+    return json.loads(default_model_path(name).with_suffix(".json").read_text())
+
+
 def default_segmenter_path() -> Path:
-    """Path of the default model file inside the installed package."""
-    return Path(str(resources.files("galseg.models") / "weights" / f"{DEFAULT_SEGMENTER}.pt"))
+    """Path of the default segmenter file inside the installed package."""
+    return default_model_path(DEFAULT_SEGMENTER)
 
 
 def default_segmenter_card() -> dict[str, Any]:
-    """The JSON card of the default model (checksum, training command, scores)."""
-    card = default_segmenter_path().with_suffix(".json")
-    return json.loads(card.read_text())
+    """The JSON card of the default segmenter (checksum, training command, scores)."""
+    return default_model_card(DEFAULT_SEGMENTER)
+
+
+def save_segmenter(model: UNet, metadata: SegmenterMetadata, path: str | PathLike[str]) -> Path:
+    """Write ``model`` (weights as float16) and ``metadata`` to ``path`` atomically."""
+    return _write_model_file(path, {"format": FORMAT, "metadata": metadata.to_json(),
+                                    "state_dict": _half_state(model)})
 
 
 def load_segmenter(
@@ -110,27 +162,83 @@ def load_segmenter(
     model : UNet (eval mode, float32, channels-last)
     metadata : SegmenterMetadata
     """
-    if path is None:
-        path = default_segmenter_path()
-        if not path.is_file():
-            raise InputFileError(path, "the default segmenter weights are missing from this "
-                                       "installation; reinstall galseg")
-        expected = default_segmenter_card()["sha256"]
-        if sha256_of(path) != expected:
-            raise InputFileError(path, "checksum mismatch: the default weights are damaged; "
-                                       "reinstall galseg")
-    path = Path(path)
-    try:
-        stored = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputFileError(path, "no such model file") from None
-    except Exception as exc:  # torch raises several types for damaged files
-        raise InputFileError(path, f"not a readable model file ({exc})") from None
-    if not isinstance(stored, dict) or stored.get("format") != FORMAT:
-        raise InputFileError(path, f"not a galseg segmenter file (format {FORMAT!r} expected)")
+    stored = _read_model_file(path, FORMAT, DEFAULT_SEGMENTER, "segmenter")
     metadata = SegmenterMetadata.from_json(stored["metadata"])
     model = UNet(metadata.model)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                           for k, v in stored["state_dict"].items()})
+    model.load_state_dict(_full_state(stored["state_dict"]))
     model = model.to(device, memory_format=torch.channels_last).eval()
     return model, metadata
+
+
+@dataclass(frozen=True)
+class ShredMetadata:
+    """What a shred classifier needs besides its weights.
+
+    Attributes
+    ----------
+    model : ShredNetConfig
+    pixscale_arcsec : float
+        Pixel scale of the training cutouts (0.469 arcsec, as the paper).
+    calibration : tuple of float
+        ``(scale, offset)``: ``p_shred = sigmoid(scale * logit + offset)``, where
+        ``logit`` is the mean logit of the ensemble members (Platt scaling fitted
+        on out-of-fold predictions).
+    threshold : float
+        Default ``p_shred`` above which a source is called a shred.
+    training : dict
+        Free-form facts about the training run (data, folds, scores).
+    """
+
+    model: ShredNetConfig
+    pixscale_arcsec: float = 0.469
+    calibration: tuple[float, float] = (1.0, 0.0)
+    threshold: float = 0.5
+    training: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"model": self.model.to_dict(), "pixscale_arcsec": self.pixscale_arcsec,
+                           "calibration": list(self.calibration), "threshold": self.threshold,
+                           "training": self.training}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ShredMetadata:
+        values = json.loads(text)
+        return cls(ShredNetConfig.from_dict(values["model"]), float(values["pixscale_arcsec"]),
+                   tuple(float(v) for v in values["calibration"]), float(values["threshold"]),
+                   values.get("training", {}))
+
+
+def save_shred_classifier(members: Sequence[ShredNet], metadata: ShredMetadata,
+                          path: str | PathLike[str]) -> Path:
+    """Write an ensemble of :class:`ShredNet` (weights as float16) and its metadata."""
+    if not members:
+        raise ValueError("a shred classifier needs at least one member network")
+    return _write_model_file(path, {"format": SHRED_FORMAT, "metadata": metadata.to_json(),
+                                    "members": [_half_state(m) for m in members]})
+
+
+def load_shred_classifier(
+    path: str | PathLike[str] | None = None, *, device: torch.device | str = "cpu"
+) -> tuple[list[ShredNet], ShredMetadata]:
+    """Load the member networks of a shred classifier in evaluation mode.
+
+    Parameters
+    ----------
+    path : path, optional
+        A file written by :func:`save_shred_classifier` (``galseg train shreds``);
+        default: the weights shipped with galseg, checked against their checksum.
+    device : torch device
+
+    Returns
+    -------
+    members : list of ShredNet (eval mode, float32, channels-last)
+    metadata : ShredMetadata
+    """
+    stored = _read_model_file(path, SHRED_FORMAT, DEFAULT_SHRED_CLASSIFIER, "shred classifier")
+    metadata = ShredMetadata.from_json(stored["metadata"])
+    members = []
+    for state in stored["members"]:
+        member = ShredNet(metadata.model)
+        member.load_state_dict(_full_state(state))
+        members.append(member.to(device, memory_format=torch.channels_last).eval())
+    return members, metadata
