@@ -18,10 +18,8 @@ What happens, and why:
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from os import PathLike
@@ -30,12 +28,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from galseg.models.geometry import dihedral
 from galseg.models.unet import UNet, UNetConfig, count_parameters
 from galseg.models.weights import SegmenterMetadata, save_segmenter
 from galseg.training.examples import SegmentationExamples, load_examples
+from galseg.training.loop import (
+    LoopSettings,
+    augment_images,
+    autocast,
+    default_device,
+    run_epochs,
+    stable_config_json,
+)
 
 GREY_PROBABILITY = 0.15
 """Fraction of training images shown in grey (luminance in all three channels)."""
@@ -88,14 +93,8 @@ def masked_l1(prediction: torch.Tensor, target: torch.Tensor) -> tuple[torch.Ten
 def augment(images: torch.Tensor, targets: torch.Tensor, rng: np.random.Generator,
             grey_probability: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Random flips/right-angle rotations (same for image and target) and grey images."""
-    ks = rng.integers(0, 8, size=len(images))
-    images = torch.stack([dihedral(im, int(k)) for im, k in zip(images, ks, strict=True)])
+    images, ks = augment_images(images, rng, grey_probability)
     targets = torch.stack([dihedral(t, int(k)) for t, k in zip(targets, ks, strict=True)])
-    grey = torch.from_numpy(rng.random(len(images)) < grey_probability)
-    if grey.any():
-        luminance = images[grey].mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
-        images = images.clone()
-        images[grey] = luminance
     return images, targets
 
 
@@ -114,21 +113,12 @@ def evaluate_loss(model: UNet, examples: SegmentationExamples, *, batch_size: in
         for start in range(0, len(examples), batch_size):
             index = np.arange(start, min(start + batch_size, len(examples)))
             images, targets = _batch(examples, index)
-            with _autocast(device):
+            with autocast(device):
                 prediction = model(images.to(device, memory_format=torch.channels_last))
             loss, n = masked_l1(prediction.float(), targets.to(device))
             total += float(loss) * n
             count += n
     return total / count if count else math.nan
-
-
-def _autocast(device: torch.device) -> torch.autocast:
-    return torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda"
-                          else torch.bfloat16, enabled=device.type == "cuda")
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @dataclass
@@ -191,121 +181,38 @@ def train_segmenter(
     model = UNet(config.model).to(device, memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
-    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
-    # Lower the learning rate when validation stalls, before early stopping gives up.
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimiser, factor=config.lr_factor, patience=config.lr_patience)
-    state = {"epoch": 0, "best_val_loss": math.inf, "best_epoch": 0, "bad_epochs": 0,
-             "elapsed_s": 0.0, "history": []}
-    checkpoint_path = run_dir / "checkpoint.pt"
-    # Stopping rules may change between a run and its resumption; nothing else may.
-    config_json = json.dumps({k: v for k, v in config.to_dict().items()
-                              if k not in ("max_epochs", "patience", "max_minutes")},
-                             sort_keys=True)
-    if checkpoint_path.is_file():
-        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        if checkpoint["config"] != config_json:
-            raise ValueError(f"{checkpoint_path} was made with another configuration; "
-                             "delete the run folder or use the same options")
-        model.load_state_dict(checkpoint["model"])
-        optimiser.load_state_dict(checkpoint["optimiser"])
-        scaler.load_state_dict(checkpoint["scaler"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        state = checkpoint["state"]
-        log(f"resuming after epoch {state['epoch']} (best val loss "
-            f"{state['best_val_loss']:.5f} at epoch {state['best_epoch']})")
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
     log(f"model: {count_parameters(model):,} parameters, widths {config.model.widths}")
 
-    stopped = "max_epochs"
-    metrics_path = run_dir / "metrics.csv"
-    while state["epoch"] < config.max_epochs:
-        if state["bad_epochs"] >= config.patience:
-            stopped = "early_stopping"
-            break
-        if config.max_minutes is not None and state["elapsed_s"] / 60 >= config.max_minutes:
-            stopped = "time_limit"
-            break
-        epoch = state["epoch"] + 1
-        started = time.perf_counter()
-        rng = np.random.default_rng([config.seed, epoch])
-        order = rng.permutation(len(train))
-        model.train()
-        running, seen = 0.0, 0
-        bar = tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch}",
-                   unit="batch", disable=not progress, leave=False)
-        for start in bar:
-            index = np.sort(order[start:start + config.batch_size])
-            images, targets = _batch(train, index)
-            images, targets = augment(images, targets, rng, config.grey_probability)
-            images = images.to(device, memory_format=torch.channels_last)
-            targets = targets.to(device)
-            with _autocast(device):
-                prediction = model(images)
-            loss, n = masked_l1(prediction.float(), targets)
-            optimiser.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimiser)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.gradient_clip)
-            scaler.step(optimiser)
-            scaler.update()
-            running += float(loss.detach()) * n
-            seen += n
-            bar.set_postfix(loss=f"{running / max(seen, 1):.4f}")
-        bar.close()
-        val_loss = evaluate_loss(model, val, batch_size=2 * config.batch_size, device=device)
-        state["elapsed_s"] += time.perf_counter() - started
-        row = {"epoch": epoch, "train_loss": running / max(seen, 1), "val_loss": val_loss,
-               "lr": optimiser.param_groups[0]["lr"],
-               "seconds": round(time.perf_counter() - started, 1)}
-        state["history"].append(row)
-        scheduler.step(val_loss)
-        improved = val_loss < state["best_val_loss"]
-        if improved:
-            state.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
-            torch.save(model.state_dict(), run_dir / "best_state.pt")
-        else:
-            state["bad_epochs"] += 1
-        state["epoch"] = epoch
-        _write_csv(metrics_path, state["history"])
-        _save_atomic({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                      "scaler": scaler.state_dict(), "scheduler": scheduler.state_dict(),
-                      "state": state, "config": config_json},
-                     checkpoint_path)
-        log(f"epoch {epoch}: train {row['train_loss']:.5f}  val {val_loss:.5f}"
-            f"{'  (best)' if improved else ''}  {row['seconds']:.0f} s")
+    def batch_loss(index: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
+        images, targets = _batch(train, index)
+        images, targets = augment(images, targets, rng, config.grey_probability)
+        with autocast(device):
+            prediction = model(images.to(device, memory_format=torch.channels_last))
+        return masked_l1(prediction.float(), targets.to(device))
 
-    model.load_state_dict(torch.load(run_dir / "best_state.pt", map_location=device,
-                                     weights_only=True))
+    outcome = run_epochs(
+        model, optimiser, n_train=len(train), batch_loss=batch_loss,
+        validation_loss=lambda: evaluate_loss(model, val, batch_size=2 * config.batch_size,
+                                              device=device),
+        settings=LoopSettings(config.batch_size, config.max_epochs, config.patience,
+                              config.max_minutes, config.seed, config.gradient_clip,
+                              config.lr_factor, config.lr_patience),
+        run_dir=run_dir, config_json=stable_config_json(config.to_dict()), device=device,
+        progress=progress, log=log)
     test_loss = (evaluate_loss(model, test, batch_size=2 * config.batch_size, device=device)
                  if len(test) else math.nan)
     metadata = SegmenterMetadata(
         model=config.model, frame_size=config.frame_size,
         pixscale_arcsec=float(np.median(examples.pixscale_arcsec)),
         training={"data": str(data_dir), "n_train": len(train), "n_val": len(val),
-                  "n_test": len(test), "best_epoch": state["best_epoch"],
-                  "val_loss": state["best_val_loss"], "test_loss": test_loss,
-                  "epochs_run": state["epoch"], "stopped": stopped,
-                  "minutes": round(state["elapsed_s"] / 60, 1), "device": str(device),
+                  "n_test": len(test), "best_epoch": outcome.best_epoch,
+                  "val_loss": outcome.best_val_loss, "test_loss": test_loss,
+                  "epochs_run": outcome.epochs_run, "stopped": outcome.stopped_because,
+                  "minutes": outcome.minutes, "device": str(device),
                   "config": config.to_dict()})
     save_segmenter(model, metadata, model_path)
-    log(f"wrote {model_path}: best epoch {state['best_epoch']}, val loss "
-        f"{state['best_val_loss']:.5f}, test loss {test_loss:.5f} ({stopped})")
-    return TrainResult(model_path, state["best_epoch"], state["best_val_loss"], test_loss,
-                       state["epoch"], stopped, state["history"])
-
-
-def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
-    # Rewritten whole from the checkpointed history, so a resumed run never repeats a row.
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
-
-
-def _save_atomic(obj: dict[str, Any], path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    log(f"wrote {model_path}: best epoch {outcome.best_epoch}, val loss "
+        f"{outcome.best_val_loss:.5f}, test loss {test_loss:.5f} ({outcome.stopped_because})")
+    return TrainResult(model_path, outcome.best_epoch, outcome.best_val_loss, test_loss,
+                       outcome.epochs_run, outcome.stopped_because, outcome.history)
