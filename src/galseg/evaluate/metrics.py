@@ -1,4 +1,4 @@
-"""Scores of masks, detections and lengths against a reference (pure numpy).
+"""Scores of masks, detections, lengths and binary classifiers against a reference (numpy).
 
 The building blocks of :func:`galseg.evaluate.evaluate_segmenter`; each works on plain
 arrays so it can be checked by hand. Masks are boolean ``(H, W)`` arrays on one pixel grid;
@@ -151,3 +151,50 @@ def column_votes(name: str) -> tuple[float, ...]:
 def presence_column(feature: str) -> str:
     """Catalog column saying whether a galaxy has ``feature`` ('spiral' or 'bar')."""
     return "has_spiral_arms" if feature == "spiral" else "has_bar"
+
+
+def roc_curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                               np.ndarray]:
+    """False and true positive rates at every distinct score threshold.
+
+    Returns ``(fpr, tpr, thresholds)``, from the highest threshold (nothing
+    positive: the point (0, 0)) down to the lowest (everything positive: (1, 1)).
+    Ties are one step, so the curve does not depend on the order of tied items.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=bool)
+    if scores.shape != labels.shape or scores.ndim != 1:
+        raise ValueError(f"scores and labels must be 1-D of one length, got {scores.shape}, "
+                         f"{labels.shape}")
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("a ROC curve needs both positive and negative items")
+    order = np.argsort(-scores, kind="stable")
+    scores, labels = scores[order], labels[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    tp = np.cumsum(labels)[last_of_tie]
+    fp = (last_of_tie + 1) - tp
+    return (np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos], np.r_[np.inf, scores[last_of_tie]])
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (trapezoids; ties count one half)."""
+    fpr, tpr, _ = roc_curve(scores, labels)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+def binary_scores(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """Accuracy, completeness (recall of the positive class), purity (its precision), F1,
+    and the confusion counts of boolean predictions against boolean truth."""
+    predicted = np.asarray(predicted, dtype=bool)
+    true = np.asarray(true, dtype=bool)
+    tp = int((predicted & true).sum())
+    fp = int((predicted & ~true).sum())
+    fn = int((~predicted & true).sum())
+    tn = int((~predicted & ~true).sum())
+    completeness = tp / (tp + fn) if tp + fn else float("nan")
+    purity = tp / (tp + fp) if tp + fp else float("nan")
+    f1 = (2 * purity * completeness / (purity + completeness)
+          if tp else (0.0 if tp + fp + fn else float("nan")))
+    return {"accuracy": (tp + tn) / max(len(true), 1), "completeness": completeness,
+            "purity": purity, "f1": f1, "tp": tp, "fp": fp, "fn": fn, "tn": tn}

@@ -78,12 +78,18 @@ class Bar:
 
 @dataclass(frozen=True)
 class Knot:
-    """A star-forming knot on a spiral arm: Gaussian blob, flux in r (nanomaggies)."""
+    """A star-forming knot on a spiral arm: Gaussian blob, flux in r (nanomaggies).
+
+    ``azimuth_offset_deg`` moves the knot in the disc plane away from its arm's
+    ridge by that azimuth at the same radius: inter-arm HII regions and the
+    clumps of flocculent discs (0, on the ridge, by default).
+    """
 
     arm_index: int
     radius_arcsec: float
     sigma_arcsec: float
     flux_r: float
+    azimuth_offset_deg: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,13 @@ class GalaxyModel:
     absent (an elliptical has no disc). ``arm_colour`` and ``knot_colour`` are
     g, r, z multipliers of the arm/knot light relative to the r band (>1 in g:
     bluer than the disc, as star-forming arms are).
+
+    ``lopsidedness`` is the amplitude A1 of an m = 1 distortion of the disc
+    (and the arms on it): surface brightness x ``1 + A1 cos(phi - phi1)
+    r / (r + h)`` in the disc plane, growing outwards as in real lopsided
+    discs (Rix & Zaritsky 1995), brightest towards disc-plane azimuth
+    ``lopsided_angle_deg`` from the line of nodes; it moves light, not flux.
+    0 (default) is a symmetric disc.
     """
 
     bulge_flux: tuple[float, float, float]
@@ -114,6 +127,8 @@ class GalaxyModel:
     knot_colour: tuple[float, float, float] = (1.5, 1.0, 0.7)
     arm_dust_opacity: float = 0.0
     midplane_dust_opacity: float = 0.0
+    lopsidedness: float = 0.0
+    lopsided_angle_deg: float = 0.0
 
     def __post_init__(self) -> None:
         if self.handedness not in (-1, 1):
@@ -124,6 +139,8 @@ class GalaxyModel:
                      "bulge_sersic_n", "bulge_axis_ratio"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.lopsidedness < 1:
+            raise ValueError(f"lopsidedness must be in [0, 1), got {self.lopsidedness!r}")
 
     @property
     def has_disc(self) -> bool:
@@ -252,6 +269,10 @@ def render_galaxy(
     r_sky_disc = np.hypot(along, across / q_sky)
     disc_unit = profiles.exponential_disc(r_sky_disc, scale_length=model.disc_scale_length_arcsec,
                                           axis_ratio=q_sky) * pixel_area
+    if model.lopsidedness > 0:
+        r_over_h = r_disc / model.disc_scale_length_arcsec
+        disc_unit = disc_unit * (1.0 + model.lopsidedness * r_over_h / (1.0 + r_over_h) * np.cos(
+            theta - np.deg2rad(model.lopsided_angle_deg)))
     disc = disc_unit * _bands(model.disc_flux)
 
     arm_light_r = np.zeros((height, width), dtype=np.float32)
@@ -331,6 +352,7 @@ def _render_knots(model: GalaxyModel, dx: np.ndarray, dy: np.ndarray,
     for knot in model.knots:
         arm = model.arms[knot.arm_index]
         angle = float(model.arm_ridge_angle(arm, np.asarray(knot.radius_arcsec)))
+        angle += np.deg2rad(knot.azimuth_offset_deg)
         kx, ky = model.disc_to_sky(knot.radius_arcsec * np.cos(angle),
                                    knot.radius_arcsec * np.sin(angle))
         blob = np.exp(-0.5 * ((dx - kx) ** 2 + (dy - ky) ** 2) / knot.sigma_arcsec**2)

@@ -206,11 +206,14 @@ def draw_conditions(rng: np.random.Generator, *, pixscale_arcsec: float) -> Obse
         sky_noise_nmgy=tuple(float(s * depth) for s in base.sky_noise_nmgy))
 
 
-def _draw_neighbours(rng: np.random.Generator, shape: tuple[int, int],
-                     pixscale: float) -> tuple[Neighbour, ...]:
+def draw_neighbours(rng: np.random.Generator, shape: tuple[int, int], pixscale: float, *,
+                    density_per_arcmin2: float = 10.0) -> tuple[Neighbour, ...]:
+    """Field galaxies (r < 23) at random positions in a ``shape`` frame of ``pixscale`` arcsec/px.
+
+    The default density, ~10 galaxies per arcmin^2 brighter than r = 23, is the depth of DR9.
+    """
     area_arcmin2 = shape[0] * shape[1] * (pixscale / 60.0) ** 2
-    # ~10 galaxies per arcmin^2 brighter than r = 23 at the depth of DR9
-    n = rng.poisson(10.0 * area_arcmin2)
+    n = rng.poisson(density_per_arcmin2 * area_arcmin2)
     neighbours = []
     for _ in range(n):
         mag_r = max(23.0 - rng.exponential(1.6), 16.5)
@@ -229,10 +232,15 @@ def _draw_neighbours(rng: np.random.Generator, shape: tuple[int, int],
     return tuple(neighbours)
 
 
-def _draw_stars(rng: np.random.Generator, shape: tuple[int, int], pixscale: float,
-                centre_xy: tuple[float, float], keep_clear_px: float) -> tuple[Star, ...]:
+def draw_stars(rng: np.random.Generator, shape: tuple[int, int], pixscale: float,
+               centre_xy: tuple[float, float], keep_clear_px: float, *,
+               density_per_arcmin2: float = 2.5) -> tuple[Star, ...]:
+    """Foreground stars (r 15-22), kept ``keep_clear_px`` from ``centre_xy`` where possible.
+
+    The default density is high-latitude star counts to r ~ 22.
+    """
     area_arcmin2 = shape[0] * shape[1] * (pixscale / 60.0) ** 2
-    n = rng.poisson(2.5 * area_arcmin2)  # high-latitude star counts to r ~ 22
+    n = rng.poisson(density_per_arcmin2 * area_arcmin2)
     stars = []
     for _ in range(n):
         # stars do not sit on the galaxy's centre, where no volunteer could tell them apart
@@ -288,6 +296,6 @@ def draw_scene(
         ra_deg=float(rng.uniform(0, 360)),
         dec_deg=float(np.rad2deg(np.arcsin(rng.uniform(-0.95, 0.95)))),
         conditions=draw_conditions(rng, pixscale_arcsec=pixscale_arcsec),
-        neighbours=_draw_neighbours(rng, shape, pixscale_arcsec),
-        stars=_draw_stars(rng, shape, pixscale_arcsec, centre, keep_clear_px=0.15 * size),
+        neighbours=draw_neighbours(rng, shape, pixscale_arcsec),
+        stars=draw_stars(rng, shape, pixscale_arcsec, centre, keep_clear_px=0.15 * size),
         noise_seed=int(rng.integers(0, 2**63 - 1)))

@@ -230,12 +230,41 @@ def _convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return fftconvolve(image, kernel, mode="same").astype(np.float32)
 
 
+def psf_kernels(conditions: ObservingConditions) -> list[np.ndarray]:
+    """The g, r, z PSF kernels of ``conditions`` (Moffat, unit sum, on its pixel grid)."""
+    return [profiles.moffat_kernel(f / conditions.pixscale_arcsec, beta=conditions.psf_beta)
+            for f in conditions.psf_fwhm_arcsec]
+
+
+def convolve_psf(light: np.ndarray, kernels: list[np.ndarray]) -> np.ndarray:
+    """Blur ``(3, H, W)`` light with the per-band ``kernels`` (same shape out, float32)."""
+    return np.stack([_convolve(light[b], kernels[b]) for b in range(N_BANDS)])
+
+
+def add_noise(blurred: np.ndarray, conditions: ObservingConditions, *,
+              noise_seed: int) -> np.ndarray:
+    """Observe noise-free, PSF-convolved ``(3, H, W)`` light: sky and source Poisson noise.
+
+    Gaussian sky noise of ``conditions.sky_sigma_per_pixel()`` plus the sources'
+    own Poisson noise (``gain_e_per_nmgy``), drawn from ``default_rng(noise_seed)``.
+    Returns float32 nanomaggies per pixel.
+    """
+    sky_sigma = conditions.sky_sigma_per_pixel().astype(np.float32)
+    noise_rng = np.random.default_rng(noise_seed)
+    # Poisson noise of the sources in electrons, in the per-native-pixel units of the gain
+    per_native = (LEGACY_NATIVE_PIXSCALE_ARCSEC / conditions.pixscale_arcsec) ** 2
+    variance = (sky_sigma[:, None, None] ** 2
+                + np.maximum(blurred, 0) / (conditions.gain_e_per_nmgy * per_native))
+    bands = blurred + noise_rng.standard_normal(blurred.shape, dtype=np.float32) * np.sqrt(
+        variance).astype(np.float32)
+    return bands.astype(np.float32)
+
+
 def render_cutout(spec: SceneSpec) -> SimulatedCutout:
     """Render ``spec``: band images with noise, and the truth of the central galaxy."""
     cond = spec.conditions
     pixscale = cond.pixscale_arcsec
-    kernels = [profiles.moffat_kernel(f / pixscale, beta=cond.psf_beta)
-               for f in cond.psf_fwhm_arcsec]
+    kernels = psf_kernels(cond)
 
     central = render_galaxy(spec.galaxy, shape=spec.shape, centre_xy=spec.galaxy_centre_xy,
                             pixscale_arcsec=pixscale)
@@ -244,25 +273,21 @@ def render_cutout(spec: SceneSpec) -> SimulatedCutout:
         light = light + render_galaxy(neighbour.model, shape=spec.shape,
                                       centre_xy=neighbour.centre_xy,
                                       pixscale_arcsec=pixscale).total
-    blurred = np.stack([_convolve(light[b], kernels[b]) for b in range(N_BANDS)])
+    blurred = convolve_psf(light, kernels)
     for star in spec.stars:
-        blurred += _point_source(star, spec.shape, kernels)
+        blurred += point_source(star, spec.shape, kernels)
 
-    sky_sigma = cond.sky_sigma_per_pixel().astype(np.float32)
-    noise_rng = np.random.default_rng(spec.noise_seed)
-    # Poisson noise of the sources in electrons, in the per-native-pixel units of the gain
-    per_native = (LEGACY_NATIVE_PIXSCALE_ARCSEC / pixscale) ** 2
-    variance = (sky_sigma[:, None, None] ** 2
-                + np.maximum(blurred, 0) / (cond.gain_e_per_nmgy * per_native))
-    bands = blurred + noise_rng.standard_normal(blurred.shape, dtype=np.float32) * np.sqrt(
-        variance).astype(np.float32)
-
-    truth = _central_truth(spec, central, blurred[1], kernels[1], float(sky_sigma[1]))
-    return SimulatedCutout(spec=spec, bands=bands.astype(np.float32), truth=truth)
+    bands = add_noise(blurred, cond, noise_seed=spec.noise_seed)
+    sky_sigma_r = float(cond.sky_sigma_per_pixel().astype(np.float32)[1])
+    truth = _central_truth(spec, central, blurred[1], kernels[1], sky_sigma_r)
+    return SimulatedCutout(spec=spec, bands=bands, truth=truth)
 
 
-def _point_source(star: Star, shape: tuple[int, int], kernels: list[np.ndarray]) -> np.ndarray:
-    """A star: the PSF placed at a sub-pixel position (bilinear split over 4 pixels)."""
+def point_source(star: Star, shape: tuple[int, int], kernels: list[np.ndarray]) -> np.ndarray:
+    """A star: the PSF placed at a sub-pixel position (bilinear split over 4 pixels).
+
+    Returns ``(3, H, W)`` float32, noise-free, in nanomaggies per pixel.
+    """
     height, width = shape
     image = np.zeros((N_BANDS, height, width), dtype=np.float32)
     x0, y0 = int(np.floor(star.xy[0])), int(np.floor(star.xy[1]))
@@ -354,4 +379,5 @@ def _bar_trace(model: GalaxyModel, centre_xy: tuple[float, float], pixscale: flo
         contrast=contrast)
 
 
-__all__ = ["BANDS", "ObservingConditions", "SceneSpec", "SimulatedCutout", "render_cutout"]
+__all__ = ["BANDS", "ObservingConditions", "SceneSpec", "SimulatedCutout", "add_noise",
+           "convolve_psf", "point_source", "psf_kernels", "render_cutout"]

@@ -34,10 +34,16 @@ SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 CACHE_VERSION = 1
 
 
+def unit_hash(name: str) -> float:
+    """A fixed number in [0, 1) from ``name`` (SHA-256): splits and folds that depend
+    only on the name, never on file order or data set size."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
 def split_of(name: str, fractions: Sequence[float] = SPLIT_FRACTIONS) -> str:
     """The fixed split (``'train'``, ``'val'`` or ``'test'``) of the galaxy called ``name``."""
-    digest = hashlib.sha256(name.encode("utf-8")).digest()
-    u = int.from_bytes(digest[:8], "big") / 2.0**64
+    u = unit_hash(name)
     edges = np.cumsum(fractions)
     return SPLITS[int(np.searchsorted(edges, u, side="right"))] if u < edges[-1] else SPLITS[-1]
 
