@@ -130,3 +130,34 @@ def test_roc_auc_and_binary_scores_by_hand():
     assert s["accuracy"] == pytest.approx(5 / 6)
     with pytest.raises(ValueError, match="both"):
         roc_auc(scores, np.ones(6, bool))
+
+
+def test_evaluate_shreds_cli_writes_scores_and_figures(shred_data, tiny_shred_model_path,
+                                                       tmp_path, capsys):
+    from galseg.cli.main import main
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", "shreds", "--data", str(shred_data), "--model",
+                 str(tiny_shred_model_path), "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "AUC" in text and "| shred |" in text
+    import json
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == 48 and 0 <= metrics["auc"] <= 1
+    assert metrics["tp"] + metrics["fp"] + metrics["fn"] + metrics["tn"] == 48
+    for name in ("predictions.csv", "roc.png", "reliability.png"):
+        assert (out / name).is_file()
+    assert main(["evaluate", "shreds", "--data", str(tmp_path / "nothing"), "--model",
+                 str(tiny_shred_model_path), "--out", str(out), "--quiet"]) == 2
+
+
+def test_train_shreds_cli(shred_data, tmp_path):
+    from galseg.cli.main import main
+
+    out = tmp_path / "m.pt"
+    assert main(["train", "shreds", "--data", str(shred_data), "--out", str(out),
+                 "--widths", "2", "4", "4", "8", "--folds", "2", "--epochs", "1",
+                 "--quiet"]) == 0
+    members, metadata = load_shred_classifier(out)
+    assert len(members) == 2 and metadata.model.widths == (2, 4, 4, 8)

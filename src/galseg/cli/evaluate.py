@@ -1,7 +1,8 @@
-"""``galseg evaluate segmenter``: score the spiral/bar U-Net against exact truth.
+"""``galseg evaluate segmenter|shreds``: score a model against exact truth.
 
-A thin layer over :func:`galseg.evaluate.evaluate_segmenter` and
-:mod:`galseg.evaluate.figures`; metrics are explained in ``docs/evaluation.md``.
+A thin layer over :func:`galseg.evaluate.evaluate_segmenter`,
+:mod:`galseg.evaluate.figures` and :mod:`galseg.evaluate.shreds`; metrics are
+explained in ``docs/evaluation.md``.
 """
 
 from __future__ import annotations
@@ -65,6 +66,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     seg.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
     seg.set_defaults(func=_evaluate_segmenter)
+
+    shreds = models.add_parser(
+        "shreds",
+        help="the shred classifier, on a catalog made by `galseg simulate --shred-fields`",
+        description=(
+            "Classify every detection of a simulated shred catalog (DIR/catalog.csv with the "
+            "truth column is_shred, DIR/cutouts/) and score it: ROC curve and AUC, accuracy, "
+            "completeness and purity at the threshold, per truth kind, and calibration. "
+            "Writes OUT/metrics.json, OUT/predictions.csv, OUT/roc.png and "
+            "OUT/reliability.png and prints the summary as markdown."
+        ),
+    )
+    shreds.add_argument("--data", required=True, type=Path, metavar="DIR",
+                        help="shred catalog folder; use one the model was not trained on")
+    shreds.add_argument("--model", type=Path, default=None,
+                        help="model file from `galseg train shreds` (default: shipped)")
+    shreds.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+                        help=f"output folder (default: ./{DEFAULT_OUT})")
+    shreds.add_argument("--threshold", type=float, default=None,
+                        help="p_shred threshold (default: the model's)")
+    shreds.add_argument("--batch-size", type=_positive_int, default=256,
+                        help="cutouts per batch (default 256)")
+    shreds.add_argument("--device", default=None,
+                        help="cpu or cuda (default: cuda if present)")
+    shreds.add_argument("--quiet", action="store_true", help="no progress bar")
+    shreds.set_defaults(func=_evaluate_shreds)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
     return parser
 
@@ -92,6 +119,28 @@ def _evaluate_segmenter(args: argparse.Namespace) -> int:
                    "bar_length.png": bar_length_figure(evaluation),
                    "iou_vs_consensus.png": iou_figure(evaluation)}
         written += [save_figure(figure, args.out / name) for name, figure in figures.items()]
+    except (GalsegError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write in {args.out} ({exc})", file=sys.stderr)
+        return 2
+    print(evaluation.to_markdown())
+    print("wrote " + ", ".join(str(path) for path in written), file=sys.stderr)
+    return 0
+
+
+def _evaluate_shreds(args: argparse.Namespace) -> int:
+    from galseg.evaluate.shreds import evaluate_shred_classifier, write_figures
+    from galseg.predict.shreds import ShredClassifier
+
+    try:
+        classifier = ShredClassifier.from_file(args.model, device=args.device,
+                                               batch_size=args.batch_size)
+        evaluation = evaluate_shred_classifier(args.data, classifier, threshold=args.threshold,
+                                               progress=not args.quiet)
+        evaluation.setup["model"] = str(args.model) if args.model else "default"
+        written = evaluation.write(args.out) + write_figures(evaluation, args.out)
     except (GalsegError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

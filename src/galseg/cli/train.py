@@ -1,12 +1,40 @@
-"""``galseg train segmenter``: train the spiral/bar U-Net (thin layer over
-:func:`galseg.training.segmenter.train_segmenter`)."""
+"""``galseg train segmenter|shreds``: train the spiral/bar U-Net or the shred classifier
+(thin layers over :func:`galseg.training.segmenter.train_segmenter` and
+:func:`galseg.training.shreds.train_shred_classifier`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from galseg.models.shrednet import ARCHITECTURES, ShredNetConfig
 from galseg.models.unet import UNetConfig
+
+
+def _add_run_options(parser: argparse.ArgumentParser, *, batch_size: int, lr: float,
+                     weight_decay: float, epochs: int, patience: int, time_note: str) -> None:
+    """Options every training command has (output, run folder, optimiser, stopping)."""
+    parser.add_argument("--out", required=True, type=Path, metavar="MODEL",
+                        help="output model file (.pt)")
+    parser.add_argument("--run-dir", type=Path, default=None, metavar="DIR",
+                        help="checkpoints and logs (default MODEL.run/)")
+    parser.add_argument("--batch-size", type=int, default=batch_size,
+                        help="default %(default)s")
+    parser.add_argument("--lr", type=float, default=lr,
+                        help="AdamW learning rate (default %(default)s)")
+    parser.add_argument("--weight-decay", type=float, default=weight_decay,
+                        help="default %(default)s")
+    parser.add_argument("--epochs", type=int, default=epochs,
+                        help="maximum epochs (default %(default)s)")
+    parser.add_argument("--patience", type=int, default=patience,
+                        help="early-stopping patience in epochs (default %(default)s)")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help=f"stop after this much training time{time_note} (checked between "
+                             "epochs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None,
+                        help="cpu or cuda (default: cuda if present)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -28,10 +56,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     seg.add_argument("--data", required=True, type=Path, metavar="DIR",
                      help="folder of GZ3D files, or a simulated data set (uses DIR/gz3d)")
-    seg.add_argument("--out", required=True, type=Path, metavar="MODEL",
-                     help="output model file (.pt)")
-    seg.add_argument("--run-dir", type=Path, default=None, metavar="DIR",
-                     help="checkpoints and logs (default MODEL.run/)")
     seg.add_argument("--widths", type=int, nargs="+", default=list(UNetConfig.widths),
                      metavar="C", help="channels per level (default %(default)s)")
     seg.add_argument("--blocks", type=int, default=UNetConfig.blocks_per_level,
@@ -42,18 +66,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                      help="dropout per level (default 0 then 0.1)")
     seg.add_argument("--frame-size", type=int, default=128,
                      help="side of the square training frame in pixels (default 128)")
-    seg.add_argument("--batch-size", type=int, default=32)
-    seg.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
-    seg.add_argument("--weight-decay", type=float, default=0.075)
-    seg.add_argument("--epochs", type=int, default=60, help="maximum epochs")
-    seg.add_argument("--patience", type=int, default=6, help="early-stopping patience")
-    seg.add_argument("--max-minutes", type=float, default=None,
-                     help="stop after this much training time (checked between epochs)")
-    seg.add_argument("--seed", type=int, default=0)
     seg.add_argument("--workers", type=int, default=1, help="processes reading GZ3D files")
-    seg.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
-    seg.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_run_options(seg, batch_size=32, lr=1e-3, weight_decay=0.075, epochs=60, patience=6,
+                     time_note="")
     seg.set_defaults(func=_train_segmenter)
+
+    shreds = models.add_parser(
+        "shreds",
+        help="the shred classifier, from a simulated shred catalog",
+        description=(
+            "Train the shred classifier (Di Teodoro et al. 2023) with k-fold "
+            "cross-validation on a shred catalog: DIR/catalog.csv (id, field, is_shred) and "
+            "DIR/cutouts/<id>_grz.png, as written by `galseg simulate --shred-fields`. Folds "
+            "are by field; each fold's network stops early on its held-out fold; the k "
+            "networks are shipped together and calibrated (Platt scaling) on their "
+            "out-of-fold predictions. Running the same command again resumes. Uses CUDA with "
+            "mixed precision when available."
+        ),
+    )
+    shreds.add_argument("--data", required=True, type=Path, metavar="DIR",
+                        help="shred catalog folder (catalog.csv and cutouts/)")
+    shreds.add_argument("--architecture", choices=ARCHITECTURES, default="lean",
+                        help="'lean' (default, fast on CPU) or 'paper' (Di Teodoro et al., "
+                             "10.6 M parameters)")
+    shreds.add_argument("--widths", type=int, nargs=4, default=list(ShredNetConfig.widths),
+                        metavar="C", help="lean stage widths (default %(default)s)")
+    shreds.add_argument("--folds", type=int, default=5,
+                        help="cross-validation folds = ensemble members (default 5)")
+    _add_run_options(shreds, batch_size=64, lr=1e-3, weight_decay=1e-4, epochs=30, patience=5,
+                     time_note=" per fold")
+    shreds.set_defaults(func=_train_shreds)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
     return parser
 
@@ -71,4 +113,17 @@ def _train_segmenter(args: argparse.Namespace) -> int:
                          max_minutes=args.max_minutes, seed=args.seed)
     train_segmenter(args.data, args.out, config, run_dir=args.run_dir, workers=args.workers,
                     device=args.device, progress=not args.quiet)
+    return 0
+
+
+def _train_shreds(args: argparse.Namespace) -> int:
+    from galseg.training.shreds import ShredTrainConfig, train_shred_classifier
+
+    model = ShredNetConfig(architecture=args.architecture, widths=tuple(args.widths))
+    config = ShredTrainConfig(model=model, n_folds=args.folds, batch_size=args.batch_size,
+                              learning_rate=args.lr, weight_decay=args.weight_decay,
+                              max_epochs=args.epochs, patience=args.patience,
+                              max_minutes=args.max_minutes, seed=args.seed)
+    train_shred_classifier(args.data, args.out, config, run_dir=args.run_dir,
+                           device=args.device, progress=not args.quiet)
     return 0

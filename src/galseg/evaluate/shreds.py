@@ -1,0 +1,192 @@
+"""Scores of a shred classifier on simulated detections with known truth.
+
+:func:`evaluate_shred_classifier` runs a classifier on every cutout of a shred
+catalog (``galseg simulate --shred-fields``; use one made with another seed than
+the training set) and returns a :class:`ShredEvaluation`: ROC curve and AUC,
+accuracy, completeness (fraction of true shreds flagged) and purity (fraction
+of flagged sources that are shreds) at the threshold, the same per truth kind,
+and a calibration table (the fraction of shreds among sources with similar
+``p_shred``). ``docs/evaluation.md`` explains the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import cached_property
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.table import Table
+from matplotlib.figure import Figure
+
+from galseg.data._atomic import write_bytes_atomic
+from galseg.evaluate.figures import save_figure
+from galseg.evaluate.metrics import binary_scores, roc_auc, roc_curve
+from galseg.predict.shreds import ShredClassifier
+from galseg.training.shreds import load_shred_examples
+
+CALIBRATION_BINS = 10
+
+
+class ShredEvaluation:
+    """Predictions and truth of one evaluation (scores are computed lazily).
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        One row per detection: ``id``, ``field``, ``kind``, ``is_shred`` (truth),
+        ``p_shred``.
+    threshold : float
+        ``p_shred`` at or above which a source is called a shred.
+    setup : dict
+        Facts about the run (data, model, timing), copied into ``metrics.json``.
+    """
+
+    def __init__(self, table: Table, threshold: float, setup: dict[str, Any]) -> None:
+        self.table = table
+        self.threshold = float(threshold)
+        self.setup = setup
+
+    @property
+    def truth(self) -> np.ndarray:
+        return np.asarray(self.table["is_shred"], dtype=bool)
+
+    @property
+    def p_shred(self) -> np.ndarray:
+        return np.asarray(self.table["p_shred"], dtype=np.float64)
+
+    @cached_property
+    def auc(self) -> float:
+        """Area under the ROC curve."""
+        return roc_auc(self.p_shred, self.truth)
+
+    @cached_property
+    def roc(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(false positive rate, true positive rate, thresholds)``."""
+        return roc_curve(self.p_shred, self.truth)
+
+    @cached_property
+    def scores(self) -> dict[str, float]:
+        """Accuracy, completeness, purity, F1 and confusion counts at the threshold."""
+        return binary_scores(self.p_shred >= self.threshold, self.truth)
+
+    @cached_property
+    def by_kind(self) -> dict[str, dict[str, float]]:
+        """Per truth kind: number, fraction called shreds, fraction classified right."""
+        called = self.p_shred >= self.threshold
+        out = {}
+        for kind in sorted(set(np.asarray(self.table["kind"]).astype(str))):
+            sel = np.asarray(self.table["kind"]).astype(str) == kind
+            out[kind] = {"n": int(sel.sum()), "called_shred": float(called[sel].mean()),
+                         "correct": float((called[sel] == self.truth[sel]).mean())}
+        return out
+
+    @cached_property
+    def calibration(self) -> dict[str, Any]:
+        """Reliability table in ``p_shred`` bins and the expected calibration error."""
+        edges = np.linspace(0, 1, CALIBRATION_BINS + 1)
+        index = np.clip(np.digitize(self.p_shred, edges) - 1, 0, CALIBRATION_BINS - 1)
+        rows, ece = [], 0.0
+        for b in range(CALIBRATION_BINS):
+            sel = index == b
+            if not sel.any():
+                continue
+            mean_p, fraction = float(self.p_shred[sel].mean()), float(self.truth[sel].mean())
+            ece += sel.mean() * abs(mean_p - fraction)
+            rows.append({"bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}", "n": int(sel.sum()),
+                         "mean_p_shred": mean_p, "shred_fraction": fraction})
+        brier = float(np.mean((self.p_shred - self.truth) ** 2))
+        return {"bins": rows, "expected_calibration_error": float(ece), "brier": brier}
+
+    def metrics(self) -> dict[str, Any]:
+        return {"setup": self.setup, "n": len(self.table),
+                "shred_fraction": float(self.truth.mean()), "threshold": self.threshold,
+                "auc": self.auc, **self.scores, "by_kind": self.by_kind,
+                "calibration": self.calibration}
+
+    def to_markdown(self) -> str:
+        s = self.scores
+        lines = [f"{len(self.table)} detections, {self.truth.mean():.1%} shreds; "
+                 f"threshold p_shred >= {self.threshold:g}", "",
+                 "| AUC | accuracy | completeness | purity | F1 |", "|---|---|---|---|---|",
+                 f"| {self.auc:.4f} | {s['accuracy']:.4f} | {s['completeness']:.4f} | "
+                 f"{s['purity']:.4f} | {s['f1']:.4f} |", "",
+                 "| truth kind | n | called shred | correct |", "|---|---|---|---|"]
+        lines += [f"| {kind} | {v['n']} | {v['called_shred']:.3f} | {v['correct']:.3f} |"
+                  for kind, v in self.by_kind.items()]
+        cal = self.calibration
+        lines += ["", f"Calibration: expected calibration error "
+                      f"{cal['expected_calibration_error']:.4f}, Brier score {cal['brier']:.4f}"]
+        return "\n".join(lines)
+
+    def write(self, out_dir: str | PathLike[str]) -> list[Path]:
+        """Write ``metrics.json`` and ``predictions.csv`` into ``out_dir``."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        metrics = out_dir / "metrics.json"
+        write_bytes_atomic(metrics, (json.dumps(self.metrics(), indent=1) + "\n").encode())
+        predictions = out_dir / "predictions.csv"
+        self.table.write(predictions, format="ascii.csv", overwrite=True)
+        return [metrics, predictions]
+
+
+def evaluate_shred_classifier(
+    data_dir: str | PathLike[str], classifier: ShredClassifier, *,
+    threshold: float | None = None, progress: bool = True,
+) -> ShredEvaluation:
+    """Classify every detection of a simulated shred catalog and score it against truth."""
+    examples = load_shred_examples(data_dir, progress=progress)
+    started = time.perf_counter()
+    p_shred = classifier.predict_proba(examples.images)
+    elapsed = time.perf_counter() - started
+    table = Table({"id": examples.ids, "field": examples.fields, "kind": examples.kinds,
+                   "is_shred": examples.is_shred.astype(np.int8),
+                   "p_shred": p_shred.astype(np.float32)})
+    setup = {"data": str(data_dir), "members": len(classifier.members),
+             "device": str(classifier.device),
+             "classify_seconds": round(elapsed, 2),
+             "cutouts_per_second": round(len(table) / max(elapsed, 1e-9), 1)}
+    return ShredEvaluation(table, classifier.threshold if threshold is None else threshold,
+                           setup)
+
+
+def roc_figure(evaluation: ShredEvaluation, *, label: str = "galseg") -> Figure:
+    """ROC curve with the operating point at the threshold marked."""
+    figure = Figure(figsize=(4.2, 4.0))
+    ax = figure.add_subplot()
+    fpr, tpr, _ = evaluation.roc
+    ax.plot(fpr, tpr, lw=1.6, label=f"{label} (AUC {evaluation.auc:.4f})")
+    s = evaluation.scores
+    fp_rate = s["fp"] / max(s["fp"] + s["tn"], 1)
+    ax.plot([fp_rate], [s["completeness"]], "o", color="C3",
+            label=f"p_shred >= {evaluation.threshold:g}")
+    ax.plot([0, 1], [0, 1], ":", color="0.6", lw=1)
+    ax.set(xlabel="false positive rate (galaxies flagged)",
+           ylabel="true positive rate (shreds flagged)", xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def reliability_figure(evaluation: ShredEvaluation) -> Figure:
+    """Fraction of true shreds against mean ``p_shred`` in bins (calibration)."""
+    figure = Figure(figsize=(4.2, 4.0))
+    ax = figure.add_subplot()
+    rows = evaluation.calibration["bins"]
+    ax.plot([0, 1], [0, 1], ":", color="0.6", lw=1)
+    ax.plot([r["mean_p_shred"] for r in rows], [r["shred_fraction"] for r in rows], "o-")
+    ax.set(xlabel="mean p_shred in bin", ylabel="fraction that are shreds",
+           title=f"ECE {evaluation.calibration['expected_calibration_error']:.3f}",
+           xlim=(0, 1), ylim=(0, 1))
+    figure.tight_layout()
+    return figure
+
+
+def write_figures(evaluation: ShredEvaluation, out_dir: str | PathLike[str]) -> list[Path]:
+    """``roc.png`` and ``reliability.png`` in ``out_dir``."""
+    out_dir = Path(out_dir)
+    return [save_figure(roc_figure(evaluation), out_dir / "roc.png"),
+            save_figure(reliability_figure(evaluation), out_dir / "reliability.png")]
