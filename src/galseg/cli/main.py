@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "galseg.cli.labels",
     "galseg.cli.train",
     "galseg.cli.segment",
+    "galseg.cli.shreds",
     "galseg.cli.evaluate",
 )
 
@@ -30,9 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="galseg",
         description=(
             "Galaxy structure from images: spiral-arm and bar maps with measurements "
-            "(segment), training and evaluation against exact truth (train, evaluate), "
-            "crowd labels (labels) and simulated galaxies (simulate). Detection and shred "
-            "flagging come in later releases."
+            "(segment), shred flags for source catalogs (shreds), training and "
+            "evaluation against exact truth (train, evaluate), crowd labels (labels) and "
+            "simulated galaxies (simulate). Detection comes in a later release."
         ),
     )
     parser.add_argument("--version", action="version", version=f"galseg {__version__}")

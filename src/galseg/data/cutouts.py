@@ -107,14 +107,18 @@ def cutout_rgb(
         if x1 > x0 and y1 > y0:
             window = rgb[y0:y1, x0:x1]
             window_valid = valid[y0:y1, x0:x1].astype(np.float32)
+            shift = 0.0
             if zoom > 1.0:
                 box = max(round(float(zoom)), 1)
                 window = ndimage.uniform_filter(window, size=(box, box, 1), mode="nearest")
                 window_valid = ndimage.uniform_filter(window_valid, size=box, mode="nearest")
+                # an even box ends on pixel i + box/2 - 1: its average sits half a pixel
+                # before i, so it is sampled half a pixel later
+                shift = 0.5 if box % 2 == 0 else 0.0
             grid_y, grid_x = np.meshgrid(y + offsets - y0, x + offsets - x0, indexing="ij")
             inside = ((grid_x >= -0.5) & (grid_x <= x1 - x0 - 0.5)
                       & (grid_y >= -0.5) & (grid_y <= y1 - y0 - 0.5))
-            coords = np.stack([grid_y, grid_x])
+            coords = np.stack([grid_y, grid_x]) + shift
             for channel in range(3):
                 out[..., channel] = ndimage.map_coordinates(window[..., channel], coords,
                                                             order=1, mode="nearest")
