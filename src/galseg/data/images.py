@@ -112,7 +112,8 @@ class InputImage:
         )
 
 
-def _check_options(bands: str | None, pixscale_arcsec: float | None) -> None:
+def check_image_options(bands: str | None, pixscale_arcsec: float | None) -> None:
+    """Refuse a bad ``bands`` or ``pixscale_arcsec`` option before any file is read."""
     if bands is not None and not (
         isinstance(bands, str)
         and ((len(bands) == 1 and bands in BANDS) or sorted(bands) == sorted(BANDS))
@@ -424,7 +425,7 @@ def read_image(
         Invalid ``bands`` or ``pixscale_arcsec``.
     """
     path = Path(path)
-    _check_options(bands, pixscale_arcsec)
+    check_image_options(bands, pixscale_arcsec)
     if hdu is not None and (isinstance(hdu, bool) or not isinstance(hdu, int | str)):
         raise TypeError(f"hdu must be an HDU index (int) or EXTNAME (str), got {hdu!r}")
     try:
@@ -473,7 +474,7 @@ def image_from_array(
         Wrong shape, dtype or options; :class:`~galseg.errors.InputFileError` (a
         ValueError) for other than 1 or 3 bands, no finite pixels or constant values.
     """
-    _check_options(bands, pixscale_arcsec)
+    check_image_options(bands, pixscale_arcsec)
     array = np.asarray(array)
     if wcs is not None:
         if not isinstance(wcs, WCS) or not wcs.has_celestial or wcs.celestial.naxis != 2:

@@ -49,8 +49,7 @@ from tqdm import tqdm
 
 from galseg.data.catalogs import catalog_format, read_catalog, write_catalog
 from galseg.data.cutouts import cutout_rgb
-from galseg.data.images import InputImage, read_image
-from galseg.data.images import _check_options as _check_image_options
+from galseg.data.images import InputImage, check_image_options, read_image
 from galseg.errors import GalsegError, InputFileError
 from galseg.models.weights import sha256_of
 from galseg.predict.shreds import ShredClassifier
@@ -592,7 +591,7 @@ def clean_catalog(
     if images_dir is not None and x_column is not None:
         raise ValueError("x_column/y_column are for field mode; cutout files are centred")
     # the image options once, up front: not as one unreadable_cutout flag per row
-    _check_image_options(bands, pixscale_arcsec)
+    check_image_options(bands, pixscale_arcsec)
     catalog_path, out_path = Path(catalog_path), Path(out_path)
     threshold = classifier.threshold if threshold is None else float(threshold)
     table, in_format = read_catalog(catalog_path)
