@@ -149,7 +149,8 @@ def extract_sources(
         ``background_box`` pixels smoothed over ``background_filter`` boxes.
         Pass 0 for an image that is already sky subtracted.
     background_rms : float or array_like, optional
-        1-sigma noise per pixel; by default the mesh estimate.
+        1-sigma noise per pixel; by default the mesh estimate, floored at half
+        its median (the mesh spline undershoots next to bright galaxies).
     background_box, background_filter : int
         Mesh size in pixels and median filter size in boxes (``BACK_SIZE``,
         ``BACK_FILTERSIZE``).
@@ -197,10 +198,15 @@ def extract_sources(
                               fw=background_filter, fh=background_filter)
     back = mesh.back() if background is None else _full_map(background, shape, data.dtype,
                                                             "background")
-    rms = mesh.rms() if background_rms is None else _full_map(background_rms, shape, data.dtype,
-                                                              "background_rms")
-    if not np.all(rms[~invalid] > 0):
-        raise ValueError("background_rms must be > 0 on every valid pixel")
+    if background_rms is None:
+        rms = mesh.rms()
+        # The spline between mesh boxes can undershoot, even below 0, next to a box
+        # inflated by a bright galaxy; the sky noise is nowhere far below its median.
+        rms = np.maximum(rms, 0.5 * np.median(rms[~invalid])).astype(data.dtype)
+    else:
+        rms = _full_map(background_rms, shape, data.dtype, "background_rms")
+        if not np.all(rms[~invalid] > 0):
+            raise ValueError("background_rms must be > 0 on every valid pixel")
     subtracted = data - back
     subtracted[invalid] = 0.0
     rms = np.where(invalid, np.inf, rms).astype(data.dtype)
