@@ -58,7 +58,7 @@ def main() -> None:
         for row in shred_field.catalog:
             ax.add_patch(Circle((row["x"], row["y"]), 6, fill=False,
                                 color=COLOURS[row["kind"]], lw=0.9))
-        n_shred = int(shred_field.catalog["is_shred"].sum())
+        n_shred = int(shred_field.catalog["true_is_shred"].sum())
         ax.set_title(f"field {index}: {spec.host_class}, R = {spec.host_radius_arcsec:.0f}\", "
                      f"{len(shred_field.catalog)} rows, {n_shred} shreds", fontsize=9)
         ax.set_axis_off()
@@ -71,8 +71,8 @@ def main() -> None:
         first = fields[0]
         rgb = first.rgb.astype(np.float32) / 255.0
         catalog = first.catalog
-        shreds = np.flatnonzero(catalog["is_shred"] == 1)
-        others = np.flatnonzero(catalog["is_shred"] == 0)
+        shreds = np.flatnonzero(catalog["true_is_shred"] == 1)
+        others = np.flatnonzero(catalog["true_is_shred"] == 0)
         half = args.cutouts // 2
         picks = list(shreds[:half]) + list(others[:args.cutouts - min(half, len(shreds))])
         bottom = grid[1].subgridspec(2, n_cut_cols)

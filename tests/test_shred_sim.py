@@ -91,11 +91,11 @@ def constructed():
 def test_knots_far_out_are_shreds_the_nucleus_is_the_host(constructed):
     detections = constructed.detections
     host, distance = _nearest(detections, CENTRE)
-    assert distance < 1.5 and host["kind"] == "host" and host["is_shred"] == 0
+    assert distance < 1.5 and host["kind"] == "host" and host["true_is_shred"] == 0
     for azimuth in (0, 90, 180, 270):
         knot, distance = _nearest(detections, _disc_xy(KNOT_RADIUS, azimuth))
         assert distance < 1.5
-        assert knot["kind"] == "shred" and knot["is_shred"] == 1
+        assert knot["kind"] == "shred" and knot["true_is_shred"] == 1
         assert knot["source_kind"] == "host" and knot["dominant_fraction"] > 0.9
         assert knot["host_distance_arcsec"] == pytest.approx(
             np.hypot(knot["x"] - CENTRE[0], knot["y"] - CENTRE[1]) * PIX)
@@ -108,9 +108,9 @@ def test_background_galaxy_behind_the_disc_field_galaxy_and_star_are_not_shreds(
                      ((190.0, 40.0), "star")):
         row, distance = _nearest(detections, xy)
         assert distance < 1.5
-        assert row["kind"] == kind and row["is_shred"] == 0
+        assert row["kind"] == kind and row["true_is_shred"] == 0
     assert set(detections["kind"]) <= set(KINDS)
-    np.testing.assert_array_equal(detections["is_shred"], detections["kind"] == "shred")
+    np.testing.assert_array_equal(detections["true_is_shred"], detections["kind"] == "shred")
 
 
 def test_selection_keeps_rows_near_the_host(constructed):
@@ -201,7 +201,7 @@ def test_dataset_writes_cutouts_catalog_and_fields(dataset):
     keys = list(zip(catalog["field"], catalog["det"], strict=True))
     assert keys == sorted(keys)
     assert np.all(catalog["cutout_coverage"] == 1.0)
-    np.testing.assert_array_equal(catalog["is_shred"], catalog["kind"] == "shred")
+    np.testing.assert_array_equal(catalog["true_is_shred"], catalog["kind"] == "shred")
     manifest = json.loads((out / "shreds_simulation.json").read_text())
     assert manifest["n_fields"] == 4 and manifest["pipeline"]["deblend_cont"] == 0.005
     mix = class_mix(catalog)

@@ -46,7 +46,7 @@ def shred_data(tmp_path_factory):
             rgb = np.clip(np.stack([sky + light * c for c in (0.9, 1.0, 1.1)], -1), 0, 1)
             name = f"f{field:03d}_{det:02d}"
             Image.fromarray((rgb * 255).astype(np.uint8)).save(out / "cutouts" / f"{name}_grz.png")
-            rows.append({"id": name, "field": f"f{field:03d}", "is_shred": int(shred),
+            rows.append({"id": name, "field": f"f{field:03d}", "true_is_shred": int(shred),
                          "kind": "shred" if shred else "field"})
     with open(out / "catalog.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

@@ -72,7 +72,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="the shred classifier, on a catalog made by `galseg simulate --shred-fields`",
         description=(
             "Classify every detection of a simulated shred catalog (DIR/catalog.csv with the "
-            "truth column is_shred, DIR/cutouts/) and score it: ROC curve and AUC, accuracy, "
+            "truth column true_is_shred, DIR/cutouts/) and score it: ROC curve and AUC, accuracy, "
             "completeness and purity at the threshold, per truth kind, and calibration. "
             "Writes OUT/metrics.json, OUT/predictions.csv, OUT/roc.png and "
             "OUT/reliability.png and prints the summary as markdown."

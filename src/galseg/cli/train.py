@@ -76,7 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="the shred classifier, from a simulated shred catalog",
         description=(
             "Train the shred classifier (Di Teodoro et al. 2023) with k-fold "
-            "cross-validation on a shred catalog: DIR/catalog.csv (id, field, is_shred) and "
+            "cross-validation on a shred catalog: DIR/catalog.csv (id, field, true_is_shred) and "
             "DIR/cutouts/<id>_grz.png, as written by `galseg simulate --shred-fields`. Folds "
             "are by field; each fold's network stops early on its held-out fold; the k "
             "networks are shipped together and calibrated (Platt scaling) on their "

@@ -37,7 +37,7 @@ class ShredEvaluation:
     Parameters
     ----------
     table : astropy.table.Table
-        One row per detection: ``id``, ``field``, ``kind``, ``is_shred`` (truth),
+        One row per detection: ``id``, ``field``, ``kind``, ``true_is_shred`` (truth),
         ``p_shred``.
     threshold : float
         ``p_shred`` at or above which a source is called a shred.
@@ -52,7 +52,7 @@ class ShredEvaluation:
 
     @property
     def truth(self) -> np.ndarray:
-        return np.asarray(self.table["is_shred"], dtype=bool)
+        return np.asarray(self.table["true_is_shred"], dtype=bool)
 
     @property
     def p_shred(self) -> np.ndarray:
@@ -143,7 +143,7 @@ def evaluate_shred_classifier(
     p_shred = classifier.predict_proba(examples.images)
     elapsed = time.perf_counter() - started
     table = Table({"id": examples.ids, "field": examples.fields, "kind": examples.kinds,
-                   "is_shred": examples.is_shred.astype(np.int8),
+                   "true_is_shred": examples.is_shred.astype(np.int8),
                    "p_shred": p_shred.astype(np.float32)})
     setup = {"data": str(data_dir), "members": len(classifier.members),
              "device": str(classifier.device),

@@ -52,7 +52,7 @@ from galseg.sim.shreds import (
 MANIFEST = "shreds_simulation.json"
 CATALOG_COLUMNS = (
     "id", "field", "det", "cutout", "x", "y", "ra", "dec", "flux_r", "flux_r_err", "snr",
-    "mag_r", "a_px", "b_px", "theta_deg", "npix", "is_shred", "kind", "source_kind",
+    "mag_r", "a_px", "b_px", "theta_deg", "npix", "true_is_shred", "kind", "source_kind",
     "host_distance_arcsec", "host_distance_scale_lengths", "dominant_fraction",
     "host_flux_fraction", "bump_snr", "cutout_coverage", "host_class", "host_arm_structure",
     "host_mag_r", "host_redshift", "host_radius_arcsec", "host_scale_length_arcsec",
@@ -141,7 +141,7 @@ def field_rows(shred_field: SimulatedShredField, *,
             "ra": float(ra_deg), "dec": float(dec_deg),
             **{name: float(detection[name]) for name in (
                 "flux_r", "flux_r_err", "snr", "mag_r", "a_px", "b_px", "theta_deg")},
-            "npix": int(detection["npix"]), "is_shred": int(detection["is_shred"]),
+            "npix": int(detection["npix"]), "true_is_shred": int(detection["true_is_shred"]),
             "kind": str(detection["kind"]), "source_kind": str(detection["source_kind"]),
             **{name: float(detection[name]) for name in (
                 "host_distance_arcsec", "host_distance_scale_lengths", "dominant_fraction",
@@ -236,7 +236,7 @@ def catalog_table(rows: list[dict[str, Any]]) -> Table:
         text = ("id", "field", "cutout", "kind", "source_kind", "host_class",
                 "host_arm_structure")
         return Table(names=CATALOG_COLUMNS,
-                     dtype=[str if name in text else int if name in ("det", "npix", "is_shred")
+                     dtype=[str if name in text else int if name in ("det", "npix", "true_is_shred")
                             else float for name in CATALOG_COLUMNS])
     return Table({name: [row[name] for row in rows] for name in CATALOG_COLUMNS})
 
@@ -302,7 +302,7 @@ def class_mix(catalog: Table) -> dict[str, Any]:
     """Counts per truth kind, number of shreds and their fraction (for reports)."""
     kinds, counts = np.unique(np.asarray(catalog["kind"], dtype=str), return_counts=True)
     n = len(catalog)
-    n_shred = int(np.sum(np.asarray(catalog["is_shred"], dtype=int))) if n else 0
+    n_shred = int(np.sum(np.asarray(catalog["true_is_shred"], dtype=int))) if n else 0
     return {"rows": n, "shreds": n_shred, "shred_fraction": n_shred / n if n else 0.0,
             "kinds": {str(k): int(c) for k, c in zip(kinds, counts, strict=True)}}
 

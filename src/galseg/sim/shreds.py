@@ -50,7 +50,7 @@ PSF-convolved r band:
    host (``source_kind`` says of which galaxy); a knotty dwarf is
    occasionally shredded too.
 
-``is_shred`` is 1 for ``shred`` and 0 for every other kind.
+``true_is_shred`` is 1 for ``shred`` and 0 for every other kind.
 
 Catalog rows (``SimulatedShredField.catalog``) are the detections within
 the host's visible radius of its centre (where the shreds are) with r-band
@@ -92,7 +92,7 @@ from galseg.sim.scene import (
 SHRED_PIXSCALE_ARCSEC = 0.469
 """Pixel scale of the shred classifier's cutouts (as ``../shared/data/legacy_cutouts``)."""
 KINDS = ("host", "shred", "dwarf", "background", "field", "star", "spurious")
-"""Truth kinds of a detection; only ``shred`` has ``is_shred = 1``."""
+"""Truth kinds of a detection; only ``shred`` has ``true_is_shred = 1``."""
 HOST_RADIUS_RANGE_ARCSEC = (20.0, 90.0)
 """Typical visible radius of the host, drawn log-uniformly (the population draw spreads it
 by a factor 0.55-1.45: ``draw_central_galaxy``)."""
@@ -570,7 +570,7 @@ class SimulatedShredField:
         One row per detection (``extraction.catalog`` order): ``label``, ``x``,
         ``y`` (0-based field pixels), ``flux_r``, ``flux_r_err``, ``snr``,
         ``mag_r``, ``a_px``, ``b_px``, ``theta_deg``, ``npix``, ``kind``,
-        ``is_shred``, ``source_kind``, ``host_distance_arcsec``,
+        ``true_is_shred``, ``source_kind``, ``host_distance_arcsec``,
         ``host_distance_scale_lengths``, ``dominant_fraction``,
         ``host_flux_fraction`` (the host's share of the segment's truth flux),
         ``bump_snr`` (``sum E / (sigma sqrt(npix))``: below 1 the detection is a
@@ -730,7 +730,7 @@ def _label_detections(spec: ShredFieldSpec, extraction: SourceExtraction,
     table["theta_deg"] = np.rad2deg(np.asarray(catalog["theta"], dtype=float))
     table["npix"] = np.asarray(catalog["npix"], dtype=np.int64)
     table["kind"] = np.array(kinds, dtype="<U10")
-    table["is_shred"] = (table["kind"] == "shred").astype(np.int8)
+    table["true_is_shred"] = (table["kind"] == "shred").astype(np.int8)
     table["source_kind"] = np.array(source_kinds, dtype="<U10")
     table["host_distance_arcsec"] = distance_arcsec
     table["host_distance_scale_lengths"] = distance_arcsec / spec.host_scale_length_arcsec

@@ -4,7 +4,7 @@ What happens, and why:
 
 * Data: a folder made by ``galseg simulate --shred-fields`` (or any folder laid
   out the same way): ``catalog.csv`` with ``id``, ``field`` and the truth label
-  ``is_shred``, and one colour cutout ``cutouts/<id>_grz.png`` per row.
+  ``true_is_shred``, and one colour cutout ``cutouts/<id>_grz.png`` per row.
 * Folds are by **field**, not by detection: shreds of one host look alike, and a
   host split across training and validation would flatter the scores. A field's
   fold depends only on a hash of its name.
@@ -52,6 +52,9 @@ from galseg.training.loop import (
 )
 
 CACHE_VERSION = 1
+TRUTH_COLUMN = "true_is_shred"
+"""Catalog column with the truth label (1 shred, 0 not); not ``is_shred``, which is
+what ``galseg shreds`` adds, so a labelled catalog can be run through it."""
 SHRED_PIXSCALE_ARCSEC = 0.469
 """Pixel scale of the shred cutouts (as the paper's Legacy Surveys cutouts)."""
 
@@ -112,7 +115,7 @@ def load_shred_examples(
         reader = csv.DictReader(handle)
         rows = list(reader)
         columns = reader.fieldnames or []
-    for column in ("id", "field", "is_shred"):
+    for column in ("id", "field", TRUTH_COLUMN):
         if column not in columns:
             raise InputFileError(catalog_path, f"column {column!r} is missing")
     catalog = {c: np.array([row[c] for row in rows], dtype=str) for c in columns}
@@ -141,7 +144,7 @@ def load_shred_examples(
     if images is None:
         raise InputFileError(catalog_path, "the catalog has no rows")
     kinds = catalog.get("kind", np.full(len(ids), ""))
-    is_shred = np.isin(np.char.lower(catalog["is_shred"]), ("1", "true", "t", "yes"))
+    is_shred = np.isin(np.char.lower(catalog[TRUTH_COLUMN]), ("1", "true", "t", "yes"))
     examples = ShredExamples(ids, catalog["field"], kinds, images, is_shred)
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
@@ -307,7 +310,7 @@ def train_shred_classifier(
     Parameters
     ----------
     data_dir : path
-        ``catalog.csv`` (``id``, ``field``, ``is_shred``) and ``cutouts/<id>_grz.png``.
+        ``catalog.csv`` (``id``, ``field``, ``true_is_shred``) and ``cutouts/<id>_grz.png``.
     model_path : path
         Output model file: the k fold networks (fp16), calibration and training facts.
     config : ShredTrainConfig
