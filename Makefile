@@ -22,8 +22,16 @@ demo: $(STAMP)
 	$(BIN)/galseg labels demo_output/sim/gz3d/*.fits.gz --out demo_output/labels --png
 	$(BIN)/galseg segment demo_output/sim/bands --out demo_output/segment \
 		--catalog demo_output/sim/catalog.csv --thresholds 3
+	$(BIN)/galseg shreds examples/shreds/catalog.csv --images examples/shreds/cutouts \
+		--out demo_output/shreds/catalog_shreds.csv
+	$(BIN)/galseg simulate demo_output/shred_field --n 1 --shred-fields --seed 3 --bands --quiet
+	$(BIN)/galseg shreds demo_output/shred_field/catalog.csv \
+		--field demo_output/shred_field/fields/f000000.fits \
+		--out demo_output/shred_field/catalog_shreds.fits
 	@echo "demo done: demo_output/segment/catalog.csv and *_overlay.png (spiral arms and bars"
-	@echo "found by the shipped model), demo_output/sim (simulated GZ3D files and truth)"
+	@echo "found by the shipped model), demo_output/sim (simulated GZ3D files and truth),"
+	@echo "demo_output/shreds/catalog_shreds.csv (the example catalog with p_shred) and"
+	@echo "demo_output/shred_field/catalog_shreds.fits (sources cut from a simulated field)"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
-from galseg.models.weights import default_segmenter_path, load_segmenter, sha256_of
-
-MAX_BYTES = 25 * 2**20
+from galseg.models.weights import DEFAULT_SEGMENTER, load_segmenter, ship_model
 
 
 def main() -> None:
@@ -27,18 +24,10 @@ def main() -> None:
     parser.add_argument("eval_dir", type=Path)
     parser.add_argument("--command", default="scripts/train_default_segmenter.sh")
     args = parser.parse_args()
-    if args.model.stat().st_size > MAX_BYTES:
-        raise SystemExit(f"{args.model} is over 25 MB")
     _, metadata = load_segmenter(args.model)
     metrics = json.loads((args.eval_dir / "metrics.json").read_text())
-    target = default_segmenter_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.model, target)
     versus = metrics["model_vs_consensus"]
     card = {
-        "name": "segmenter_default",
-        "sha256": sha256_of(target),
-        "bytes": target.stat().st_size,
         "architecture": metadata.model.to_dict(),
         "frame_size": metadata.frame_size,
         "pixscale_arcsec": metadata.pixscale_arcsec,
@@ -54,8 +43,8 @@ def main() -> None:
         },
         "model_card": "docs/models.md",
     }
-    target.with_suffix(".json").write_text(json.dumps(card, indent=1, default=str) + "\n")
-    print(f"wrote {target} ({card['bytes'] / 1e6:.1f} MB) and its card")
+    target = ship_model(args.model, DEFAULT_SEGMENTER, card)
+    print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) and its card")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -127,6 +128,25 @@ def default_model_path(name: str) -> Path:
 def default_model_card(name: str) -> dict[str, Any]:
     """The JSON card of a shipped model (checksum, training command, scores)."""
     return json.loads(default_model_path(name).with_suffix(".json").read_text())
+
+
+MAX_SHIPPED_BYTES = 25 * 2**20
+"""Largest model file shipped inside the package."""
+
+
+def ship_model(source: str | PathLike[str], name: str, card: dict[str, Any]) -> Path:
+    """Copy a trained model file into the package as the default ``name`` and write its
+    card (``card`` plus ``name``, ``sha256`` and ``bytes``). For the release scripts in
+    ``scripts/``; the checksum is what :func:`_read_model_file` verifies."""
+    source = Path(source)
+    if source.stat().st_size > MAX_SHIPPED_BYTES:
+        raise ValueError(f"{source} is over {MAX_SHIPPED_BYTES // 2**20} MB")
+    target = default_model_path(name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    card = {"name": name, "sha256": sha256_of(target), "bytes": target.stat().st_size, **card}
+    target.with_suffix(".json").write_text(json.dumps(card, indent=1, default=str) + "\n")
+    return target
 
 
 def default_segmenter_path() -> Path:
