@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from galseg.errors import GalsegError
 
@@ -107,7 +109,7 @@ def _evaluate_segmenter(args: argparse.Namespace) -> int:
     )
     from galseg.predict.segment import Segmenter
 
-    try:
+    def evaluate() -> tuple[Any, list[Path]]:
         segmenter = Segmenter(args.model, tta=args.tta, batch_size=args.batch_size,
                               device=args.device)
         evaluation = evaluate_segmenter(args.data, segmenter, limit=args.limit,
@@ -119,28 +121,30 @@ def _evaluate_segmenter(args: argparse.Namespace) -> int:
                    "bar_length.png": bar_length_figure(evaluation),
                    "iou_vs_consensus.png": iou_figure(evaluation)}
         written += [save_figure(figure, args.out / name) for name, figure in figures.items()]
-    except (GalsegError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: cannot write in {args.out} ({exc})", file=sys.stderr)
-        return 2
-    print(evaluation.to_markdown())
-    print("wrote " + ", ".join(str(path) for path in written), file=sys.stderr)
-    return 0
+        return evaluation, written
+
+    return _report(args, evaluate)
 
 
 def _evaluate_shreds(args: argparse.Namespace) -> int:
     from galseg.evaluate.shreds import evaluate_shred_classifier, write_figures
     from galseg.predict.shreds import ShredClassifier
 
-    try:
+    def evaluate() -> tuple[Any, list[Path]]:
         classifier = ShredClassifier.from_file(args.model, device=args.device,
                                                batch_size=args.batch_size)
         evaluation = evaluate_shred_classifier(args.data, classifier, threshold=args.threshold,
                                                progress=not args.quiet)
         evaluation.setup["model"] = str(args.model) if args.model else "default"
-        written = evaluation.write(args.out) + write_figures(evaluation, args.out)
+        return evaluation, evaluation.write(args.out) + write_figures(evaluation, args.out)
+
+    return _report(args, evaluate)
+
+
+def _report(args: argparse.Namespace, evaluate: Callable[[], tuple[Any, list[Path]]]) -> int:
+    """Run an evaluation; print its markdown summary, or one error line (exit 2)."""
+    try:
+        evaluation, written = evaluate()
     except (GalsegError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
 
@@ -48,12 +49,22 @@ def write_bytes_atomic(path: str | PathLike[str], data: bytes, *, overwrite: boo
     path = Path(path)
     if not overwrite and path.exists():
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    return write_atomic(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_atomic(path: str | PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Run ``write(tmp_path)`` and rename the file it wrote to ``path`` atomically.
+
+    For writers that want a path rather than bytes (big catalogs are then not held
+    in memory twice). The folder of ``path`` must exist.
+    """
+    path = Path(path)
     # The temporary name starts with a dot and ends in .tmp so that globs such as
     # *.fits.gz never pick up a file that is still being written.
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        write(Path(tmp_name))
         # mkstemp creates the file with mode 0600; give it the mode open() would.
         os.chmod(tmp_name, _FILE_MODE)
         os.replace(tmp_name, path)

@@ -29,12 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import os
 import re
-import tempfile
 import warnings
 import zlib
-from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
 
@@ -49,7 +46,7 @@ from astropy.table import Column, MaskedColumn, Table
 from astropy.units import UnitsWarning
 from astropy.utils.exceptions import AstropyWarning
 
-from galseg.data._atomic import _FILE_MODE
+from galseg.data._atomic import write_atomic
 from galseg.errors import InputFileError
 
 CATALOG_FORMATS = ("fits", "csv", "ecsv", "parquet")
@@ -374,23 +371,7 @@ def write_catalog(table: Table, path: str | PathLike[str], *, format: str | None
     else:
         def write(tmp: Path) -> None:
             table.write(tmp, format=f"ascii.{format}", overwrite=True)
-    return _write_atomic(path, write)
-
-
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Like :func:`galseg.data._atomic.write_bytes_atomic`, for writers that want a path
-    (big catalogs are not held in memory twice)."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp_name))
-        os.chmod(tmp_name, _FILE_MODE)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    return path
+    return write_atomic(path, write)
 
 
 def _fits_hdu(table: Table) -> fits.BinTableHDU:
