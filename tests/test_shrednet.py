@@ -79,3 +79,16 @@ def test_a_segmenter_file_is_not_a_shred_classifier(tmp_path):
                           tmp_path / "seg.pt")
     with pytest.raises(InputFileError, match="shred classifier"):
         load_shred_classifier(path)
+
+
+def test_tta_averages_the_eight_views(tiny_shred_model_path):
+    cutouts = np.random.default_rng(2).integers(0, 256, (3, 128, 128, 3), dtype=np.uint8)
+    plain = ShredClassifier.from_file(tiny_shred_model_path, device="cpu")
+    tta = ShredClassifier.from_file(tiny_shred_model_path, device="cpu", tta=True)
+    views = [np.rot90(cutouts[:, :, ::-1] if k >= 4 else cutouts, k % 4, axes=(1, 2))
+             for k in range(8)]
+    expected = np.mean([plain.logits(np.ascontiguousarray(v)) for v in views], axis=0)
+    assert np.allclose(tta.logits(cutouts), expected, atol=1e-5)
+    # a rotated cutout gets the same TTA answer
+    assert np.allclose(tta.logits(np.ascontiguousarray(np.rot90(cutouts, 1, axes=(1, 2)))),
+                       tta.logits(cutouts), atol=1e-5)

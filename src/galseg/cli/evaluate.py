@@ -88,6 +88,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help=f"output folder (default: ./{DEFAULT_OUT})")
     shreds.add_argument("--threshold", type=float, default=None,
                         help="p_shred threshold (default: the model's)")
+    shreds.add_argument("--tta", action="store_true",
+                        help="average over the 8 flips/right-angle rotations (8x slower)")
     shreds.add_argument("--batch-size", type=_positive_int, default=256,
                         help="cutouts per batch (default 256)")
     shreds.add_argument("--device", default=None,
@@ -132,7 +134,7 @@ def _evaluate_shreds(args: argparse.Namespace) -> int:
 
     def evaluate() -> tuple[Any, list[Path]]:
         classifier = ShredClassifier.from_file(args.model, device=args.device,
-                                               batch_size=args.batch_size)
+                                               batch_size=args.batch_size, tta=args.tta)
         evaluation = evaluate_shred_classifier(args.data, classifier, threshold=args.threshold,
                                                progress=not args.quiet)
         evaluation.setup["model"] = str(args.model) if args.model else "default"

@@ -440,6 +440,7 @@ class _Progress:
 
 def _classifier_key(classifier: ShredClassifier) -> str:
     digest = hashlib.sha256(classifier.metadata.to_json().encode())
+    digest.update(f"tta={classifier.tta}".encode())  # TTA changes every p_shred
     for member in classifier.members:
         for name, tensor in sorted(member.state_dict().items()):
             digest.update(name.encode())

@@ -20,6 +20,7 @@ from os import PathLike
 import numpy as np
 import torch
 
+from galseg.models.geometry import dihedral
 from galseg.models.shrednet import ShredNet
 from galseg.models.weights import ShredMetadata, load_shred_classifier
 
@@ -41,10 +42,14 @@ class ShredClassifier:
         Default: CUDA when available, else CPU.
     batch_size : int
         Cutouts per forward pass (bounds memory).
+    tta : bool
+        Also average over the 8 flips and right-angle rotations of each cutout
+        (test-time augmentation; 8 times slower).
     """
 
     def __init__(self, members: list[ShredNet], metadata: ShredMetadata, *,
-                 device: torch.device | str | None = None, batch_size: int = 256) -> None:
+                 device: torch.device | str | None = None, batch_size: int = 256,
+                 tta: bool = False) -> None:
         if not members:
             raise ValueError("a shred classifier needs at least one member network")
         self.device = torch.device(device) if device is not None else _default_device()
@@ -52,14 +57,15 @@ class ShredClassifier:
                         for m in members]
         self.metadata = metadata
         self.batch_size = int(batch_size)
+        self.tta = bool(tta)
 
     @classmethod
     def from_file(cls, path: str | PathLike[str] | None = None, *,
                   device: torch.device | str | None = None,
-                  batch_size: int = 256) -> ShredClassifier:
+                  batch_size: int = 256, tta: bool = False) -> ShredClassifier:
         """Load a model file (default: the classifier shipped with galseg)."""
         members, metadata = load_shred_classifier(path)
-        return cls(members, metadata, device=device, batch_size=batch_size)
+        return cls(members, metadata, device=device, batch_size=batch_size, tta=tta)
 
     @property
     def cutout_size(self) -> int:
@@ -93,8 +99,9 @@ class ShredClassifier:
     @torch.inference_mode()
     def logits(self, cutouts: np.ndarray) -> np.ndarray:
         """Mean member logit per cutout, shape (N,), before calibration."""
-        out = [torch.stack([m(images) for m in self.members]).mean(0).float().cpu()
-               for images in self._batches(cutouts)]
+        views = range(8) if self.tta else (0,)
+        out = [torch.stack([m(dihedral(images, k)) for m in self.members for k in views])
+               .mean(0).float().cpu() for images in self._batches(cutouts)]
         return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
 
     def calibrate(self, logits: np.ndarray) -> np.ndarray:
