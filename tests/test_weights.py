@@ -71,3 +71,29 @@ def test_damaged_default_is_refused(tmp_path, monkeypatch):
     with pytest.raises(InputFileError, match="checksum"):
         load_segmenter()
     assert np.isfinite(card["bytes"])
+
+
+def test_shipped_shred_classifier_loads_and_matches_its_card():
+    name = weights.DEFAULT_SHRED_CLASSIFIER
+    path = weights.default_model_path(name)
+    assert path.is_file() and path.stat().st_size <= 25 * 2**20
+    card = weights.default_model_card(name)
+    assert card["sha256"] == sha256_of(path)
+    members, metadata = weights.load_shred_classifier()
+    assert len(members) == card["members"] and metadata.pixscale_arcsec == 0.469
+    assert list(metadata.calibration) == card["calibration"]
+    with torch.inference_mode():
+        out = members[0](torch.rand(2, 3, 128, 128))
+    assert out.shape == (2,) and bool(torch.isfinite(out).all())
+
+
+def test_damaged_shred_default_is_refused(tmp_path, monkeypatch):
+    name = weights.DEFAULT_SHRED_CLASSIFIER
+    copy = tmp_path / f"{name}.pt"
+    data = bytearray(weights.default_model_path(name).read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    (tmp_path / f"{name}.json").write_text(json.dumps(weights.default_model_card(name)))
+    monkeypatch.setattr(weights, "default_model_path", lambda _: copy)
+    with pytest.raises(InputFileError, match="checksum"):
+        weights.load_shred_classifier()

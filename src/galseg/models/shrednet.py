@@ -13,7 +13,7 @@ Two architectures:
   feature map: global mean, global max, and the mean of its central 2x2 cells.
   The central summary says what sits on the source (a knot or a nucleus); the
   global ones say what surrounds it (a big disc or empty sky). About 0.3 M
-  parameters; it trains 25 times faster than the paper's network on a CPU
+  parameters; it trains about 20 times faster than the paper's network on a CPU
   (channels-last; ``benchmarks/shreds_speed.py``).
 
 Both return one logit per image. The paper's two-way softmax is the same model
