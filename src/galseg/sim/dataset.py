@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import json
-import multiprocessing
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,11 +30,12 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
-from tqdm.auto import tqdm
 
 from galseg import __version__
 from galseg.data._atomic import write_bytes_atomic
+from galseg.data.catalogs import write_catalog
 from galseg.data.gz3d import gz3d_wcs, write_gz3d
+from galseg.sim._jobs import run_jobs
 from galseg.sim.population import draw_scene
 from galseg.sim.scene import SimulatedCutout, render_cutout
 from galseg.sim.volunteers import simulate_classifications
@@ -194,29 +194,13 @@ def simulate_dataset(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_manifest(out_dir, config, overwrite)
-    workers = workers or os.cpu_count() or 1
     jobs = [(config, str(out_dir), i) for i in range(config.n)]
-    bar = tqdm(total=config.n, desc="simulate", unit="galaxy", disable=not progress)
-    if workers == 1 or config.n < 8:
-        rows = []
-        for job in jobs:
-            rows.append(_make_one(job))
-            bar.update()
-    else:
-        # fork is fine here (numpy only, no threads started yet) and avoids re-importing
-        context = multiprocessing.get_context("fork")
-        with context.Pool(workers) as pool:
-            rows = []
-            for row in pool.imap(_make_one, jobs, chunksize=8):
-                rows.append(row)
-                bar.update()
-    bar.close()
+    rows = run_jobs(_make_one, jobs, workers=workers, serial_below=8, chunksize=8,
+                    desc="simulate", unit="galaxy", progress=progress)
     catalog = Table(rows=rows, masked=True)
     for column in catalog.itercols():
         # unknown quantities (no bar: no bar length) are written as empty CSV cells
         if column.dtype.kind == "f":
             column.mask = ~np.isfinite(column)
-    buffer = io.StringIO()
-    catalog.write(buffer, format="ascii.csv")
-    write_bytes_atomic(out_dir / "catalog.csv", buffer.getvalue().encode())
+    write_catalog(catalog, out_dir / "catalog.csv", format="csv")
     return catalog

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import io
 import json
-import multiprocessing
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,12 +34,13 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 from PIL import Image
-from tqdm.auto import tqdm
 
 from galseg import __version__
 from galseg.data._atomic import write_bytes_atomic
+from galseg.data.catalogs import write_catalog
 from galseg.data.cutouts import cutout_rgb
 from galseg.data.gz3d import gz3d_wcs
+from galseg.sim._jobs import run_jobs
 from galseg.sim.shreds import (
     SHRED_PIXSCALE_ARCSEC,
     CatalogPipeline,
@@ -274,27 +274,13 @@ def simulate_shred_dataset(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_manifest(out_dir, config, overwrite)
-    workers = workers or os.cpu_count() or 1
     jobs = [(config, str(out_dir), i) for i in range(config.n_fields)]
-    bar = tqdm(total=config.n_fields, desc="simulate shreds", unit="field",
-               disable=not progress)
-    rows: list[dict[str, Any]] = []
-    if workers == 1 or config.n_fields < 4:
-        for job in jobs:
-            rows.extend(_make_field(job))
-            bar.update()
-    else:
-        # fork is fine here (numpy only, no threads started yet) and avoids re-importing
-        context = multiprocessing.get_context("fork")
-        with context.Pool(workers) as pool:
-            for field_rows_ in pool.imap(_make_field, jobs, chunksize=4):
-                rows.extend(field_rows_)
-                bar.update()
-    bar.close()
+    rows = [row for field in run_jobs(_make_field, jobs, workers=workers, serial_below=4,
+                                      chunksize=4, desc="simulate shreds", unit="field",
+                                      progress=progress)
+            for row in field]
     catalog = catalog_table(rows)
-    buffer = io.StringIO()
-    catalog.write(buffer, format="ascii.csv")
-    write_bytes_atomic(out_dir / "catalog.csv", buffer.getvalue().encode())
+    write_catalog(catalog, out_dir / "catalog.csv", format="csv")
     return catalog
 
 
