@@ -238,7 +238,10 @@ class ShredTrainResult:
 
 def _train_fold(fold: int, examples: ShredExamples, folds: np.ndarray,
                 config: ShredTrainConfig, run_dir: Path, device: torch.device,
-                progress: bool, log: Callable[[str], None]) -> tuple[ShredNet, dict[str, Any]]:
+                progress: bool, log: Callable[[str], None],
+                ) -> tuple[ShredNet, dict[str, Any], np.ndarray]:
+    """Train (or, when ``done.npz`` exists, reload) fold ``fold``'s network; returns it,
+    the fold's facts and its logits for the held-out detections (``folds == fold``)."""
     fold_dir = run_dir / f"fold{fold}"
     done_path = fold_dir / "done.npz"
     train = examples.subset(np.flatnonzero(folds != fold))
@@ -250,13 +253,14 @@ def _train_fold(fold: int, examples: ShredExamples, folds: np.ndarray,
     if done_path.is_file():
         with np.load(done_path) as stored:
             info = json.loads(str(stored["info"]))
-        if info["config"] != config_json:
+            logits = stored["logits"]
+        if info["config"] != config_json or len(logits) != len(val_index):
             raise ValueError(f"{done_path} was made with another configuration; "
                              "delete the run folder or use the same options")
         model.load_state_dict(torch.load(fold_dir / "best_state.pt", map_location=device,
                                          weights_only=True))
         log(f"fold {fold}: already trained (best epoch {info['best_epoch']})")
-        return model.eval(), info
+        return model.eval(), info, logits
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     labels = torch.from_numpy(train.is_shred.astype(np.float32))
@@ -289,10 +293,10 @@ def _train_fold(fold: int, examples: ShredExamples, folds: np.ndarray,
             "n_train": len(train), "n_val": len(val),
             "auc": roc_auc(logits, val.is_shred) if 0 < val.is_shred.sum() < len(val)
             else math.nan, "config": config_json}
-    np.savez(done_path, info=json.dumps(info), index=val_index, logits=logits)
+    np.savez(done_path, info=json.dumps(info), logits=logits)
     log(f"fold {fold}: best epoch {outcome.best_epoch}, val loss "
         f"{outcome.best_val_loss:.4f}, AUC {info['auc']:.4f}")
-    return model.eval(), info
+    return model.eval(), info, logits
 
 
 def train_shred_classifier(
@@ -342,9 +346,9 @@ def train_shred_classifier(
     members, infos = [], []
     oof = np.full(len(examples), np.nan, np.float32)
     for fold in range(config.n_folds):
-        member, info = _train_fold(fold, examples, folds, config, run_dir, device, progress, log)
-        with np.load(run_dir / f"fold{fold}" / "done.npz") as stored:
-            oof[stored["index"]] = stored["logits"]
+        member, info, logits = _train_fold(fold, examples, folds, config, run_dir, device,
+                                           progress, log)
+        oof[folds == fold] = logits
         members.append(member)
         infos.append({k: v for k, v in info.items() if k != "config"})
 
