@@ -1,8 +1,8 @@
-"""``galseg evaluate segmenter|shreds``: score a model against exact truth.
+"""``galseg evaluate segmenter|shreds|detector``: score a model against exact truth.
 
 A thin layer over :func:`galseg.evaluate.evaluate_segmenter`,
-:mod:`galseg.evaluate.figures` and :mod:`galseg.evaluate.shreds`; metrics are
-explained in ``docs/evaluation.md``.
+:mod:`galseg.evaluate.figures`, :mod:`galseg.evaluate.shreds` and
+:mod:`galseg.evaluate.detector`; metrics are explained in ``docs/evaluation.md``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,19 @@ from typing import Any
 from galseg.errors import GalsegError
 
 DEFAULT_OUT = Path("evaluation")
+DEFAULT_NOISE_SCALES = (0.0, 12.75, 25.5, 51.0, 76.5)
+"""As :data:`galseg.evaluate.detector.DEFAULT_NOISE_SCALES` (not imported: keeps the CLI
+start-up light)."""
+
+
+def _noise_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of counts, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a noise sigma >= 0, got {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -96,6 +109,41 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="cpu or cuda (default: cuda if present)")
     shreds.add_argument("--quiet", action="store_true", help="no progress bar")
     shreds.set_defaults(func=_evaluate_shreds)
+
+    detector = models.add_parser(
+        "detector",
+        help="the galaxy detector (Mask R-CNN), on detection example folders",
+        description=(
+            "Run the detector on every image of one or more detection example folders "
+            "(Galaxy Zoo 1 cutouts, simulated fields) and score it against their truth: COCO "
+            "mAP of the galaxy classes (masks and boxes), classification accuracy and "
+            "confusion matrix of matched galaxies, centroid offsets (median and MAD), "
+            "completeness and purity on simulated fields against the classical "
+            "SExtractor-style baseline, and a Gaussian noise curve. Writes "
+            "OUT/summary.json, OUT/objects.csv, OUT/confusion.png, OUT/centroids.png, "
+            "OUT/noise.png and OUT/overlay.png and prints a short report. See "
+            "docs/evaluation.md."
+        ),
+    )
+    detector.add_argument("--data", required=True, type=Path, action="append", metavar="DIR",
+                          help="detection example folder (examples.csv, objects.csv, masks/); "
+                               "repeat for several; use images the model was not trained on")
+    detector.add_argument("--model", type=Path, default=None,
+                          help="model file from `galseg train detector` (default: shipped)")
+    detector.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+                          help=f"output folder (default: ./{DEFAULT_OUT})")
+    detector.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                          help="evaluate only the first N images of each folder")
+    detector.add_argument("--noise-scales", type=_noise_scale, nargs="*",
+                          default=list(DEFAULT_NOISE_SCALES), metavar="SIGMA",
+                          help="Gaussian noise sigmas in 8-bit counts for the noise curve "
+                               "(default: 0 12.75 25.5 51 76.5); give none to skip it")
+    detector.add_argument("--noise-limit", type=_positive_int, default=None, metavar="N",
+                          help="noise curve on the first N evaluated images only")
+    detector.add_argument("--no-baseline", action="store_true",
+                          help="do not run the classical baseline on simulated fields")
+    detector.add_argument("--quiet", action="store_true", help="no progress bar")
+    detector.set_defaults(func=_evaluate_detector)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
     return parser
 
@@ -138,6 +186,29 @@ def _evaluate_shreds(args: argparse.Namespace) -> int:
         evaluation = evaluate_shred_classifier(args.data, classifier, threshold=args.threshold,
                                                progress=not args.quiet)
         evaluation.setup["model"] = str(args.model) if args.model else "default"
+        return evaluation, evaluation.write(args.out) + write_figures(evaluation, args.out)
+
+    return _report(args, evaluate)
+
+
+def _evaluate_detector(args: argparse.Namespace) -> int:
+    from galseg.data.detection_examples import read_detection_examples
+    from galseg.evaluate.detector import evaluate_detector
+    from galseg.evaluate.detector_figures import write_figures
+    from galseg.predict.detect import Detector
+
+    def evaluate() -> tuple[Any, list[Path]]:
+        try:
+            examples = [read_detection_examples(folder) for folder in args.data]
+        except FileNotFoundError as exc:  # not an OSError of --out
+            raise ValueError(str(exc)) from None
+        detector = Detector.from_file(None if args.model is None else str(args.model))
+        evaluation = evaluate_detector(detector, examples, limit=args.limit,
+                                       progress=not args.quiet, baseline=not args.no_baseline,
+                                       noise_scales=args.noise_scales,
+                                       noise_limit=args.noise_limit)
+        evaluation.setup["model"] = str(args.model) if args.model else "default"
+        evaluation.setup["data"] = [str(folder) for folder in args.data]
         return evaluation, evaluation.write(args.out) + write_figures(evaluation, args.out)
 
     return _report(args, evaluate)

@@ -19,7 +19,9 @@ SUBCOMMAND_MODULES = (
     "galseg.cli.simulate",
     "galseg.cli.labels",
     "galseg.cli.train",
+    "galseg.cli.gz1",
     "galseg.cli.segment",
+    "galseg.cli.detect",
     "galseg.cli.shreds",
     "galseg.cli.evaluate",
 )
@@ -31,9 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="galseg",
         description=(
             "Galaxy structure from images: spiral-arm and bar maps with measurements "
-            "(segment), shred flags for source catalogs (shreds), training and "
-            "evaluation against exact truth (train, evaluate), crowd labels (labels) and "
-            "simulated galaxies (simulate). Detection comes in a later release."
+            "(segment), every galaxy found, outlined and classified (detect), shred flags for "
+            "source catalogs (shreds), training and evaluation against exact truth (train, "
+            "evaluate), crowd labels (labels, gz1-masks) and simulated galaxies (simulate)."
         ),
     )
     parser.add_argument("--version", action="version", version=f"galseg {__version__}")

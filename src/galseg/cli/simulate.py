@@ -2,7 +2,9 @@
 
 By default N galaxies in the GZ3D format with volunteer labels (spiral/bar
 segmentation); with ``--shred-fields``, N fields around big nearby galaxies
-whose catalog detections carry shred / not-shred truth (shred classifier).
+whose catalog detections carry shred / not-shred truth (shred classifier);
+with ``--detection-fields``, N SDSS-like fields of several galaxies and stars
+with instance masks and classes (galaxy detector).
 """
 
 from __future__ import annotations
@@ -12,45 +14,62 @@ import sys
 import time
 
 from galseg.sim.dataset import SimulationConfig, simulate_dataset
+from galseg.sim.detection_dataset import detection_mix, write_detection_dataset
+from galseg.sim.detection_fields import SDSS_PIXSCALE_ARCSEC
 from galseg.sim.shred_dataset import ShredSimulationConfig, class_mix, simulate_shred_dataset
 from galseg.sim.shreds import SHRED_PIXSCALE_ARCSEC
 
 GZ3D_PIXSCALE_ARCSEC = 0.262
 DEFAULT_VOLUNTEERS = 15
+DEFAULT_SIZE = 128
+DEFAULT_DETECTION_SIZE = 256
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate",
-        help="simulate galaxies with exact truth (GZ3D volunteer labels, or shred fields)",
+        help="simulate galaxies with exact truth (GZ3D volunteer labels, shred fields, or "
+             "detection fields)",
         description=(
             "Write N simulated galaxies as Galaxy Zoo 3D files (OUT_DIR/gz3d/), their exact "
             "spiral-arm and bar truth masks (OUT_DIR/truth/, FITS extensions SPIRAL_TRUTH and "
             "BAR_TRUTH) and a truth catalog (OUT_DIR/catalog.csv). With --shred-fields, write "
             "N fields around big nearby galaxies instead: a 128 px g-r-z cutout of every "
             "catalog detection near the host (OUT_DIR/cutouts/) and a catalog with its "
-            "shred / not-shred truth (OUT_DIR/catalog.csv). The same seed gives the same "
-            "data; an interrupted run resumes where it stopped."),
+            "shred / not-shred truth (OUT_DIR/catalog.csv). With --detection-fields, write N "
+            "SDSS-like fields of 1-8 galaxies and 0-4 stars for the galaxy detector: colour "
+            "pictures (OUT_DIR/images/), g-r-z FITS with WCS (OUT_DIR/fields/), instance masks "
+            "(OUT_DIR/masks/), examples.csv and objects.csv (classes spiral, elliptical, "
+            "star). The same seed gives the same data; an interrupted run resumes where it "
+            "stopped."),
     )
     parser.add_argument("out_dir", metavar="OUT_DIR", help="output folder")
     parser.add_argument("--n", type=int, required=True,
-                        help="number of galaxies (of fields with --shred-fields)")
-    parser.add_argument("--shred-fields", action="store_true",
-                        help="simulate N shred fields for the shred classifier "
-                             "(docs/simulator.md, 'Shred training fields')")
-    parser.add_argument("--size", type=int, default=128,
-                        help="cutout size in pixels (128; with --shred-fields the size of the "
-                             "cutout around each detection)")
+                        help="number of galaxies (of fields with --shred-fields or "
+                             "--detection-fields)")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--shred-fields", action="store_true",
+                      help="simulate N shred fields for the shred classifier "
+                           "(docs/simulator.md, 'Shred training fields')")
+    kind.add_argument("--detection-fields", action="store_true",
+                      help="simulate N multi-galaxy fields with instance masks for the galaxy "
+                           "detector (docs/simulator.md, 'Detection fields')")
+    parser.add_argument("--size", type=int, default=None,
+                        help=f"cutout size in pixels ({DEFAULT_SIZE}; with --shred-fields the "
+                             "size of the cutout around each detection; with --detection-fields "
+                             f"the side of the field, {DEFAULT_DETECTION_SIZE})")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--pixscale", type=float, default=None,
                         help=f"pixel scale in arcsec/px ({GZ3D_PIXSCALE_ARCSEC}, DESI Legacy "
-                             f"Surveys; {SHRED_PIXSCALE_ARCSEC} with --shred-fields)")
+                             f"Surveys; {SHRED_PIXSCALE_ARCSEC} with --shred-fields; "
+                             f"{SDSS_PIXSCALE_ARCSEC}, SDSS, with --detection-fields)")
     parser.add_argument("--volunteers", type=int, default=None,
                         help=f"simulated volunteers per galaxy ({DEFAULT_VOLUNTEERS}, as GZ3D; "
-                             "not with --shred-fields)")
+                             "not with --shred-fields or --detection-fields)")
     parser.add_argument("--bands", action="store_true",
                         help="also write the g, r, z images in nanomaggies (OUT_DIR/bands/; "
-                             "with --shred-fields the whole fields, OUT_DIR/fields/)")
+                             "with --shred-fields the whole fields, OUT_DIR/fields/; "
+                             "--detection-fields always writes them)")
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes (default: all cores)")
     parser.add_argument("--overwrite", action="store_true",
@@ -62,9 +81,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.shred_fields:
         return _run_shreds(args)
+    if args.detection_fields:
+        return _run_detection(args)
     try:
         config = SimulationConfig(
-            n=args.n, size=args.size, seed=args.seed,
+            n=args.n, size=DEFAULT_SIZE if args.size is None else args.size, seed=args.seed,
             pixscale_arcsec=GZ3D_PIXSCALE_ARCSEC if args.pixscale is None else args.pixscale,
             n_volunteers=DEFAULT_VOLUNTEERS if args.volunteers is None else args.volunteers,
             write_bands=args.bands)
@@ -95,7 +116,8 @@ def _run_shreds(args: argparse.Namespace) -> int:
         config = ShredSimulationConfig(
             n_fields=args.n, seed=args.seed,
             pixscale_arcsec=SHRED_PIXSCALE_ARCSEC if args.pixscale is None else args.pixscale,
-            cutout_size=args.size, write_fields=args.bands)
+            cutout_size=DEFAULT_SIZE if args.size is None else args.size,
+            write_fields=args.bands)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -112,4 +134,28 @@ def _run_shreds(args: argparse.Namespace) -> int:
     print(f"wrote {mix['rows']} detections from {config.n_fields} fields to {args.out_dir} "
           f"in {elapsed:.1f} s: {mix['shreds']} shreds ({100 * mix['shred_fraction']:.1f}%); "
           f"{kinds}")
+    return 0
+
+
+def _run_detection(args: argparse.Namespace) -> int:
+    if args.volunteers is not None:
+        print("error: --volunteers does not apply to --detection-fields (no volunteer labels)",
+              file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    try:
+        examples = write_detection_dataset(
+            args.out_dir, args.n, seed=args.seed,
+            size=DEFAULT_DETECTION_SIZE if args.size is None else args.size,
+            pixscale_arcsec=SDSS_PIXSCALE_ARCSEC if args.pixscale is None else args.pixscale,
+            workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - start
+    mix = detection_mix(examples.objects)
+    classes = ", ".join(f"{name} {count}" for name, count in mix["classes"].items())
+    print(f"wrote {len(examples)} fields with {mix['objects']} objects ({classes}; "
+          f"{100 * mix['overlap_fraction']:.1f}% overlap another) to {args.out_dir} "
+          f"in {elapsed:.1f} s")
     return 0

@@ -198,3 +198,56 @@ def binary_scores(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
           if tp else (0.0 if tp + fp + fn else float("nan")))
     return {"accuracy": (tp + tn) / max(len(true), 1), "completeness": completeness,
             "purity": purity, "f1": f1, "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+
+
+def median_absolute_deviation(values: np.ndarray) -> float:
+    """Median absolute deviation from the median, ``median(|v - median(v)|)`` (unscaled, as
+    Farias et al. 2020 report centroid scatter); NaN (without a warning) when empty."""
+    values = np.asarray(values, float)
+    return float(np.median(np.abs(values - np.median(values)))) if values.size else np.nan
+
+
+def confusion_matrix(true: Sequence[str], predicted: Sequence[str], *,
+                     true_labels: Sequence[str],
+                     predicted_labels: Sequence[str]) -> np.ndarray:
+    """Counts of (true, predicted) label pairs.
+
+    Returns
+    -------
+    ndarray of int64, shape (len(true_labels), len(predicted_labels))
+        Row = true label, column = predicted label; pairs with a label outside the lists
+        are not counted.
+
+    Examples
+    --------
+    >>> confusion_matrix(["a", "a", "b"], ["a", "b", "b"], true_labels=["a", "b"],
+    ...                  predicted_labels=["a", "b"]).tolist()
+    [[1, 1], [0, 1]]
+    """
+    if len(true) != len(predicted):
+        raise ValueError(f"true and predicted must have one length, got {len(true)} and "
+                         f"{len(predicted)}")
+    rows = {label: i for i, label in enumerate(true_labels)}
+    columns = {label: j for j, label in enumerate(predicted_labels)}
+    out = np.zeros((len(rows), len(columns)), dtype=np.int64)
+    for t, p in zip(true, predicted, strict=True):
+        if t in rows and p in columns:
+            out[rows[t], columns[p]] += 1
+    return out
+
+
+def class_scores(true: Sequence[str], predicted: Sequence[str],
+                 classes: Sequence[str]) -> dict[str, dict[str, float]]:
+    """One-vs-rest precision, recall, F1 and support of each class of a multi-class labelling.
+
+    Precision of class c is the fraction of items labelled c that are c (purity), recall the
+    fraction of items of class c labelled c (completeness), both from :func:`binary_scores`;
+    NaN where undefined.
+    """
+    true, predicted = np.asarray(true, dtype=str), np.asarray(predicted, dtype=str)
+    out = {}
+    for label in classes:
+        scores = binary_scores(predicted == label, true == label)
+        out[label] = {"precision": scores["purity"], "recall": scores["completeness"],
+                      "f1": scores["f1"], "support": int((true == label).sum())}
+    return out

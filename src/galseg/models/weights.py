@@ -1,4 +1,4 @@
-"""Model files (segmenter, shred classifier): save, load, verify, and the shipped defaults.
+"""Model files (segmenter, shred classifier, detector): save, load, verify, shipped defaults.
 
 A model file is a ``torch.save`` dictionary readable with ``weights_only=True`` (no
 pickled code): ``format``, ``metadata`` (JSON text: architecture, the frame the model
@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from galseg.errors import InputFileError
+from galseg.models.detector import DetectorConfig, GalaxyMaskRCNN, build_detector
 from galseg.models.shrednet import ShredNet, ShredNetConfig
 from galseg.models.unet import UNet, UNetConfig
 
@@ -35,6 +36,8 @@ FORMAT = "galseg-segmenter-1"
 DEFAULT_SEGMENTER = "segmenter_default"
 SHRED_FORMAT = "galseg-shreds-1"
 DEFAULT_SHRED_CLASSIFIER = "shreds_default"
+DETECTOR_FORMAT = "galseg-detector-1"
+DEFAULT_DETECTOR = "detector_default"
 
 
 @dataclass(frozen=True)
@@ -262,3 +265,68 @@ def load_shred_classifier(
         member.load_state_dict(_full_state(state))
         members.append(member.to(device, memory_format=torch.channels_last).eval())
     return members, metadata
+
+
+@dataclass(frozen=True)
+class DetectorMetadata:
+    """What a galaxy detector needs besides its weights.
+
+    Attributes
+    ----------
+    model : DetectorConfig
+    pixscale_arcsec : float
+        Reference pixel scale: images with a known pixel scale are resampled to it
+        before detection (the simulated training fields' 0.396 arcsec, SDSS's).
+    score_threshold : float
+        Default score below which detections are not catalogued (0.4, the paper's
+        minimum detection confidence).
+    training : dict
+        Free-form facts about the training run (data, epochs, scores).
+    """
+
+    model: DetectorConfig
+    pixscale_arcsec: float = 0.396
+    score_threshold: float = 0.4
+    training: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"model": self.model.to_dict(), "pixscale_arcsec": self.pixscale_arcsec,
+                           "score_threshold": self.score_threshold, "training": self.training},
+                          sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> DetectorMetadata:
+        values = json.loads(text)
+        return cls(DetectorConfig.from_dict(values["model"]), float(values["pixscale_arcsec"]),
+                   float(values["score_threshold"]), values.get("training", {}))
+
+
+def save_detector(model: GalaxyMaskRCNN, metadata: DetectorMetadata,
+                  path: str | PathLike[str]) -> Path:
+    """Write a detector's weights (float16) and metadata."""
+    return _write_model_file(path, {"format": DETECTOR_FORMAT, "metadata": metadata.to_json(),
+                                    "state_dict": _half_state(model)})
+
+
+def load_detector(
+    path: str | PathLike[str] | None = None, *, device: torch.device | str = "cpu"
+) -> tuple[GalaxyMaskRCNN, DetectorMetadata]:
+    """Load a galaxy detector in evaluation mode.
+
+    Parameters
+    ----------
+    path : path, optional
+        A file written by :func:`save_detector` (``galseg train detector``); default:
+        the weights shipped with galseg, checked against their checksum.
+    device : torch device
+
+    Returns
+    -------
+    model : GalaxyMaskRCNN (eval mode, float32)
+    metadata : DetectorMetadata
+    """
+    stored = _read_model_file(path, DETECTOR_FORMAT, DEFAULT_DETECTOR, "detector")
+    metadata = DetectorMetadata.from_json(stored["metadata"])
+    model = build_detector(metadata.model)
+    model.load_state_dict(_full_state(stored["state_dict"]))
+    return model.to(device).eval(), metadata

@@ -1,0 +1,158 @@
+"""Galaxy Zoo 1 SDSS cutouts -> detection examples with automatic masks.
+
+Farias et al. (2020) made the mask of each training galaxy automatically: an Otsu
+threshold of the grey image, keeping the object at the centre of the cutout (the
+catalog position). :func:`central_object_mask` does that with scikit-image; the
+object that contains the centre pixel is kept (or, when the centre pixel is below
+the threshold, the object nearest to it within ``max_offset_px``), with holes
+filled. Classes from the Galaxy Zoo 1 label (``labels.csv``):
+
+====  =====================  =============
+code  Galaxy Zoo 1           galseg class
+====  =====================  =============
+0     elliptical             elliptical
+1     spiral (clockwise)     spiral
+2     spiral (anticlockwise) spiral
+3     edge-on disc           spiral
+4     don't know             left out
+5     merger                 left out
+====  =====================  =============
+
+as the paper (spiral = the disc classes). Only the central galaxy is labelled;
+other objects in a cutout stay unlabelled, as in the paper.
+
+:func:`write_gz1_examples` writes two detection example folders
+(:mod:`galseg.data.detection_examples`), ``train`` and ``test``, split by a hash
+of the objID (so the split never depends on file order). Images are referenced
+where they lie, not copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+from skimage.color import rgb2gray
+from skimage.filters import threshold_otsu
+from tqdm import tqdm
+
+from galseg.data.catalogs import read_catalog
+from galseg.data.detection_examples import write_example_tables, write_masks
+from galseg.errors import InputFileError
+from galseg.training.examples import unit_hash
+
+GZ1_CLASSES = {0: "elliptical", 1: "spiral", 2: "spiral", 3: "spiral"}
+"""Galaxy Zoo 1 class code -> galseg class; codes 4 (don't know) and 5 (merger) are left out."""
+
+DEFAULT_TEST_FRACTION = 0.2
+MIN_MASK_PIXELS = 10
+
+
+def central_object_mask(rgb: np.ndarray, *, max_offset_px: float = 10.0) -> np.ndarray:
+    """Otsu mask of the object at the centre of a cutout (module docstring).
+
+    Parameters
+    ----------
+    rgb : ndarray, (H, W, 3)
+        The cutout (any numeric type).
+    max_offset_px : float
+        How far from the centre the object may start when the centre pixel itself
+        is below the threshold.
+
+    Returns
+    -------
+    ndarray, (H, W) bool
+        Empty when no object is near the centre.
+    """
+    grey = rgb2gray(np.asarray(rgb))
+    if not np.isfinite(grey).all() or grey.max() <= grey.min():
+        return np.zeros(grey.shape, bool)
+    objects, n = ndimage.label(grey > threshold_otsu(grey))
+    if n == 0:
+        return np.zeros(grey.shape, bool)
+    cy, cx = (grey.shape[0] - 1) / 2, (grey.shape[1] - 1) / 2
+    label = objects[round(cy), round(cx)]
+    if label == 0:
+        yy, xx = np.nonzero(objects)
+        distance = np.hypot(yy - cy, xx - cx)
+        nearest = int(np.argmin(distance))
+        if distance[nearest] > max_offset_px:
+            return np.zeros(grey.shape, bool)
+        label = objects[yy[nearest], xx[nearest]]
+    return ndimage.binary_fill_holes(objects == label)
+
+
+def gz1_split(objid: str, test_fraction: float = DEFAULT_TEST_FRACTION) -> str:
+    """``'test'`` or ``'train'`` for a Galaxy Zoo 1 objID (fixed by its hash)."""
+    return "test" if unit_hash(f"gz1:{objid}") < test_fraction else "train"
+
+
+def write_gz1_examples(
+    source: str | PathLike[str], out_dir: str | PathLike[str], *,
+    test_fraction: float = DEFAULT_TEST_FRACTION, limit: int | None = None,
+    progress: bool = True,
+) -> dict[str, int]:
+    """Make detection examples of a Galaxy Zoo 1 SDSS folder.
+
+    Parameters
+    ----------
+    source : path
+        Folder with ``labels.csv`` (``objid``, ``gz1_class``) and ``images/<objid>.jpeg``.
+    out_dir : path
+        Receives ``train/`` and ``test/`` example folders.
+    test_fraction : float
+        Share of galaxies held back for evaluation.
+    limit : int, optional
+        Use only the first ``limit`` labelled rows (for quick tests).
+    progress : bool
+
+    Returns
+    -------
+    dict
+        Counts: ``train``, ``test``, ``left_out_class`` (codes 4, 5),
+        ``no_image``, ``no_mask`` (nothing at the centre).
+    """
+    source, out_dir = Path(source), Path(out_dir)
+    labels, _ = read_catalog(source / "labels.csv")
+    for column in ("objid", "gz1_class"):
+        if column not in labels.colnames:
+            raise InputFileError(source / "labels.csv", f"no {column!r} column")
+    counts = dict(train=0, test=0, left_out_class=0, no_image=0, no_mask=0)
+    tables: dict[str, tuple[list[dict], list[dict]]] = {"train": ([], []), "test": ([], [])}
+    rows: Iterable = labels if limit is None else labels[:limit]
+    for row in tqdm(rows, desc="gz1 masks", unit="image", disable=not progress):
+        objid, code = str(row["objid"]), int(row["gz1_class"])
+        galaxy_class = GZ1_CLASSES.get(code)
+        if galaxy_class is None:
+            counts["left_out_class"] += 1
+            continue
+        image_path = (source / "images" / f"{objid}.jpeg").resolve()
+        try:
+            with Image.open(image_path) as image:
+                rgb = np.asarray(image.convert("RGB"))
+        except (OSError, ValueError):
+            counts["no_image"] += 1
+            continue
+        mask = central_object_mask(rgb)
+        if mask.sum() < MIN_MASK_PIXELS:
+            counts["no_mask"] += 1
+            continue
+        split = gz1_split(objid, test_fraction)
+        folder = out_dir / split
+        examples, objects = tables[split]
+        height, width = mask.shape
+        examples.append(dict(name=objid, image=str(image_path),
+                             masks=write_masks(folder, objid, mask[None]),
+                             source="gz1", height=height, width=width))
+        # The truth position is the catalog position: the cutout's centre.
+        objects.append({"name": objid, "index": 0, "class": galaxy_class,
+                        "x": (width - 1) / 2, "y": (height - 1) / 2,
+                        "gz1_class": code, "npix": int(mask.sum())})
+        counts[split] += 1
+    for split, (examples, objects) in tables.items():
+        write_example_tables(out_dir / split, examples, objects)
+    return counts

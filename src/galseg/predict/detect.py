@@ -1,0 +1,214 @@
+"""Find, outline and classify every galaxy in an image of any size.
+
+:class:`Detector` runs the Mask R-CNN (:mod:`galseg.models.detector`) on one
+picture and returns :class:`~galseg.predict.detections.Detections` in the input's
+own pixels:
+
+1. **Scale.** When the input's pixel scale is known (``pixscale_arcsec``, from the
+   FITS WCS or given) the picture is resampled to the model's reference scale
+   (``metadata.pixscale_arcsec``); otherwise it is used as it is (``scale`` can
+   force a factor). Boxes and masks are mapped back to input pixels.
+2. **Tiles.** Pictures larger than ``tile_size`` are cut into overlapping tiles
+   (``tile_overlap`` pixels), run in batches. A detection is kept only by the
+   tile whose *core* holds its box centre (the core is the tile minus half the
+   overlap on every side that has a neighbour), so an object on a tile edge is
+   reported once, by the tile that sees it whole when the overlap is larger than
+   the object. A final class-agnostic non-maximum suppression over the whole image
+   removes what is left of duplicates from objects larger than the overlap.
+3. **Masks** are kept as crops inside each box, so memory grows with the number
+   of objects, not with objects x pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from os import PathLike
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.ops import nms
+
+from galseg.models.detector import GalaxyMaskRCNN
+from galseg.models.geometry import resize
+from galseg.models.weights import DetectorMetadata, load_detector
+from galseg.predict.detections import Detections
+
+MASK_THRESHOLD = 0.5
+"""Mask probability above which a pixel belongs to the object (torchvision's convention)."""
+MERGE_NMS_IOU = 0.5
+"""Box IoU above which two detections from different tiles are one object."""
+
+
+def _tile_starts(extent: int, tile: int, overlap: int) -> list[int]:
+    if extent <= tile:
+        return [0]
+    step = tile - overlap
+    n = math.ceil((extent - tile) / step) + 1
+    starts = [min(i * step, extent - tile) for i in range(n)]
+    return sorted(set(starts))
+
+
+def _core(starts: list[int], i: int, tile: int, extent: int, overlap: int) -> tuple[float, float]:
+    """The part of tile ``i`` along one axis that this tile is responsible for."""
+    low = 0.0 if i == 0 else (starts[i] + starts[i - 1] + tile) / 2
+    high = float(extent) if i == len(starts) - 1 else (starts[i + 1] + starts[i] + tile) / 2
+    return low, high
+
+
+class Detector:
+    """A trained galaxy detector ready to run (module docstring).
+
+    Parameters
+    ----------
+    model : GalaxyMaskRCNN
+    metadata : DetectorMetadata
+    device : torch device, optional
+        Default: CUDA when present.
+    score_threshold : float, optional
+        Detections below this score are dropped (default: the model's, 0.4).
+    tile_size, tile_overlap : int
+        Tiling of large pictures, in model pixels.
+    batch_size : int
+        Tiles run together.
+    """
+
+    def __init__(self, model: GalaxyMaskRCNN, metadata: DetectorMetadata, *,
+                 device: torch.device | str | None = None, score_threshold: float | None = None,
+                 tile_size: int = 512, tile_overlap: int = 128, batch_size: int = 4) -> None:
+        if not 0 <= tile_overlap < tile_size:
+            raise ValueError("tile_overlap must be >= 0 and smaller than tile_size")
+        self.device = torch.device(device) if device is not None else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+        self.model = model.to(self.device).eval()
+        self.metadata = metadata
+        self.score_threshold = (metadata.score_threshold if score_threshold is None
+                                else float(score_threshold))
+        self.tile_size, self.tile_overlap, self.batch_size = tile_size, tile_overlap, batch_size
+
+    @classmethod
+    def from_file(cls, path: str | PathLike[str] | None = None, **options) -> Detector:
+        """Load a model file (None: the weights shipped with galseg)."""
+        model, metadata = load_detector(path)
+        return cls(model, metadata, **options)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.metadata.model.classes
+
+    def scale_for(self, pixscale_arcsec: float | None) -> float:
+        """Model pixels per input pixel for an input of this pixel scale (1 if unknown)."""
+        if pixscale_arcsec is None:
+            return 1.0
+        return float(pixscale_arcsec) / self.metadata.pixscale_arcsec
+
+    def _tiles(self, shape: tuple[int, int]) -> Iterator[tuple[int, int, tuple[float, ...]]]:
+        ys = _tile_starts(shape[0], self.tile_size, self.tile_overlap)
+        xs = _tile_starts(shape[1], self.tile_size, self.tile_overlap)
+        for iy, y0 in enumerate(ys):
+            for ix, x0 in enumerate(xs):
+                core = (*_core(ys, iy, self.tile_size, shape[0], self.tile_overlap),
+                        *_core(xs, ix, self.tile_size, shape[1], self.tile_overlap))
+                yield y0, x0, core
+
+    @torch.inference_mode()
+    def detect(self, rgb: np.ndarray, *, pixscale_arcsec: float | None = None,
+               scale: float | None = None, weight_image: np.ndarray | None = None) -> Detections:
+        """Detect the objects of one picture.
+
+        Parameters
+        ----------
+        rgb : ndarray, (H, W, 3)
+            uint8, or float in [0, 1].
+        pixscale_arcsec : float, optional
+            The picture's pixel scale (sets the resampling, module docstring).
+        scale : float, optional
+            Model pixels per input pixel; overrides ``pixscale_arcsec``.
+        weight_image : ndarray (H, W), optional
+            Light for flux-weighted centroids; default the green channel.
+
+        Returns
+        -------
+        Detections
+            In input pixels, sorted by decreasing score.
+        """
+        array = np.asarray(rgb)
+        if array.ndim != 3 or array.shape[2] != 3:
+            raise ValueError(f"rgb must be (H, W, 3), got shape {array.shape}")
+        if min(array.shape[:2]) < 1:
+            raise ValueError(f"empty image of shape {array.shape}")
+        picture = array.astype(np.float32) / (255.0 if array.dtype == np.uint8 else 1.0)
+        picture = np.nan_to_num(picture, nan=0.0, posinf=1.0, neginf=0.0).clip(0, 1)
+        if weight_image is None:
+            weight_image = picture[..., 1]
+        factor = float(scale) if scale is not None else self.scale_for(pixscale_arcsec)
+        if not (factor > 0 and np.isfinite(factor)):
+            raise ValueError(f"scale must be a positive number, got {factor}")
+        height, width = picture.shape[:2]
+        tensor = torch.from_numpy(np.ascontiguousarray(picture.transpose(2, 0, 1)))[None]
+        model_shape = (max(1, round(height * factor)), max(1, round(width * factor)))
+        tensor = resize(tensor, model_shape)[0]
+
+        boxes, scores, probs, crops = [], [], [], []
+        tiles = list(self._tiles(model_shape))
+        for start in range(0, len(tiles), self.batch_size):
+            chunk = tiles[start:start + self.batch_size]
+            images = [tensor[:, y0:y0 + self.tile_size, x0:x0 + self.tile_size].to(self.device)
+                      for y0, x0, _ in chunk]
+            for (y0, x0, core), out in zip(chunk, self.model(images), strict=True):
+                keep = out["scores"] >= self.score_threshold
+                b = out["boxes"][keep].cpu().double()
+                centre_x = (b[:, 0] + b[:, 2]) / 2 + x0
+                centre_y = (b[:, 1] + b[:, 3]) / 2 + y0
+                ylo, yhi, xlo, xhi = core
+                inside = ((centre_y >= ylo) & (centre_y < yhi) & (centre_x >= xlo)
+                          & (centre_x < xhi))
+                for j in torch.nonzero(inside)[:, 0].tolist():
+                    box = b[j].clone()
+                    box[[0, 2]] += x0
+                    box[[1, 2 + 1]] += y0
+                    boxes.append(box)
+                    scores.append(float(out["scores"][keep][j]))
+                    probs.append(out["class_probs"][keep][j].cpu().double().numpy())
+                    mask = out["masks"][keep][j, 0].cpu()
+                    crops.append(self._mask_crop(mask, y0, x0, box, factor, (height, width)))
+
+        # A box whose mask has no pixel on the input grid is not an object.
+        solid = [i for i, (crop, _) in enumerate(crops) if crop.any()]
+        boxes, scores = [boxes[i] for i in solid], [scores[i] for i in solid]
+        probs, crops = [probs[i] for i in solid], [crops[i] for i in solid]
+        if boxes:
+            stacked = torch.stack(boxes)
+            order = nms(stacked.float(), torch.tensor(scores, dtype=torch.float32),
+                        MERGE_NMS_IOU).tolist()
+        else:
+            stacked, order = torch.zeros((0, 4), dtype=torch.float64), []
+        final_boxes = (stacked[order].numpy() / factor) if order else np.zeros((0, 4))
+        return Detections(
+            boxes=final_boxes.reshape(-1, 4), scores=np.array([scores[i] for i in order]),
+            class_probs=np.array([probs[i] for i in order]).reshape(-1, len(self.classes)),
+            mask_crops=[crops[i][0] for i in order],
+            mask_offsets=np.array([crops[i][1] for i in order], np.int64).reshape(-1, 2),
+            shape=(height, width), weight_image=weight_image, class_names=self.classes)
+
+    @staticmethod
+    def _mask_crop(mask: torch.Tensor, y0: int, x0: int, box: torch.Tensor, factor: float,
+                   shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+        """The object's mask inside its box, on the input grid: ``(crop, (y, x) offset)``."""
+        # Box in tile pixels, widened by a pixel so the mask's soft edge is kept.
+        bx0 = max(math.floor(float(box[0]) - x0) - 1, 0)
+        by0 = max(math.floor(float(box[1]) - y0) - 1, 0)
+        bx1 = min(math.ceil(float(box[2]) - x0) + 1, mask.shape[1])
+        by1 = min(math.ceil(float(box[3]) - y0) + 1, mask.shape[0])
+        window = mask[by0:by1, bx0:bx1]
+        # Same window on the input grid.
+        iy0, ix0 = math.floor((by0 + y0) / factor), math.floor((bx0 + x0) / factor)
+        iy1 = min(math.ceil((by1 + y0) / factor), shape[0])
+        ix1 = min(math.ceil((bx1 + x0) / factor), shape[1])
+        size = (max(iy1 - iy0, 1), max(ix1 - ix0, 1))
+        if factor != 1.0 and window.numel():
+            window = F.interpolate(window[None, None].float(), size=size, mode="bilinear",
+                                   align_corners=False)[0, 0]
+        crop = (window >= MASK_THRESHOLD).numpy() if window.numel() else np.zeros(size, bool)
+        return crop[: shape[0] - iy0, : shape[1] - ix0], (iy0, ix0)

@@ -1,0 +1,226 @@
+"""A resumable ``galseg detect`` run: catalog, segmentation maps and overlays.
+
+Per input ``<stem>`` the run writes ``<stem>_overlay.png`` and then
+``<stem>_segmap.fits``, each atomically. The segmentation map FITS holds the
+integer label map (0 = background, ``label`` = the catalog's ``label`` column;
+the input's WCS copied) and an ``OBJECTS`` table with the input's catalog rows;
+its header records the run settings (``RUNKEY``). Started again, a run reuses every
+input whose map has the same key and reads its rows back, so a killed run resumes
+without losing or repeating rows; ``catalog.csv`` is rewritten at the end in input
+order. An input that cannot be read is listed in ``errors.csv`` and the run goes on.
+
+Catalog columns (pixel coordinates 0-based in the input's own pixels, x = column):
+
+``id`` (unique in the run), ``image`` (input path), ``name`` (input stem),
+``label`` (value in the segmentation map), ``x``, ``y`` (centre of the mask's
+pixels), ``centroid_x``, ``centroid_y`` (flux-weighted centre of mass inside the
+mask), ``ra``, ``dec`` (deg, at the centroid; empty without a WCS), ``class``,
+``score``, ``p_spiral``, ``p_elliptical``, ``p_star`` (class probabilities),
+``area_px``, ``area_arcsec2`` (empty without a pixel scale), ``bbox`` (``x0 y0 x1
+y1``, exclusive upper edges) and ``bbox_x0`` ... ``bbox_y1``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table, vstack
+from PIL import Image, ImageDraw
+from skimage.segmentation import find_boundaries
+from tqdm import tqdm
+
+from galseg.data._atomic import write_bytes_atomic
+from galseg.data.catalogs import write_catalog
+from galseg.data.images import InputImage, image_name, read_image
+from galseg.errors import GalsegError, InputFileError
+from galseg.predict.detect import Detector
+from galseg.predict.detections import Detections
+
+CATALOG_NAME = "catalog.csv"
+CLASS_COLOURS = {"spiral": (80, 170, 255), "elliptical": (255, 170, 60), "star": (230, 230, 230)}
+
+_COLUMNS = (("id", np.int64), ("image", str), ("name", str), ("label", np.int32),
+            ("x", float), ("y", float), ("centroid_x", float), ("centroid_y", float),
+            ("ra", float), ("dec", float), ("class", str), ("score", float),
+            ("p_spiral", float), ("p_elliptical", float), ("p_star", float),
+            ("area_px", np.int64), ("area_arcsec2", float), ("bbox", str),
+            ("bbox_x0", float), ("bbox_y0", float), ("bbox_x1", float), ("bbox_y1", float))
+
+
+@dataclass
+class DetectRun:
+    """What a run produced: one catalog row per object, and the inputs that failed."""
+
+    catalog: Table
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    n_reused: int = 0
+
+    @property
+    def n_failed(self) -> int:
+        return len(self.failures)
+
+
+def detections_table(detections: Detections, image: InputImage, *, path: str) -> Table:
+    """The catalog rows of one input (module docstring), ``id`` still 0."""
+    n = len(detections)
+    centroids, centres = detections.centroids, detections.pixel_centres
+    ra = dec = np.full(n, np.nan)
+    if image.wcs is not None and n:
+        sky = image.wcs.pixel_to_world(centroids[:, 0], centroids[:, 1])
+        ra, dec = np.atleast_1d(sky.ra.deg), np.atleast_1d(sky.dec.deg)
+    names = list(detections.class_names)
+    probability = {c: (detections.class_probs[:, names.index(c)] if c in names
+                       else np.full(n, np.nan)) for c in ("spiral", "elliptical", "star")}
+    pixel_area = (image.pixscale_arcsec ** 2 if image.pixscale_arcsec else np.nan)
+    boxes = detections.boxes
+    values = {
+        "id": np.zeros(n, np.int64), "image": [path] * n, "name": [image.name] * n,
+        "label": np.arange(1, n + 1, dtype=np.int32),
+        "x": centres[:, 0], "y": centres[:, 1],
+        "centroid_x": centroids[:, 0], "centroid_y": centroids[:, 1], "ra": ra, "dec": dec,
+        "class": list(detections.labels), "score": detections.scores,
+        "p_spiral": probability["spiral"], "p_elliptical": probability["elliptical"],
+        "p_star": probability["star"], "area_px": detections.area_px,
+        "area_arcsec2": detections.area_px * pixel_area,
+        "bbox": [" ".join(f"{v:.1f}" for v in box) for box in boxes],
+        "bbox_x0": boxes[:, 0], "bbox_y0": boxes[:, 1],
+        "bbox_x1": boxes[:, 2], "bbox_y1": boxes[:, 3]}
+    return Table([np.asarray(values[name], dtype=dtype) if n else np.zeros(0, dtype)
+                  for name, dtype in _COLUMNS], names=[c for c, _ in _COLUMNS])
+
+
+def overlay_detections(rgb: np.ndarray, detections: Detections) -> np.ndarray:
+    """Outlines of each object's mask coloured by class, with its label number."""
+    array = np.asarray(rgb)
+    picture = array if array.dtype == np.uint8 else (np.clip(array, 0, 1) * 255 + 0.5).astype(
+        np.uint8)
+    out = picture.copy()
+    label_map = detections.label_map()
+    edges = find_boundaries(label_map, mode="inner")
+    for i, name in enumerate(detections.labels):
+        out[edges & (label_map == i + 1)] = CLASS_COLOURS.get(name, (255, 255, 255))
+    image = Image.fromarray(out)
+    draw = ImageDraw.Draw(image)
+    for i, (box, name) in enumerate(zip(detections.boxes, detections.labels, strict=True)):
+        draw.text((float(box[0]), max(float(box[1]) - 10, 0)), str(i + 1),
+                  fill=CLASS_COLOURS.get(name, (255, 255, 255)))
+    return np.asarray(image)
+
+
+def _run_key(detector: Detector) -> str:
+    settings = {"model": detector.metadata.to_json(), "score": detector.score_threshold,
+                "tile": [detector.tile_size, detector.tile_overlap]}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _reuse(segmap_path: Path, overlay_path: Path, key: str) -> Table | None:
+    if not (segmap_path.is_file() and overlay_path.is_file()):
+        return None
+    try:
+        with fits.open(segmap_path) as hdul:
+            if hdul[0].header.get("RUNKEY") != key:
+                return None
+            return Table.read(hdul["OBJECTS"])
+    except Exception:  # a damaged file from a killed run: recompute it
+        return None
+
+
+def _write_outputs(out_dir: Path, image: InputImage, detections: Detections, rows: Table,
+                   key: str) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(overlay_detections(image.rgb, detections)).save(buffer, format="PNG")
+    write_bytes_atomic(out_dir / f"{image.name}_overlay.png", buffer.getvalue())
+    header = image.wcs.to_header() if image.wcs is not None else fits.Header()
+    primary = fits.PrimaryHDU(detections.label_map(), header=header)
+    primary.header["EXTNAME"] = "SEGMAP"
+    primary.header["BUNIT"] = ("", "object label; 0 = background")
+    primary.header["INPUT"] = str(image.path or image.name)
+    primary.header["RUNKEY"] = key
+    table = fits.table_to_hdu(rows)
+    table.header["EXTNAME"] = "OBJECTS"
+    buffer = io.BytesIO()
+    fits.HDUList([primary, table]).writeto(buffer)
+    write_bytes_atomic(out_dir / f"{image.name}_segmap.fits", buffer.getvalue())
+
+
+def run_detect(
+    inputs: Sequence[Path], out_dir: str | PathLike[str], *, detector: Detector,
+    catalog_fits: bool = False, pixscale_arcsec: float | None = None, bands: str | None = None,
+    progress: bool = True, on_error: Callable[[Path, str], None] | None = None,
+) -> DetectRun:
+    """Detect objects in ``inputs`` into ``out_dir`` (module docstring).
+
+    Parameters
+    ----------
+    inputs : sequence of Path
+        Image files; their stems must be unique.
+    detector : Detector
+    catalog_fits : bool
+        Also write ``catalog.fits``.
+    pixscale_arcsec, bands : optional
+        For :func:`galseg.data.images.read_image`: pixel scale (overrides the WCS;
+        sets the resampling to the model's scale) and FITS band order.
+    on_error : callable, optional
+        Called with (path, reason) for each failed input.
+    """
+    out_dir = Path(out_dir)
+    names = [image_name(p) for p in inputs]
+    seen: dict[str, Path] = {}
+    for name, path in zip(names, inputs, strict=True):
+        if name in seen:
+            raise GalsegError(f"two inputs have the same name {name!r} ({seen[name]} and "
+                              f"{path}); their outputs would overwrite each other")
+        seen[name] = path
+    out_dir.mkdir(parents=True, exist_ok=True)
+    key = _run_key(detector)
+    tables: dict[str, Table] = {}
+    failures: list[tuple[str, str]] = []
+    n_reused = 0
+    bar = tqdm(total=len(inputs), desc="detecting", unit="image", disable=not progress)
+    for path, name in zip(inputs, names, strict=True):
+        reused = _reuse(out_dir / f"{name}_segmap.fits", out_dir / f"{name}_overlay.png", key)
+        if reused is not None:
+            tables[name] = reused
+            n_reused += 1
+            bar.update()
+            continue
+        try:
+            image = read_image(path, pixscale_arcsec=pixscale_arcsec, bands=bands)
+            if not image.valid.any():
+                raise InputFileError(path, "no valid pixels (all NaN or infinite)")
+            detections = detector.detect(image.rgb, pixscale_arcsec=image.pixscale_arcsec)
+        except (InputFileError, OSError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, InputFileError) else str(exc)
+            failures.append((str(path), reason))
+            if on_error:
+                on_error(path, reason)
+            bar.update()
+            continue
+        rows = detections_table(detections, image, path=str(path))
+        _write_outputs(out_dir, image, detections, rows, key)
+        tables[name] = rows
+        bar.update()
+    bar.close()
+
+    parts = [tables[n] for n in names if n in tables]
+    catalog = vstack(parts, metadata_conflicts="silent") if parts else detections_table(
+        Detections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, len(detector.classes))),
+                   mask_crops=[], mask_offsets=np.zeros((0, 2)), shape=(1, 1),
+                   class_names=detector.classes),
+        InputImage(None, "", np.zeros((1, 1, 3)), None, None, None, np.ones((1, 1), bool),
+                   "rgb"), path="")
+    catalog["id"] = np.arange(1, len(catalog) + 1, dtype=np.int64)
+    write_catalog(catalog, out_dir / CATALOG_NAME)
+    if catalog_fits:
+        write_catalog(catalog, out_dir / "catalog.fits")
+    errors = Table(rows=failures or None, names=("image", "error"), dtype=(str, str))
+    write_catalog(errors, out_dir / "errors.csv")
+    return DetectRun(catalog, failures, n_reused)

@@ -1,0 +1,328 @@
+"""The galaxy detector: model, GZ1 masks, training, tiled detection, `galseg detect`."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from astropy.io import fits
+from astropy.wcs import WCS
+from PIL import Image
+
+from galseg.cli.main import main
+from galseg.data.detection_examples import (
+    read_detection_examples,
+    write_example_tables,
+    write_masks,
+)
+from galseg.data.gz1 import central_object_mask, gz1_split, write_gz1_examples
+from galseg.models.detector import (
+    PAPER_DETECTOR_CONFIG,
+    DetectorConfig,
+    build_detector,
+    count_parameters,
+)
+from galseg.models.weights import DetectorMetadata, load_detector, save_detector
+from galseg.predict.detect import Detector, _tile_starts
+from galseg.predict.detect_run import run_detect
+from galseg.predict.detections import Detections
+from galseg.training.detector import DetectorTrainConfig, load_training_item, train_detector
+
+TINY = DetectorConfig(lean_widths=(8, 8, 16, 16), fpn_channels=16, box_head_dim=32,
+                      mask_head_channels=8, mask_head_layers=1, score_threshold=0.0)
+
+
+def _disc_picture(shape, centres, radius, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    image = rng.normal(10, 3, (*shape, 3))
+    masks = []
+    for cx, cy in centres:
+        r = np.hypot(xx - cx, yy - cy)
+        image += (200 * np.exp(-0.5 * (r / (radius / 2)) ** 2))[..., None]
+        masks.append(r <= radius)
+    return np.clip(image, 0, 255).astype(np.uint8), np.array(masks)
+
+
+def _example_folder(root, n=6, shape=(64, 64)):
+    examples, objects = [], []
+    for i in range(n):
+        rgb, masks = _disc_picture(shape, [(20 + i, 30), (45, 40 - i)], 6, seed=i)
+        name = f"e{i}"
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rgb).save(root / "images" / f"{name}.png")
+        examples.append(dict(name=name, image=f"images/{name}.png",
+                             masks=write_masks(root, name, masks), source="sim",
+                             height=shape[0], width=shape[1], pixscale_arcsec=0.396))
+        objects += [{"name": name, "index": 0, "class": "spiral", "x": 20.0 + i, "y": 30.0},
+                    {"name": name, "index": 1, "class": "elliptical", "x": 45.0, "y": 40.0 - i}]
+    write_example_tables(root, examples, objects)
+    return root
+
+
+def _tiny_model():
+    """An untrained tiny detector whose masks fill their boxes (a random mask head
+    would give empty masks, which are dropped)."""
+    torch.manual_seed(0)
+    model = build_detector(TINY)
+    with torch.no_grad():
+        model.roi_heads.mask_predictor.mask_fcn_logits.bias.fill_(5.0)
+    return model
+
+
+def _tiny_detector(**options) -> Detector:
+    options.setdefault("score_threshold", 0.0)
+    return Detector(_tiny_model(), DetectorMetadata(TINY), device="cpu", **options)
+
+
+# ---------------------------------------------------------------------------- model
+
+
+def test_configs_build_and_paper_architecture_is_resnet101():
+    assert count_parameters(build_detector(TINY)) < 200_000
+    assert PAPER_DETECTOR_CONFIG.backbone == "resnet101"
+    with pytest.raises(ValueError, match="backbone"):
+        DetectorConfig(backbone="vgg")
+    assert DetectorConfig.from_dict(TINY.to_dict()) == TINY
+
+
+def test_model_returns_one_class_per_detection_with_probabilities():
+    torch.manual_seed(0)
+    model = build_detector(TINY).eval()
+    with torch.inference_mode():
+        out = model([torch.rand(3, 70, 90)])[0]
+    n = len(out["boxes"])
+    assert n > 0
+    assert out["class_probs"].shape == (n, 3)
+    torch.testing.assert_close(out["class_probs"].sum(1), torch.ones(n))
+    assert out["masks"].shape == (n, 1, 70, 90)  # never resized
+    assert out["labels"].min() >= 1 and out["labels"].max() <= 3
+    # the score is the probability of the chosen class
+    chosen = out["class_probs"].gather(1, (out["labels"] - 1)[:, None])[:, 0]
+    assert torch.all(out["scores"] <= chosen + 1e-6)
+
+
+def test_save_load_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    model = build_detector(TINY)
+    path = save_detector(model, DetectorMetadata(TINY, training={"x": 1}), tmp_path / "d.pt")
+    loaded, metadata = load_detector(path)
+    assert metadata.model == TINY and metadata.training == {"x": 1}
+    assert not loaded.training
+
+
+# ---------------------------------------------------------------------------- GZ1 masks
+
+
+def test_central_object_mask_keeps_only_the_centre_object():
+    rgb, masks = _disc_picture((81, 81), [(40, 40), (10, 70)], 8)
+    mask = central_object_mask(rgb)
+    assert mask[40, 40] and not mask[70, 10]
+    assert abs(int(mask.sum()) - int(masks[0].sum())) < 0.5 * masks[0].sum()
+    assert not central_object_mask(np.zeros((20, 20, 3))).any()
+
+
+def test_gz1_examples(tmp_path):
+    source = tmp_path / "gz1"
+    (source / "images").mkdir(parents=True)
+    rows = ["objid,gz1_class,gz1_label"]
+    for i, code in enumerate([0, 1, 2, 3, 4, 5, 0, 3]):
+        objid = 587722981733826700 + i
+        rows.append(f"{objid},{code},x")
+        rgb, _ = _disc_picture((64, 64), [(31.5, 31.5)], 6, seed=i)
+        if i != 7:
+            Image.fromarray(rgb).save(source / "images" / f"{objid}.jpeg")
+    (source / "labels.csv").write_text("\n".join(rows) + "\n")
+    counts = write_gz1_examples(source, tmp_path / "out", progress=False)
+    assert counts["left_out_class"] == 2 and counts["no_image"] == 1
+    assert counts["train"] + counts["test"] == 5
+    total = 0
+    for split in ("train", "test"):
+        examples = read_detection_examples(tmp_path / "out" / split)
+        for example in examples:
+            assert gz1_split(example.name) == split
+            assert example.classes[0] in ("spiral", "elliptical")
+            assert example.masks().shape == (1, 64, 64)
+            assert example.objects["x"][0] == 31.5
+            total += 1
+    assert total == 5
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def test_training_item_augmented_targets_follow_the_image(tmp_path):
+    example = read_detection_examples(_example_folder(tmp_path / "d", n=1))[0]
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        image, target = load_training_item(example, crop_size=48, rng=rng,
+                                           classes=TINY.classes, noise_amplitude=25,
+                                           noise_probability=1.0)
+        assert image.shape == (3, 48, 48) and image.min() >= 0 and image.max() <= 1
+        for box, mask in zip(target["boxes"], target["masks"], strict=True):
+            ys, xs = torch.nonzero(mask, as_tuple=True)
+            assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+            # the object's light is under its mask
+            assert image.mean(0)[mask.bool()].mean() > image.mean() + 0.1
+
+
+def test_train_detector_runs_and_resumes(tmp_path):
+    data = _example_folder(tmp_path / "d", n=12)
+    config = DetectorTrainConfig(data=(str(data),), model=TINY, crop_size=64, batch_size=4,
+                                 max_epochs=1, val_fraction=0.3, seed=1)
+    result = train_detector(config, tmp_path / "m.pt", progress=False, log=lambda s: None)
+    assert result.epochs_run == 1 and result.n_val > 0
+    again = train_detector(DetectorTrainConfig(**{**config.__dict__, "max_epochs": 2}),
+                           tmp_path / "m.pt", progress=False, log=lambda s: None)
+    assert again.epochs_run == 2
+    _, metadata = load_detector(tmp_path / "m.pt")
+    assert metadata.training["epochs_run"] == 2
+
+
+# ---------------------------------------------------------------------------- detection
+
+
+def test_tiles_cover_the_image():
+    assert _tile_starts(100, 512, 128) == [0]
+    starts = _tile_starts(1000, 512, 128)
+    assert starts[0] == 0 and starts[-1] == 1000 - 512
+    assert all(b - a <= 512 - 128 for a, b in itertools.pairwise(starts))
+
+
+def test_detections_in_input_pixels_whatever_the_scale_and_tiling():
+    rgb, _ = _disc_picture((150, 130), [(60, 70)], 10)
+    whole = _tiny_detector().detect(rgb)
+    tiled = _tiny_detector(tile_size=64, tile_overlap=32).detect(rgb)
+    half = _tiny_detector().detect(rgb, scale=0.5)
+    for det in (whole, tiled, half):
+        assert det.shape == (150, 130)
+        assert len(det) and (det.area_px > 0).all()
+        assert (det.boxes[:, [0, 2]] <= 130 + 1e-6).all()
+        assert (det.boxes[:, [1, 3]] <= 150 + 1e-6).all()
+        # every mask lies inside (or on the edge of) its box
+        for box, (y0, x0), crop in zip(det.boxes, det.mask_offsets, det.mask_crops,
+                                       strict=True):
+            ys, xs = np.nonzero(crop)
+            # (masks are pasted a pixel beyond the box, two input pixels at scale 0.5)
+            assert xs.min() + x0 >= box[0] - 3 and xs.max() + x0 <= box[2] + 3
+            assert ys.min() + y0 >= box[1] - 3 and ys.max() + y0 <= box[3] + 3
+    assert np.all(np.diff(whole.scores) <= 0)
+
+
+def test_tiling_does_not_duplicate_objects_on_tile_edges(monkeypatch):
+    """A fake model that 'finds' one object at a fixed field position in every tile
+    that contains it: the merged result has it once."""
+    detector = _tiny_detector(tile_size=64, tile_overlap=32)
+    target = (70.0, 50.0, 80.0, 60.0)  # x0, y0, x1, y1 in the field
+
+    class Fake(torch.nn.Module):
+        def forward(self, images):
+            outs = []
+            for image in images:
+                outs.append(dict(boxes=torch.zeros((0, 4)), scores=torch.zeros(0),
+                                 class_probs=torch.zeros((0, 3)),
+                                 masks=torch.zeros((0, 1, *image.shape[1:]))))
+            return outs
+
+    calls = []
+
+    def fake_model(images):
+        outs = Fake()(images)
+        calls.append(len(images))
+        return outs
+
+    # locate the tile offsets through the detector's own tiling
+    tiles = list(detector._tiles((130, 150)))
+    per_tile = []
+    for y0, x0, _ in tiles:
+        box = torch.tensor([[target[0] - x0, target[1] - y0, target[2] - x0, target[3] - y0]])
+        inside = box[0, 0] >= 0 and box[0, 1] >= 0 and box[0, 2] <= 64 and box[0, 3] <= 64
+        mask = torch.zeros((1, 1, 64, 64))
+        if inside:
+            x, y = int(box[0, 0]), int(box[0, 1])
+            mask[0, 0, y:y + 10, x:x + 10] = 1
+        per_tile.append(dict(boxes=box if inside else torch.zeros((0, 4)),
+                             scores=torch.tensor([0.9]) if inside else torch.zeros(0),
+                             class_probs=torch.tensor([[0.9, 0.1, 0.0]]) if inside
+                             else torch.zeros((0, 3)),
+                             masks=mask if inside else torch.zeros((0, 1, 64, 64))))
+    assert sum(len(t["scores"]) for t in per_tile) >= 2  # seen by several tiles
+    queue = iter(per_tile)
+    detector.model = lambda images: [next(queue) for _ in images]  # type: ignore[assignment]
+    det = detector.detect(np.zeros((130, 150, 3), np.uint8))
+    assert len(det) == 1
+    np.testing.assert_allclose(det.boxes[0], target)
+    np.testing.assert_allclose(det.pixel_centres[0], (74.5, 54.5))
+
+
+def test_run_detect_outputs_wcs_resume_and_bad_files(tmp_path):
+    rgb, _ = _disc_picture((96, 96), [(40, 50)], 8)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [150.0, 2.0]
+    wcs.wcs.crpix = [48, 48]
+    wcs.wcs.cdelt = [-0.396 / 3600, 0.396 / 3600]
+    bands = np.stack([rgb[..., i].astype(np.float32) / 255 * 0.5 for i in (2, 1, 0)])
+    bands[1, 5, 5] = np.nan
+    header = wcs.to_header()
+    header["BANDS"] = "grz"
+    header["BUNIT"] = "nanomaggy"
+    fits.PrimaryHDU(bands, header=header).writeto(tmp_path / "b.fits")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    inputs = [tmp_path / "a.png", tmp_path / "b.fits", tmp_path / "bad.png"]
+    errors = []
+    run = run_detect(inputs, tmp_path / "out", detector=_tiny_detector(), progress=False,
+                     on_error=lambda p, r: errors.append(p))
+    assert errors == [tmp_path / "bad.png"] and run.n_failed == 1
+    catalog = run.catalog
+    assert list(catalog["id"]) == list(range(1, len(catalog) + 1))
+    for column in ("id", "image", "x", "y", "ra", "dec", "class", "score", "p_spiral",
+                   "area_px", "bbox", "centroid_x", "centroid_y"):
+        assert column in catalog.colnames
+    from_fits = catalog[catalog["name"] == "b"]
+    assert len(from_fits) and np.isfinite(from_fits["ra"]).all()
+    assert not np.isfinite(np.asarray(catalog[catalog["name"] == "a"]["ra"], float)).any()
+    with fits.open(tmp_path / "out" / "b_segmap.fits") as hdul:
+        assert hdul[0].header["CTYPE1"] == "RA---TAN"
+        assert hdul[0].data.shape == (96, 96)
+        assert set(np.unique(hdul[0].data)) <= set(range(len(from_fits) + 1))
+        assert len(hdul["OBJECTS"].data) == len(from_fits)
+    assert (tmp_path / "out" / "a_overlay.png").is_file()
+    again = run_detect(inputs[:2], tmp_path / "out", detector=_tiny_detector(), progress=False)
+    assert again.n_reused == 2 and len(again.catalog) == len(catalog)
+
+
+def test_detections_from_crops_match_full_masks():
+    masks = np.zeros((2, 20, 30), bool)
+    masks[0, 2:5, 3:9] = True
+    masks[1, 4:12, 4:9] = True
+    weights = np.random.default_rng(0).random((20, 30))
+    det = Detections(np.zeros((2, 4)), np.array([0.9, 0.5]),
+                     np.array([[0.8, 0.2, 0], [0.1, 0.9, 0]]), masks=masks,
+                     weight_image=weights)
+    assert (det.masks == masks).all()
+    assert list(det.area_px) == [18, 40]
+    from scipy import ndimage
+    y, x = ndimage.center_of_mass(np.where(masks[1], weights, 0))
+    np.testing.assert_allclose(det.centroids[1], (x, y))
+    assert det.labels == ["spiral", "elliptical"]
+    label_map = det.label_map()
+    assert label_map[3, 5] == 1 and label_map[10, 5] == 2
+    assert label_map[4, 5] == 1  # the overlap goes to the smaller object
+
+
+def test_cli_detect(tmp_path, capsys):
+    model = tmp_path / "m.pt"
+    save_detector(_tiny_model(), DetectorMetadata(TINY, score_threshold=0.0), model)
+    rgb, _ = _disc_picture((64, 80), [(40, 30)], 8)
+    Image.fromarray(rgb).save(tmp_path / "x.jpg")
+    status = main(["detect", str(tmp_path / "x.jpg"), "--out", str(tmp_path / "o"),
+                   "--model", str(model), "--quiet", "--fits-catalog"])
+    assert status == 0
+    assert (tmp_path / "o" / "catalog.csv").is_file()
+    assert (tmp_path / "o" / "catalog.fits").is_file()
+    assert main(["detect", str(tmp_path / "none*.png"), "--out", str(tmp_path / "o2"),
+                 "--model", str(model)]) == 2
