@@ -28,10 +28,17 @@ demo: $(STAMP)
 	$(BIN)/galseg shreds demo_output/shred_field/catalog.csv \
 		--field demo_output/shred_field/fields/f000000.fits \
 		--out demo_output/shred_field/catalog_shreds.fits
+	$(BIN)/galseg detect examples/detect --out demo_output/detect --quiet
+	$(BIN)/galseg simulate demo_output/detect_field --n 1 --detection-fields --size 2048 \
+		--seed 3 --quiet
+	$(BIN)/galseg detect demo_output/detect_field/fields/d000000.fits \
+		--out demo_output/detect_field/detect --quiet
 	@echo "demo done: demo_output/segment/catalog.csv and *_overlay.png (spiral arms and bars"
 	@echo "found by the shipped model), demo_output/sim (simulated GZ3D files and truth),"
 	@echo "demo_output/shreds/catalog_shreds.csv (the example catalog with p_shred) and"
-	@echo "demo_output/shred_field/catalog_shreds.fits (sources cut from a simulated field)"
+	@echo "demo_output/shred_field/catalog_shreds.fits (sources cut from a simulated field),"
+	@echo "demo_output/detect/catalog.csv and demo_output/detect_field/detect/catalog.csv"
+	@echo "(every galaxy found, outlined and classified, with *_segmap.fits and *_overlay.png)"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -29,6 +29,7 @@ from galseg.sim.detection_fields import (
     DetectionGalaxy,
     draw_detection_field,
     draw_sdss_conditions,
+    field_scale,
     isophotal_radius_arcsec,
     overlap_statistics,
     render_detection_field,
@@ -92,6 +93,28 @@ def test_draw_ranges():
             assert -reach <= galaxy.centre_xy[0] <= SIZE - 1 + reach
 
 
+def test_counts_scale_with_field_area():
+    assert field_scale((512, 512)) == 4.0
+    assert field_scale((128, 512)) == 1.0
+
+    def counts(size: int) -> list[int]:
+        specs = [draw_detection_field(np.random.default_rng([5, i]), shape=(size, size))
+                 for i in range(6)]
+        for spec in specs:
+            scale = field_scale(spec.shape)
+            assert len(spec.galaxies) <= max(8 * scale, 2 * len(spec.overlap_pairs))
+            assert len(spec.stars) <= 4 * scale
+        return [len(s.galaxies) + len(s.stars) for s in specs]
+
+    # 4 times the area: about 4 times the objects (6.5 per 256 px field on average)
+    assert np.mean(counts(512)) > 2 * np.mean(counts(256))
+    # galaxy sizes do not grow with the field: model radii stay below a quarter of 256 px
+    # (isophotes reach a little beyond; uncapped, this field's largest is 2.3 times that)
+    large = draw_detection_field(np.random.default_rng(1), shape=(512, 512), n_galaxies=30,
+                                 n_overlap_pairs=0)
+    assert max(g.radius_arcsec for g in large.galaxies) < 1.4 * 0.25 * 256 * PIX
+
+
 def test_sdss_conditions_depth():
     cond = draw_sdss_conditions(np.random.default_rng(0))
     sigma_r = cond.sky_sigma_per_pixel()[1]
@@ -105,6 +128,7 @@ def test_sdss_conditions_depth():
     ({"shape": (16, 96)}, "shape must be at least"),
     ({"pixscale_arcsec": -1.0}, "pixscale_arcsec must be > 0"),
     ({"n_galaxies": 0}, "n_galaxies must be >= 1"),
+    ({"n_overlap_pairs": -1}, "n_overlap_pairs must be >= 0"),
 ])
 def test_draw_rejects_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -114,8 +138,8 @@ def test_draw_rejects_bad_input(kwargs, match):
 def test_forced_overlap_pair_geometry():
     for i in range(10):
         spec = draw_detection_field(np.random.default_rng([2, i]), shape=(SIZE, SIZE),
-                                    n_galaxies=1, overlap_pair=True)
-        assert spec.overlap_pair == (0, 1)
+                                    n_galaxies=1, n_overlap_pairs=1)
+        assert spec.overlap_pairs == ((0, 1),)
         assert len(spec.galaxies) == 2
         a, b = spec.galaxies
         for galaxy in (a, b):
@@ -128,8 +152,8 @@ def test_forced_overlap_pair_geometry():
         fits_image = max(abs(dx), abs(dy)) < 0.9 * (SIZE - 1) - 1e-6
         assert ratio >= OVERLAP_SEPARATION_RANGE[0] - 1e-9 or not fits_image
     none = draw_detection_field(np.random.default_rng(0), shape=(SIZE, SIZE),
-                                overlap_pair=False)
-    assert none.overlap_pair is None
+                                n_overlap_pairs=0)
+    assert none.overlap_pairs == ()
 
 
 def test_isophotal_radius_of_an_exponential_disc():
@@ -222,6 +246,24 @@ def test_overlap_statistics_known_answer():
     np.testing.assert_allclose(fraction, [0.25, 0.25, 0.0])
     empty = overlap_statistics(np.zeros((0, 4, 4), bool))
     assert empty[0].shape == (0,) and empty[1].shape == (0,)
+
+
+def test_overlap_statistics_matches_all_pairs():
+    # bounding boxes that meet without shared pixels, nested masks, an empty mask
+    rng = np.random.default_rng(0)
+    masks = np.zeros((7, 30, 40), bool)
+    for plane in masks[:6]:
+        y, x = rng.integers(0, 23), rng.integers(0, 33)
+        plane[y:y + 8, x:x + 8] = rng.random((8, 8)) < 0.5
+    masks[0, 0, 0] = masks[0, 29, 39] = True  # box spans the field
+    flat = masks.reshape(7, -1).astype(int)
+    shared = flat @ flat.T
+    np.fill_diagonal(shared, 0)
+    area = flat.sum(axis=1)
+    expected = np.divide(shared.max(axis=1), area, out=np.zeros(7), where=area > 0)
+    overlap, fraction = overlap_statistics(masks)
+    np.testing.assert_array_equal(overlap, shared.max(axis=1) > 0)
+    np.testing.assert_array_equal(fraction, expected)
 
 
 def test_off_image_and_faint_objects_are_not_truth_but_their_light_is_there():

@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Farias et al. (2020) did: the central galaxy's mask by an Otsu threshold, class "
             "spiral for GZ1 codes 1, 2, 3 and elliptical for 0 (codes 4 and 5 left out). "
             "Writes DIR/train and DIR/test (split by a hash of the objID) in the detection "
-            "example format (docs/data-formats.md); images are referenced, not copied."),
+            "example format (docs/detection.md); images are referenced, not copied."),
     )
     parser.add_argument("source", type=Path, metavar="SRC", help="GZ1 SDSS folder")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")

@@ -37,8 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "N fields around big nearby galaxies instead: a 128 px g-r-z cutout of every "
             "catalog detection near the host (OUT_DIR/cutouts/) and a catalog with its "
             "shred / not-shred truth (OUT_DIR/catalog.csv). With --detection-fields, write N "
-            "SDSS-like fields of 1-8 galaxies and 0-4 stars for the galaxy detector: colour "
-            "pictures (OUT_DIR/images/), g-r-z FITS with WCS (OUT_DIR/fields/), instance masks "
+            "SDSS-like fields for the galaxy detector (1-8 galaxies and 0-4 stars per 256 x 256 "
+            "pixels; larger fields hold proportionally more): colour pictures "
+            "(OUT_DIR/images/), g-r-z FITS with WCS (OUT_DIR/fields/), instance masks "
             "(OUT_DIR/masks/), examples.csv and objects.csv (classes spiral, elliptical, "
             "star). The same seed gives the same data; an interrupted run resumes where it "
             "stopped."),

@@ -29,7 +29,6 @@ All writers are atomic (temporary file in the same folder, then rename).
 
 from __future__ import annotations
 
-import io
 import warnings
 from collections.abc import Iterable, Sequence
 from os import PathLike
@@ -42,6 +41,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from galseg import __version__
 from galseg.data._atomic import write_bytes_atomic
+from galseg.data.encode import fits_bytes, png_bytes
 from galseg.data.gz3d import read_gz3d
 from galseg.errors import InputFileError
 from galseg.labels.rasterize import FEATURES, VoteMaps, check_feature
@@ -139,9 +139,7 @@ def write_vote_maps_fits(
             hdu.header["THRESH"] = (th, "pixel is 1 where votes >= THRESH")
             hdu.header["NVOTERS"] = (vote_maps.n_voters(feature), "volunteers asked")
             hdus.append(hdu)
-    buffer = io.BytesIO()
-    fits.HDUList(hdus).writeto(buffer)
-    return write_bytes_atomic(path, buffer.getvalue(), overwrite=overwrite)
+    return write_bytes_atomic(path, fits_bytes(hdus), overwrite=overwrite)
 
 
 def _header_int(path: Path, header: fits.Header, key: str, extname: str) -> int:
@@ -253,9 +251,8 @@ def write_vote_fraction_png(
     if vote_maps.n_markers(feature) is not None:
         info.add_text("NMARKERS", str(vote_maps.n_markers(feature)))
     info.add_text("Software", f"galseg {__version__}")
-    buffer = io.BytesIO()
-    Image.fromarray(_png_values(vote_maps, feature)).save(buffer, format="PNG", pnginfo=info)
-    return write_bytes_atomic(path, buffer.getvalue(), overwrite=overwrite)
+    return write_bytes_atomic(path, png_bytes(_png_values(vote_maps, feature), info=info),
+                              overwrite=overwrite)
 
 
 def read_vote_fraction_png(path: str | PathLike[str]) -> tuple[np.ndarray, dict[str, object]]:

@@ -76,7 +76,7 @@ from galseg.evaluate.detection_metrics import (
     truth_table,
 )
 from galseg.evaluate.metrics import mean_or_nan
-from galseg.evaluate.segmentation import _json_ready
+from galseg.evaluate.report import json_ready
 from galseg.predict.classical import NoDetectionsWarning, SourceExtraction, extract_sources
 from galseg.predict.detections import Detections
 
@@ -432,7 +432,7 @@ class DetectorEvaluation:
                                     "average_precision": self.average_precision(s),
                                     "classification": self.classification(s),
                                     "centroids": self.centroids(s)} for s in self.sources}
-        return _json_ready(out)
+        return json_ready(out)
 
     def to_markdown(self) -> str:
         """A short report: headline numbers against the paper, completeness, noise curve."""

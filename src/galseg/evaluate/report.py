@@ -3,7 +3,8 @@
 :func:`summarize` turns the per-galaxy table of a
 :class:`~galseg.evaluate.segmentation.SegmenterEvaluation` into the nested dict behind
 ``metrics.json``; :func:`summary_markdown` prints that dict as the tables of
-``docs/evaluation.md``.
+``docs/evaluation.md``. :func:`json_ready` makes any evaluation's summary (this one,
+the detector's) writable as JSON.
 """
 
 from __future__ import annotations
@@ -124,6 +125,25 @@ def summarize(evaluation: SegmenterEvaluation) -> dict[str, Any]:
     summary["bar_length"] = {source: _bar_length(table, source)
                              for source in ("model", "volunteers")}
     return summary
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays as Python numbers and lists, NaN and inf as None.
+
+    Dict keys become strings and tuples lists, recursively, so that
+    ``json.dumps(json_ready(value))`` writes strict JSON (no ``NaN``).
+    """
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [json_ready(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    return value
 
 
 # --------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from galseg.evaluate.metrics import (
     pixel_scores,
     presence_column,
 )
-from galseg.evaluate.report import summarize, summary_markdown
+from galseg.evaluate.report import json_ready, summarize, summary_markdown
 from galseg.labels.rasterize import VoteMaps, vote_maps
 from galseg.measure import measure_maps
 from galseg.predict.segment import SegmentationResult, Segmenter
@@ -325,22 +325,8 @@ class SegmenterEvaluation:
     @cached_property
     def summary(self) -> dict[str, Any]:
         """Every aggregate score, JSON-serialisable (NaN written as null)."""
-        return _json_ready(summarize(self))
+        return json_ready(summarize(self))
 
     def to_markdown(self) -> str:
         """The summary as markdown tables (for ``docs/evaluation.md`` and the CLI)."""
         return summary_markdown(self.summary)
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if np.isfinite(value) else None
-    return value

@@ -22,11 +22,8 @@ y1``, exclusive upper edges) and ``bbox_x0`` ... ``bbox_y1``.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
@@ -39,8 +36,10 @@ from tqdm import tqdm
 
 from galseg.data._atomic import write_bytes_atomic
 from galseg.data.catalogs import write_catalog
-from galseg.data.images import InputImage, image_name, read_image
-from galseg.errors import GalsegError, InputFileError
+from galseg.data.encode import fits_bytes, png_bytes
+from galseg.data.images import InputImage, read_image
+from galseg.errors import InputFileError
+from galseg.predict.batch import BatchRun, input_names, read_finished, record_failure, run_key
 from galseg.predict.detect import Detector
 from galseg.predict.detections import Detections
 
@@ -56,16 +55,8 @@ _COLUMNS = (("id", np.int64), ("image", str), ("name", str), ("label", np.int32)
 
 
 @dataclass
-class DetectRun:
+class DetectRun(BatchRun):
     """What a run produced: one catalog row per object, and the inputs that failed."""
-
-    catalog: Table
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    n_reused: int = 0
-
-    @property
-    def n_failed(self) -> int:
-        return len(self.failures)
 
 
 def detections_table(detections: Detections, image: InputImage, *, path: str) -> Table:
@@ -116,28 +107,18 @@ def overlay_detections(rgb: np.ndarray, detections: Detections) -> np.ndarray:
 
 
 def _run_key(detector: Detector) -> str:
-    settings = {"model": detector.metadata.to_json(), "score": detector.score_threshold,
-                "tile": [detector.tile_size, detector.tile_overlap]}
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    return run_key({"model": detector.metadata.to_json(), "score": detector.score_threshold,
+                    "tile": [detector.tile_size, detector.tile_overlap]})
 
 
-def _reuse(segmap_path: Path, overlay_path: Path, key: str) -> Table | None:
-    if not (segmap_path.is_file() and overlay_path.is_file()):
-        return None
-    try:
-        with fits.open(segmap_path) as hdul:
-            if hdul[0].header.get("RUNKEY") != key:
-                return None
-            return Table.read(hdul["OBJECTS"])
-    except Exception:  # a damaged file from a killed run: recompute it
-        return None
+def _objects(hdul: fits.HDUList) -> Table:
+    return Table.read(hdul["OBJECTS"])
 
 
 def _write_outputs(out_dir: Path, image: InputImage, detections: Detections, rows: Table,
                    key: str) -> None:
-    buffer = io.BytesIO()
-    Image.fromarray(overlay_detections(image.rgb, detections)).save(buffer, format="PNG")
-    write_bytes_atomic(out_dir / f"{image.name}_overlay.png", buffer.getvalue())
+    write_bytes_atomic(out_dir / f"{image.name}_overlay.png",
+                       png_bytes(overlay_detections(image.rgb, detections)))
     header = image.wcs.to_header() if image.wcs is not None else fits.Header()
     primary = fits.PrimaryHDU(detections.label_map(), header=header)
     primary.header["EXTNAME"] = "SEGMAP"
@@ -146,9 +127,7 @@ def _write_outputs(out_dir: Path, image: InputImage, detections: Detections, row
     primary.header["RUNKEY"] = key
     table = fits.table_to_hdu(rows)
     table.header["EXTNAME"] = "OBJECTS"
-    buffer = io.BytesIO()
-    fits.HDUList([primary, table]).writeto(buffer)
-    write_bytes_atomic(out_dir / f"{image.name}_segmap.fits", buffer.getvalue())
+    write_bytes_atomic(out_dir / f"{image.name}_segmap.fits", fits_bytes([primary, table]))
 
 
 def run_detect(
@@ -172,13 +151,7 @@ def run_detect(
         Called with (path, reason) for each failed input.
     """
     out_dir = Path(out_dir)
-    names = [image_name(p) for p in inputs]
-    seen: dict[str, Path] = {}
-    for name, path in zip(names, inputs, strict=True):
-        if name in seen:
-            raise GalsegError(f"two inputs have the same name {name!r} ({seen[name]} and "
-                              f"{path}); their outputs would overwrite each other")
-        seen[name] = path
+    names = input_names(inputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     key = _run_key(detector)
     tables: dict[str, Table] = {}
@@ -186,7 +159,8 @@ def run_detect(
     n_reused = 0
     bar = tqdm(total=len(inputs), desc="detecting", unit="image", disable=not progress)
     for path, name in zip(inputs, names, strict=True):
-        reused = _reuse(out_dir / f"{name}_segmap.fits", out_dir / f"{name}_overlay.png", key)
+        reused = read_finished(out_dir / f"{name}_segmap.fits", key, _objects,
+                               also=[out_dir / f"{name}_overlay.png"])
         if reused is not None:
             tables[name] = reused
             n_reused += 1
@@ -198,10 +172,7 @@ def run_detect(
                 raise InputFileError(path, "no valid pixels (all NaN or infinite)")
             detections = detector.detect(image.rgb, pixscale_arcsec=image.pixscale_arcsec)
         except (InputFileError, OSError, ValueError) as exc:
-            reason = exc.reason if isinstance(exc, InputFileError) else str(exc)
-            failures.append((str(path), reason))
-            if on_error:
-                on_error(path, reason)
+            record_failure(failures, path, exc, on_error)
             bar.update()
             continue
         rows = detections_table(detections, image, path=str(path))

@@ -14,12 +14,10 @@ run goes on.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -27,12 +25,13 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
-from PIL import Image
 from tqdm import tqdm
 
 from galseg.data._atomic import write_bytes_atomic
-from galseg.data.images import image_name, read_image
-from galseg.errors import GalsegError, InputFileError
+from galseg.data.encode import fits_bytes, png_bytes
+from galseg.data.images import read_image
+from galseg.errors import InputFileError
+from galseg.predict.batch import BatchRun, input_names, read_finished, record_failure, run_key
 from galseg.predict.segment import SegmentationResult, Segmenter, masks_hdulist
 from galseg.visualize import overlay_maps
 
@@ -40,16 +39,8 @@ CATALOG_NAME = "catalog.csv"
 
 
 @dataclass
-class SegmentRun:
+class SegmentRun(BatchRun):
     """What a run produced: the catalog (one row per input, input order) and failures."""
-
-    catalog: Table
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    n_reused: int = 0
-
-    @property
-    def n_failed(self) -> int:
-        return len(self.failures)
 
 
 def read_redshifts(path: str | PathLike[str], *, name_column: str = "name",
@@ -76,28 +67,13 @@ def read_redshifts(path: str | PathLike[str], *, name_column: str = "name",
 
 
 def _run_key(segmenter: Segmenter, thresholds: Sequence[int], redshift: float | None) -> str:
-    settings = {"model": segmenter.metadata.to_json(), "scale": segmenter.scale,
-                "tta": segmenter.tta, "thresholds": list(thresholds), "redshift": redshift}
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    return run_key({"model": segmenter.metadata.to_json(), "scale": segmenter.scale,
+                    "tta": segmenter.tta, "thresholds": list(thresholds), "redshift": redshift})
 
 
-def _reuse(masks_path: Path, overlay_path: Path, key: str) -> dict[str, Any] | None:
-    if not (masks_path.is_file() and overlay_path.is_file()):
-        return None
-    try:
-        with fits.open(masks_path) as hdul:
-            if hdul[0].header.get("RUNKEY") != key:
-                return None
-            row = Table.read(hdul["MEASUREMENTS"])[0]
-            return {name: row[name] for name in row.colnames}
-    except Exception:  # a damaged file from a killed run: recompute it
-        return None
-
-
-def _png_bytes(rgb: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG")
-    return buffer.getvalue()
+def _measurements(hdul: fits.HDUList) -> dict[str, Any]:
+    row = Table.read(hdul["MEASUREMENTS"])[0]
+    return {name: row[name] for name in row.colnames}
 
 
 def _write(result: SegmentationResult, out_dir: Path, *, thresholds: Sequence[int],
@@ -105,11 +81,9 @@ def _write(result: SegmentationResult, out_dir: Path, *, thresholds: Sequence[in
     name = result.name
     overlay = overlay_maps(result.image.rgb, result.spiral_vote_fraction,
                            result.bar_vote_fraction)
-    write_bytes_atomic(out_dir / f"{name}_overlay.png", _png_bytes(overlay))
+    write_bytes_atomic(out_dir / f"{name}_overlay.png", png_bytes(overlay))
     hdul = masks_hdulist(result, thresholds=thresholds, extra_cards={"RUNKEY": key})
-    buffer = io.BytesIO()
-    hdul.writeto(buffer)
-    write_bytes_atomic(out_dir / f"{name}_masks.fits", buffer.getvalue())
+    write_bytes_atomic(out_dir / f"{name}_masks.fits", fits_bytes(hdul))
     return dict(result.measurements)
 
 
@@ -146,13 +120,7 @@ def run_segment(
         Called with (path, reason) for each failed input (the CLI prints it).
     """
     out_dir = Path(out_dir)
-    names = [image_name(p) for p in inputs]
-    seen: dict[str, Path] = {}
-    for name, path in zip(names, inputs, strict=True):
-        if name in seen:
-            raise GalsegError(f"two inputs have the same name {name!r} ({seen[name]} and "
-                              f"{path}); their outputs would overwrite each other")
-        seen[name] = path
+    names = input_names(inputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     redshifts = redshifts or {}
     rows: dict[str, dict[str, Any]] = {}
@@ -162,7 +130,8 @@ def run_segment(
     for path, name in zip(inputs, names, strict=True):
         z = redshifts.get(name, redshift)
         key = _run_key(segmenter, thresholds, z)
-        row = _reuse(out_dir / f"{name}_masks.fits", out_dir / f"{name}_overlay.png", key)
+        row = read_finished(out_dir / f"{name}_masks.fits", key, _measurements,
+                            also=[out_dir / f"{name}_overlay.png"])
         if row is not None:
             rows[name] = row
             n_reused += 1
@@ -187,10 +156,7 @@ def run_segment(
         try:
             image = read_image(path, pixscale_arcsec=pixscale_arcsec, bands=bands)
         except (InputFileError, OSError, ValueError) as exc:
-            reason = exc.reason if isinstance(exc, InputFileError) else str(exc)
-            failures.append((str(path), reason))
-            if on_error:
-                on_error(path, reason)
+            record_failure(failures, path, exc, on_error)
             bar.update()
             continue
         batch.append(image)

@@ -20,8 +20,6 @@ complete).
 
 from __future__ import annotations
 
-import io
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,8 +32,9 @@ from astropy.table import Table
 from galseg import __version__
 from galseg.data._atomic import write_bytes_atomic
 from galseg.data.catalogs import write_catalog
+from galseg.data.encode import band_cube_fits_bytes, fits_bytes
 from galseg.data.gz3d import gz3d_wcs, write_gz3d
-from galseg.sim._jobs import run_jobs
+from galseg.sim._jobs import prepare_output, run_jobs
 from galseg.sim.population import draw_scene
 from galseg.sim.scene import SimulatedCutout, render_cutout
 from galseg.sim.volunteers import simulate_classifications
@@ -102,12 +101,6 @@ def _truth_hdus(cutout: SimulatedCutout, row: dict[str, Any], header: fits.Heade
     return fits.HDUList([primary, spiral, bar, table])
 
 
-def _write_fits_atomic(path: Path, hdus: fits.HDUList) -> None:
-    buffer = io.BytesIO()
-    hdus.writeto(buffer)
-    write_bytes_atomic(path, buffer.getvalue())
-
-
 def _make_one(args: tuple[SimulationConfig, str, int]) -> dict[str, Any]:
     config, out_dir_name, index = args
     out_dir = Path(out_dir_name)
@@ -132,34 +125,11 @@ def _make_one(args: tuple[SimulationConfig, str, int]) -> dict[str, Any]:
     row["truth_file"] = str(truth_path.relative_to(out_dir))
     header = wcs.to_header()
     if config.write_bands:
-        # One (3, H, W) cube like the Legacy Surveys cutout service, so that
-        # `galseg segment OUT/bands` reads it as a g, r, z image in nanomaggies.
-        cube = fits.PrimaryHDU(cutout.bands.astype(np.float32), header=header)
-        cube.header["BUNIT"] = "nanomaggy"
-        cube.header["BANDS"] = ("grz", "band of each plane")
-        _write_fits_atomic(config.bands_path(out_dir, index), fits.HDUList([cube]))
-    _write_fits_atomic(truth_path, _truth_hdus(cutout, row, header))
+        # `galseg segment OUT/bands` reads it as a g, r, z image in nanomaggies
+        write_bytes_atomic(config.bands_path(out_dir, index),
+                           band_cube_fits_bytes(cutout.bands, wcs))
+    write_bytes_atomic(truth_path, fits_bytes(_truth_hdus(cutout, row, header)))
     return row
-
-
-def _check_manifest(out_dir: Path, config: SimulationConfig, overwrite: bool) -> None:
-    manifest = out_dir / MANIFEST
-    wanted = {"galseg_version": __version__, **asdict(config)}
-    if manifest.exists() and not overwrite:
-        found = json.loads(manifest.read_text())
-        found_params = {k: v for k, v in found.items() if k != "galseg_version"}
-        wanted_params = {k: v for k, v in wanted.items() if k != "galseg_version"}
-        if found_params != wanted_params:
-            raise ValueError(
-                f"{out_dir} holds a simulation with other parameters ({found_params}); "
-                "choose another folder or pass overwrite=True (--overwrite) to start afresh")
-    elif manifest.exists() and overwrite:
-        for sub in ("gz3d", "truth", "bands"):
-            for path in (out_dir / sub).glob("*"):
-                path.unlink()
-    for sub in ("gz3d", "truth") + (("bands",) if config.write_bands else ()):
-        (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(manifest, json.dumps(wanted, indent=2).encode())
 
 
 def simulate_dataset(
@@ -191,9 +161,10 @@ def simulate_dataset(
     astropy.table.Table
         The catalog also written to ``out_dir/catalog.csv``.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _check_manifest(out_dir, config, overwrite)
+    out_dir = prepare_output(
+        out_dir, manifest=MANIFEST, params=asdict(config), overwrite=overwrite,
+        subfolders=("gz3d", "truth") + (("bands",) if config.write_bands else ()),
+        clear=("gz3d", "truth", "bands"))
     jobs = [(config, str(out_dir), i) for i in range(config.n)]
     rows = run_jobs(_make_one, jobs, workers=workers, serial_below=8, chunksize=8,
                     desc="simulate", unit="galaxy", progress=progress)

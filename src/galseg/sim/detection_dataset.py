@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
-from galseg import __version__
 from galseg.data._atomic import write_bytes_atomic
 from galseg.data.detection_examples import (
     DETECTION_CLASSES,
@@ -39,14 +38,15 @@ from galseg.data.detection_examples import (
     write_example_tables,
     write_masks,
 )
-from galseg.sim._jobs import run_jobs
+from galseg.data.encode import band_cube_fits_bytes, png_bytes
+from galseg.data.gz3d import gz3d_wcs
+from galseg.sim._jobs import prepare_output, run_jobs
 from galseg.sim.detection_fields import (
     SDSS_PIXSCALE_ARCSEC,
     SimulatedDetectionField,
     draw_detection_field,
     render_detection_field,
 )
-from galseg.sim.shred_dataset import _field_fits_bytes, _png_bytes
 
 MANIFEST = "detection_simulation.json"
 _SUBFOLDERS = ("images", "fields", "masks", "rows")
@@ -104,31 +104,16 @@ def _make_field(args: tuple[str, int, int, int, float]) -> dict[str, Any]:
     field = simulate_detection_field(index, seed=seed, size=size, pixscale_arcsec=pixscale)
     rows = _field_rows(field)
     example = rows["example"]
-    write_bytes_atomic(out_dir / example["image"], _png_bytes(field.rgb))
-    write_bytes_atomic(out_dir / example["fits"], _field_fits_bytes(field))
+    spec = field.spec
+    wcs = gz3d_wcs(spec.shape, spec.ra_deg, spec.dec_deg,
+                   pixscale_arcsec=spec.conditions.pixscale_arcsec)
+    write_bytes_atomic(out_dir / example["image"], png_bytes(field.rgb))
+    write_bytes_atomic(out_dir / example["fits"],
+                       band_cube_fits_bytes(field.bands, wcs, field_name=spec.name))
     write_masks(out_dir, field.spec.name, field.masks)
     # written last: its presence marks the field as complete
     write_bytes_atomic(out_dir / "rows" / f"{field.spec.name}.json", json.dumps(rows).encode())
     return rows
-
-
-def _check_manifest(out_dir: Path, params: dict[str, Any], overwrite: bool) -> None:
-    manifest = out_dir / MANIFEST
-    if manifest.exists():
-        found = {k: v for k, v in json.loads(manifest.read_text()).items()
-                 if k != "galseg_version"}
-        if found != params and not overwrite:
-            raise ValueError(
-                f"{out_dir} holds a detection simulation with other parameters ({found}); "
-                "choose another folder or pass overwrite=True (--overwrite) to start afresh")
-        if found != params:
-            for sub in _SUBFOLDERS:
-                for path in (out_dir / sub).glob("*"):
-                    path.unlink()
-    for sub in _SUBFOLDERS:
-        (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(manifest, json.dumps({"galseg_version": __version__, **params},
-                                            indent=2).encode())
 
 
 def write_detection_dataset(
@@ -176,10 +161,10 @@ def write_detection_dataset(
         raise ValueError(f"size must be >= 32 pixels, got {size!r}")
     if not pixscale_arcsec > 0:
         raise ValueError(f"pixscale_arcsec must be > 0, got {pixscale_arcsec!r}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _check_manifest(out_dir, {"seed": int(seed), "size": int(size),
-                              "pixscale_arcsec": float(pixscale_arcsec)}, overwrite)
+    out_dir = prepare_output(
+        out_dir, manifest=MANIFEST, overwrite=overwrite, what="detection simulation",
+        params={"seed": int(seed), "size": int(size), "pixscale_arcsec": float(pixscale_arcsec)},
+        subfolders=_SUBFOLDERS, clear=_SUBFOLDERS)
     jobs = [(str(out_dir), i, int(seed), int(size), float(pixscale_arcsec)) for i in range(n)]
     fields = run_jobs(_make_field, jobs, workers=workers, serial_below=4, chunksize=4,
                       desc="simulate detection fields", unit="field", progress=progress)

@@ -5,25 +5,45 @@ picture, outlines it and calls it spiral, elliptical or star
 (:data:`galseg.data.detection_examples.DETECTION_CLASSES`). This module makes
 training and test fields for it at SDSS-like pixel scale, seeing and depth.
 
-A field (:class:`DetectionFieldSpec`, drawn by :func:`draw_detection_field`) holds
+A field (:class:`DetectionFieldSpec`, drawn by :func:`draw_detection_field`) holds,
+per ``REFERENCE_SIZE_PX`` x ``REFERENCE_SIZE_PX`` (256 x 256) pixels of its area,
 
 * 1-8 **galaxies** from the population draw (``population.draw_central_galaxy``,
   class fractions :class:`~galseg.sim.population.PopulationMix`): spirals
   (grand-design, multi-arm and flocculent, 40% barred), edge-on discs,
   lenticulars (30% barred) and ellipticals, with model radii (3.5 disc scale
   lengths or the arms' end; 2.5 R_e for ellipticals) from ``MIN_RADIUS_ARCSEC``
-  to a quarter of the field's side. The first galaxy lies in the inner 80% of
-  the field (in pair fields the pair lies anywhere on it); the others anywhere
-  their light reaches the field (centres up to one visible radius beyond the edge);
-* in ``OVERLAP_PAIR_PROBABILITY`` of fields a deliberately **overlapping pair**:
-  galaxies 0 and 1 with centres ``OVERLAP_SEPARATION_RANGE`` (0.3-1.2) times
-  the sum of their visible radii apart, both centres in the field;
-* 0-4 foreground **stars** (``population.draw_stars``, r 15-22);
+  to a quarter of the field's side (of 256 pixels in larger fields). Without
+  overlapping pairs the first galaxy lies in the inner 80% of the field; pairs
+  lie anywhere on it; the others anywhere their light reaches the field
+  (centres up to one visible radius beyond the edge);
+* with probability ``OVERLAP_PAIR_PROBABILITY`` a deliberately **overlapping
+  pair**: galaxies 0 and 1 (then 2 and 3, ...) with centres
+  ``OVERLAP_SEPARATION_RANGE`` (0.3-1.2) times the sum of their visible radii
+  apart, both centres in the field;
+* 0-4 foreground **stars** (``population.draw_stars``, r 15-22; Poisson, mean 2);
 * SDSS-like observing conditions (:func:`draw_sdss_conditions`).
 
+Field size
+----------
+The counts scale with the field's area ``A`` in reference fields
+(:func:`field_scale`, ``H W / 256**2``), so a large field is a survey field with
+the surface density of the 256 px fields: ``round(A)`` to ``round(8 A)``
+galaxies (at least 1), one chance of a pair per whole reference field (and a
+proportional one for the remainder), Poisson ``2 A`` stars (at most
+``max(1, round(4 A))``). For a 256 px field these are the draws, random number
+for random number, of the fixed counts used before fields scaled, so 256 px
+data sets are unchanged; smaller fields hold fewer objects. Galaxy sizes do not
+grow beyond those of a 256 px field, each source is rendered on its own stamp
+(:mod:`galseg.sim.stamps`) and overlaps are measured on mask bounding boxes, so
+time and memory grow with the number of objects, not with the field: a 2048 px
+field (about 370 truth objects) is drawn and rendered in 1-6 s. Only its
+(N, H, W) truth masks, the format of the detection example folders, take N H W
+bytes (1.1-2.3 GB).
+
 :func:`render_detection_field` renders each source PSF-convolved and noise-free
-on its own stamp (``shreds._galaxy_stamp``, ``shreds._star_stamp``), adds them,
-and observes the sum with sky and source noise (``scene.add_noise``).
+on its own stamp (:mod:`galseg.sim.stamps`), adds them, and observes the sum
+with sky and source noise (``scene.add_noise``).
 
 Truth
 -----
@@ -58,6 +78,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
+from math import ceil
 
 import numpy as np
 from astropy.table import Table
@@ -66,7 +87,7 @@ from galseg.data.colour import LEGACY_NATIVE_PIXSCALE_ARCSEC, legacy_rgb
 from galseg.sim.galaxy import GalaxyModel, render_galaxy
 from galseg.sim.population import PopulationMix, draw_central_galaxy, draw_stars
 from galseg.sim.scene import ObservingConditions, Star, add_noise, psf_kernels
-from galseg.sim.shreds import MAX_STAMP_HALF_PX, FieldGalaxy, _galaxy_stamp, _star_stamp
+from galseg.sim.stamps import MAX_STAMP_HALF_PX, Stamp, galaxy_stamp, star_stamp
 
 SDSS_PIXSCALE_ARCSEC = 0.396
 """Pixel scale of SDSS imaging."""
@@ -84,18 +105,24 @@ TRUTH_MASK_SKY_SIGMA = 1.0
 """A pixel is in an object's mask where its own blurred r light exceeds this many sky sigma."""
 MIN_TRUTH_PIXELS = 20
 """Objects with fewer mask pixels are not truth objects (too faint or too small to see)."""
+REFERENCE_SIZE_PX = 256
+"""Side of the reference field: the counts below are per ``REFERENCE_SIZE_PX**2`` pixels
+and scale with the field's area (module docstring, 'Field size')."""
 N_GALAXIES_RANGE = (1, 8)
-"""Galaxies per field (drawn uniformly, both ends included), on or near the image."""
+"""Galaxies per reference field (drawn uniformly, both ends included), on or near the image."""
 MIN_RADIUS_ARCSEC = 3.0
 """Smallest model radius of a galaxy (3.5 disc scale lengths or the arms' end; 2.5 R_e)."""
 MAX_RADIUS_FRACTION = 0.25
-"""Largest model radius as a fraction of the field's shorter side."""
+"""Largest model radius as a fraction of the field's shorter side, or of the reference
+field's side in larger fields."""
 OVERLAP_PAIR_PROBABILITY = 0.4
-"""Fraction of fields with a deliberately overlapping pair of galaxies."""
+"""Deliberately overlapping pairs of galaxies per reference field (one pair in this
+fraction of reference fields)."""
 OVERLAP_SEPARATION_RANGE = (0.3, 1.2)
 """Separation of the pair's centres in units of the sum of their visible radii."""
 MEAN_STARS = 2.0
-"""Mean number of stars per field (Poisson, at most ``MAX_STARS``)."""
+"""Mean number of stars per reference field (Poisson, at most ``MAX_STARS`` per reference
+field)."""
 MAX_STARS = 4
 DETECTION_CLASS = {"spiral": "spiral", "edge_on": "spiral", "elliptical": "elliptical",
                    "lenticular": "elliptical", "star": "star"}
@@ -149,8 +176,9 @@ class DetectionFieldSpec:
         The galaxies, on the image or near it.
     stars : tuple of Star
         Foreground stars.
-    overlap_pair : tuple of int or None
-        Indices into ``galaxies`` of the deliberately overlapping pair.
+    overlap_pairs : tuple of (int, int)
+        Indices into ``galaxies`` of the deliberately overlapping pairs: ``(0, 1)``,
+        ``(2, 3)``, ...
     ra_deg, dec_deg : float
         Sky position of the field centre (``CRPIX = (W/2, H/2)``, see ``gz3d_wcs``).
     noise_seed : int
@@ -162,7 +190,7 @@ class DetectionFieldSpec:
     conditions: ObservingConditions
     galaxies: tuple[DetectionGalaxy, ...] = ()
     stars: tuple[Star, ...] = ()
-    overlap_pair: tuple[int, int] | None = None
+    overlap_pairs: tuple[tuple[int, int], ...] = ()
     ra_deg: float = 180.0
     dec_deg: float = 0.0
     noise_seed: int = 0
@@ -251,17 +279,41 @@ def _pair_centres(rng: np.random.Generator, radii_px: tuple[float, float],
     return (float(x0), float(y0)), (float(x0 + dx), float(y0 + dy))
 
 
+def field_scale(shape: tuple[int, int]) -> float:
+    """Area of a field of ``shape`` ``(H, W)`` in reference fields (``REFERENCE_SIZE_PX**2``)."""
+    return shape[0] * shape[1] / REFERENCE_SIZE_PX**2
+
+
+def _draw_n_galaxies(rng: np.random.Generator, scale: float) -> int:
+    """Galaxies of a field of ``scale`` reference fields: uniform in ``N_GALAXIES_RANGE``
+    times ``scale`` (a reference field draws ``rng.integers(1, 9)``)."""
+    low = max(1, round(N_GALAXIES_RANGE[0] * scale))
+    high = max(low, round(N_GALAXIES_RANGE[1] * scale))
+    return int(rng.integers(low, high + 1))
+
+
+def _draw_n_pairs(rng: np.random.Generator, scale: float) -> int:
+    """Overlapping pairs of a field of ``scale`` reference fields: one chance of
+    ``OVERLAP_PAIR_PROBABILITY`` per whole reference field, and a proportionally smaller
+    chance for the part of one left over (a reference field draws one ``rng.random()``)."""
+    chances = [OVERLAP_PAIR_PROBABILITY * min(1.0, scale - k) for k in range(ceil(scale))]
+    return sum(bool(rng.random() < p) for p in chances)
+
+
 def draw_detection_field(
     rng: np.random.Generator,
     *,
     name: str = "d000000",
-    shape: tuple[int, int] = (256, 256),
+    shape: tuple[int, int] = (REFERENCE_SIZE_PX, REFERENCE_SIZE_PX),
     pixscale_arcsec: float = SDSS_PIXSCALE_ARCSEC,
     n_galaxies: int | None = None,
-    overlap_pair: bool | None = None,
+    n_overlap_pairs: int | None = None,
     mix: PopulationMix | None = None,
 ) -> DetectionFieldSpec:
-    """Draw one detection field: galaxies, an overlapping pair in some fields, stars.
+    """Draw one detection field: galaxies, overlapping pairs in some fields, stars.
+
+    The numbers of galaxies, pairs and stars scale with the field's area
+    (:func:`field_scale`; module docstring, 'Field size').
 
     Parameters
     ----------
@@ -274,11 +326,11 @@ def draw_detection_field(
     pixscale_arcsec : float
         Pixel scale (0.396, SDSS).
     n_galaxies : int, optional
-        Number of galaxies (default: drawn from ``N_GALAXIES_RANGE``); at least 2
-        when there is an overlapping pair.
-    overlap_pair : bool, optional
-        Force an overlapping pair in or out (default: with probability
-        ``OVERLAP_PAIR_PROBABILITY``).
+        Number of galaxies (default: drawn from ``N_GALAXIES_RANGE`` times the
+        field's area in reference fields); at least 2 per overlapping pair.
+    n_overlap_pairs : int, optional
+        Number of deliberately overlapping pairs (default: drawn, on average
+        ``OVERLAP_PAIR_PROBABILITY`` per reference field); 0 for none.
     mix : PopulationMix, optional
         Galaxy class fractions (default: ``PopulationMix()``).
 
@@ -293,23 +345,25 @@ def draw_detection_field(
         raise ValueError(f"pixscale_arcsec must be > 0, got {pixscale_arcsec!r}")
     if n_galaxies is not None and n_galaxies < 1:
         raise ValueError(f"n_galaxies must be >= 1, got {n_galaxies!r}")
+    if n_overlap_pairs is not None and n_overlap_pairs < 0:
+        raise ValueError(f"n_overlap_pairs must be >= 0, got {n_overlap_pairs!r}")
     shape = (height, width)
+    scale = field_scale(shape)
     mix = PopulationMix() if mix is None else mix
     conditions = draw_sdss_conditions(rng, pixscale_arcsec=pixscale_arcsec)
     if n_galaxies is None:
-        n_galaxies = int(rng.integers(N_GALAXIES_RANGE[0], N_GALAXIES_RANGE[1] + 1))
-    if overlap_pair is None:
-        overlap_pair = bool(rng.random() < OVERLAP_PAIR_PROBABILITY)
-    if overlap_pair:
-        n_galaxies = max(n_galaxies, 2)
+        n_galaxies = _draw_n_galaxies(rng, scale)
+    n_pairs = _draw_n_pairs(rng, scale) if n_overlap_pairs is None else n_overlap_pairs
+    n_galaxies = max(n_galaxies, 2 * n_pairs)
 
-    max_radius = MAX_RADIUS_FRACTION * min(shape) * pixscale_arcsec
+    # galaxy sizes do not grow with the field beyond the reference field's
+    max_radius = MAX_RADIUS_FRACTION * min(*shape, REFERENCE_SIZE_PX) * pixscale_arcsec
     galaxies = [_draw_galaxy(rng, max_radius, mix, conditions) for _ in range(n_galaxies)]
     radii_px = [g.radius_arcsec / pixscale_arcsec for g in galaxies]
     centres: list[tuple[float, float]] = []
-    if overlap_pair:
-        centres.extend(_pair_centres(rng, (radii_px[0], radii_px[1]), shape))
-    else:
+    for k in range(n_pairs):
+        centres.extend(_pair_centres(rng, (radii_px[2 * k], radii_px[2 * k + 1]), shape))
+    if not n_pairs:
         centres.append((float(rng.uniform(0.1, 0.9) * (width - 1)),
                         float(rng.uniform(0.1, 0.9) * (height - 1))))
     for radius in radii_px[len(centres):]:
@@ -318,13 +372,14 @@ def draw_detection_field(
                         float(rng.uniform(-radius, height - 1 + radius))))
     galaxies = [replace(g, centre_xy=c) for g, c in zip(galaxies, centres, strict=True)]
 
-    area_arcmin2 = height * width * (pixscale_arcsec / 60.0) ** 2
+    reference_area_arcmin2 = REFERENCE_SIZE_PX**2 * (pixscale_arcsec / 60.0) ** 2
     stars = draw_stars(rng, shape, pixscale_arcsec, ((width - 1) / 2, (height - 1) / 2),
                        keep_clear_px=0.0,
-                       density_per_arcmin2=MEAN_STARS / area_arcmin2)[:MAX_STARS]
+                       density_per_arcmin2=MEAN_STARS / reference_area_arcmin2)
     return DetectionFieldSpec(
         name=name, shape=shape, conditions=conditions, galaxies=tuple(galaxies),
-        stars=stars, overlap_pair=(0, 1) if overlap_pair else None,
+        stars=stars[:max(1, round(MAX_STARS * scale))],
+        overlap_pairs=tuple((2 * k, 2 * k + 1) for k in range(n_pairs)),
         # uniform on the sphere, away from the poles where TAN images are awkward
         ra_deg=float(rng.uniform(0, 360)),
         dec_deg=float(np.rad2deg(np.arcsin(rng.uniform(-0.95, 0.95)))),
@@ -378,6 +433,42 @@ def _on_image(xy: tuple[float, float], shape: tuple[int, int]) -> bool:
     return -0.5 <= xy[0] < shape[1] - 0.5 and -0.5 <= xy[1] < shape[0] - 0.5
 
 
+_Crop = tuple[int, int, np.ndarray]
+"""A mask as ``(y0, x0, crop)``: the bool ``crop`` is the mask's bounding box, whose
+first pixel is field row ``y0``, column ``x0``."""
+
+
+def _crop(mask: np.ndarray, y0: int = 0, x0: int = 0) -> _Crop:
+    """``mask``, whose first pixel is field row ``y0``, column ``x0``, cut to its bounding box."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return y0, x0, mask[:0, :0]
+    return (y0 + int(rows[0]), x0 + int(cols[0]),
+            mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+
+
+def _crop_overlaps(crops: list[_Crop]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`overlap_statistics` of masks given as crops: only pairs whose bounding
+    boxes meet are compared, so the cost grows with the overlaps, not the field."""
+    n = len(crops)
+    area = np.array([np.count_nonzero(c) for _, _, c in crops], dtype=np.float64)
+    largest = np.zeros(n)
+    y0 = np.array([c[0] for c in crops], dtype=np.int64)
+    x0 = np.array([c[1] for c in crops], dtype=np.int64)
+    y1 = y0 + np.array([c[2].shape[0] for c in crops], dtype=np.int64)
+    x1 = x0 + np.array([c[2].shape[1] for c in crops], dtype=np.int64)
+    meet = ((y0[:, None] < y1[None, :]) & (y0[None, :] < y1[:, None])
+            & (x0[:, None] < x1[None, :]) & (x0[None, :] < x1[:, None]))
+    for i, j in zip(*np.nonzero(np.triu(meet, k=1)), strict=True):
+        top, bottom = max(y0[i], y0[j]), min(y1[i], y1[j])
+        left, right = max(x0[i], x0[j]), min(x1[i], x1[j])
+        a = crops[i][2][top - y0[i]:bottom - y0[i], left - x0[i]:right - x0[i]]
+        b = crops[j][2][top - y0[j]:bottom - y0[j], left - x0[j]:right - x0[j]]
+        shared = float(np.count_nonzero(a & b))
+        largest[i], largest[j] = max(largest[i], shared), max(largest[j], shared)
+    return largest > 0, np.divide(largest, area, out=np.zeros(n), where=area > 0)
+
+
 def overlap_statistics(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per mask: whether it overlaps another, and the largest fraction shared with one other.
 
@@ -390,16 +481,7 @@ def overlap_statistics(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     overlap : ndarray, shape (N,), bool
     overlap_fraction : ndarray, shape (N,), float64
     """
-    n = len(masks)
-    if n == 0:
-        return np.zeros(0, bool), np.zeros(0)
-    flat = masks.reshape(n, -1).astype(np.float32)
-    # float32 counts are exact below 2**24 pixels
-    shared = (flat @ flat.T).astype(np.float64)
-    area = np.diag(shared).copy()
-    np.fill_diagonal(shared, 0.0)
-    largest = shared.max(axis=1)
-    return largest > 0, np.divide(largest, area, out=np.zeros(n), where=area > 0)
+    return _crop_overlaps([_crop(np.asarray(m, dtype=bool)) for m in masks])
 
 
 def render_detection_field(spec: DetectionFieldSpec) -> SimulatedDetectionField:
@@ -421,40 +503,41 @@ def render_detection_field(spec: DetectionFieldSpec) -> SimulatedDetectionField:
     threshold = TRUTH_MASK_SKY_SIGMA * float(cond.sky_sigma_per_pixel()[1])
     blurred = np.zeros((3, height, width), dtype=np.float32)
 
-    masks: list[np.ndarray] = []
+    # masks are kept as crops until the end: a large field holds many objects
+    crops: list[_Crop] = []
     rows: list[dict] = []
 
-    def add(stamp: tuple[np.ndarray, tuple[slice, slice]] | None, xy: tuple[float, float],
-            row: dict) -> None:
+    def add(stamp: Stamp | None, xy: tuple[float, float], row: dict) -> None:
         if stamp is None:
             return
         light, window = stamp
         blurred[(slice(None), *window)] += light
-        mask = np.zeros(spec.shape, dtype=bool)
-        mask[window] = light[1] > threshold
-        npix = int(mask.sum())
+        above = light[1] > threshold
+        npix = int(np.count_nonzero(above))
         if npix < MIN_TRUTH_PIXELS or not _on_image(xy, spec.shape):
             return
-        masks.append(mask)
+        crops.append(_crop(above, window[0].start, window[1].start))
         rows.append({**row, "x": float(xy[0]), "y": float(xy[1]),
                      "flux_r_image": float(light[1].sum(dtype=np.float64)), "npix": npix})
 
     for galaxy in spec.galaxies:
         model = galaxy.model
-        stamp = _galaxy_stamp(FieldGalaxy(model=model, centre_xy=galaxy.centre_xy,
-                                          kind=galaxy.kind), spec.shape, pixscale, kernels)
+        stamp = galaxy_stamp(model, galaxy.centre_xy, shape=spec.shape,
+                             pixscale_arcsec=pixscale, kernels=kernels)
         add(stamp, galaxy.centre_xy, {
             "kind": galaxy.kind, "flux_r": float(model.bulge_flux[1] + model.disc_flux[1]),
             "radius_px": galaxy.radius_arcsec / pixscale,
             "arm_structure": galaxy.arm_structure, "barred": model.bar is not None})
     for star in spec.stars:
-        add(_star_stamp(star, spec.shape, kernels), star.xy, {
+        add(star_stamp(star, shape=spec.shape, kernels=kernels), star.xy, {
             "kind": "star", "flux_r": float(star.flux[1]), "radius_px": np.nan,
             "arm_structure": "none", "barred": False})
 
     bands = add_noise(blurred, cond, noise_seed=spec.noise_seed)
-    stack = np.stack(masks) if masks else np.zeros((0, height, width), dtype=bool)
-    overlap, overlap_fraction = overlap_statistics(stack)
+    stack = np.zeros((len(crops), height, width), dtype=bool)
+    for plane, (y0, x0, crop) in zip(stack, crops, strict=True):
+        plane[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] = crop
+    overlap, overlap_fraction = _crop_overlaps(crops)
     for i, row in enumerate(rows):
         if row["kind"] == "star":
             row["radius_px"] = float(np.sqrt(row["npix"] / np.pi))
@@ -473,8 +556,8 @@ def objects_table(rows: list[dict]) -> Table:
                   for c in OBJECT_COLUMNS})
 
 
-__all__ = ["DETECTION_CLASS", "MIN_TRUTH_PIXELS", "OBJECT_COLUMNS", "SDSS_PIXSCALE_ARCSEC",
-           "TRUTH_MASK_SKY_SIGMA", "DetectionFieldSpec", "DetectionGalaxy",
-           "SimulatedDetectionField", "draw_detection_field", "draw_sdss_conditions",
-           "isophotal_radius_arcsec", "objects_table", "overlap_statistics",
-           "render_detection_field"]
+__all__ = ["DETECTION_CLASS", "MIN_TRUTH_PIXELS", "OBJECT_COLUMNS", "REFERENCE_SIZE_PX",
+           "SDSS_PIXSCALE_ARCSEC", "TRUTH_MASK_SKY_SIGMA", "DetectionFieldSpec",
+           "DetectionGalaxy", "SimulatedDetectionField", "draw_detection_field",
+           "draw_sdss_conditions", "field_scale", "isophotal_radius_arcsec", "objects_table",
+           "overlap_statistics", "render_detection_field"]

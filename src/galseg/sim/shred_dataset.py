@@ -23,7 +23,6 @@ field whose row file and files all exist is read back, any other is made again.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -31,16 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
 from astropy.table import Table
-from PIL import Image
 
-from galseg import __version__
 from galseg.data._atomic import write_bytes_atomic
 from galseg.data.catalogs import write_catalog
 from galseg.data.cutouts import cutout_rgb
+from galseg.data.encode import band_cube_fits_bytes, png_bytes
 from galseg.data.gz3d import gz3d_wcs
-from galseg.sim._jobs import run_jobs
+from galseg.sim._jobs import prepare_output, run_jobs
 from galseg.sim.shreds import (
     SHRED_PIXSCALE_ARCSEC,
     CatalogPipeline,
@@ -160,25 +157,6 @@ def field_rows(shred_field: SimulatedShredField, *,
     return rows, images
 
 
-def _png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _field_fits_bytes(shred_field: SimulatedShredField) -> bytes:
-    spec = shred_field.spec
-    wcs = gz3d_wcs(spec.shape, spec.ra_deg, spec.dec_deg,
-                   pixscale_arcsec=spec.conditions.pixscale_arcsec)
-    cube = fits.PrimaryHDU(shred_field.bands.astype(np.float32), header=wcs.to_header())
-    cube.header["BUNIT"] = "nanomaggy"
-    cube.header["BANDS"] = ("grz", "band of each plane")
-    cube.header["FIELD"] = spec.name
-    buffer = io.BytesIO()
-    fits.HDUList([cube]).writeto(buffer)
-    return buffer.getvalue()
-
-
 def _complete_rows(config: ShredSimulationConfig, out_dir: Path,
                    index: int) -> list[dict[str, Any]] | None:
     """The rows of a field finished before, or None if anything of it is missing."""
@@ -202,32 +180,16 @@ def _make_field(args: tuple[ShredSimulationConfig, str, int]) -> list[dict[str, 
     shred_field = simulate_field(config, index)
     rows, images = field_rows(shred_field, cutout_size=config.cutout_size)
     for row, image in zip(rows, images, strict=True):
-        write_bytes_atomic(out_dir / row["cutout"], _png_bytes(image))
+        write_bytes_atomic(out_dir / row["cutout"], png_bytes(image))
     if config.write_fields:
-        write_bytes_atomic(config.field_path(out_dir, index), _field_fits_bytes(shred_field))
+        spec = shred_field.spec
+        wcs = gz3d_wcs(spec.shape, spec.ra_deg, spec.dec_deg,
+                       pixscale_arcsec=spec.conditions.pixscale_arcsec)
+        write_bytes_atomic(config.field_path(out_dir, index),
+                           band_cube_fits_bytes(shred_field.bands, wcs, field_name=spec.name))
     # written last: its presence marks the field as complete
     write_bytes_atomic(config.rows_path(out_dir, index), json.dumps(rows).encode())
     return rows
-
-
-def _check_manifest(out_dir: Path, config: ShredSimulationConfig, overwrite: bool) -> None:
-    manifest = out_dir / MANIFEST
-    wanted = {"galseg_version": __version__, **asdict(config)}
-    if manifest.exists() and not overwrite:
-        found = json.loads(manifest.read_text())
-        found_params = {k: v for k, v in found.items() if k != "galseg_version"}
-        wanted_params = {k: v for k, v in wanted.items() if k != "galseg_version"}
-        if found_params != wanted_params:
-            raise ValueError(
-                f"{out_dir} holds a shred simulation with other parameters ({found_params}); "
-                "choose another folder or pass overwrite=True (--overwrite) to start afresh")
-    elif manifest.exists() and overwrite:
-        for sub in _SUBFOLDERS:
-            for path in (out_dir / sub).glob("*"):
-                path.unlink()
-    for sub in ("cutouts", "rows") + (("fields",) if config.write_fields else ()):
-        (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(manifest, json.dumps(wanted, indent=2).encode())
 
 
 def catalog_table(rows: list[dict[str, Any]]) -> Table:
@@ -271,9 +233,10 @@ def simulate_shred_dataset(
         One row per catalog detection, ordered by field then detection; also
         written to ``out_dir/catalog.csv``.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _check_manifest(out_dir, config, overwrite)
+    out_dir = prepare_output(
+        out_dir, manifest=MANIFEST, params=asdict(config), overwrite=overwrite,
+        what="shred simulation", clear=_SUBFOLDERS,
+        subfolders=("cutouts", "rows") + (("fields",) if config.write_fields else ()))
     jobs = [(config, str(out_dir), i) for i in range(config.n_fields)]
     rows = [row for field in run_jobs(_make_field, jobs, workers=workers, serial_below=4,
                                       chunksize=4, desc="simulate shreds", unit="field",

@@ -80,14 +80,8 @@ from galseg.sim.population import (
     draw_neighbours,
     draw_stars,
 )
-from galseg.sim.scene import (
-    ObservingConditions,
-    Star,
-    add_noise,
-    convolve_psf,
-    point_source,
-    psf_kernels,
-)
+from galseg.sim.scene import ObservingConditions, Star, add_noise, convolve_psf, psf_kernels
+from galseg.sim.stamps import galaxy_stamp, star_stamp
 
 SHRED_PIXSCALE_ARCSEC = 0.469
 """Pixel scale of the shred classifier's cutouts (as ``../shared/data/legacy_cutouts``)."""
@@ -104,8 +98,6 @@ SPURIOUS_SKY_SIGMA = 2.0
 """A segment with less truth light than this many sigma sqrt(npix) is ``spurious`` (rule 2)."""
 BUMP_SKY_SIGMA = 1.0
 """Below this many sigma sqrt(npix) of bump light, dominance goes by flux, not bumps (rule 3)."""
-MAX_STAMP_HALF_PX = 160
-"""Largest half-size of the stamp a non-host galaxy is rendered on (8 R_e or 6 h otherwise)."""
 _POPULATION_CLASS = {"spiral": "spiral", "clumpy": "spiral", "smooth_disc": "spiral",
                      "edge_on": "edge_on", "lenticular": "lenticular",
                      "elliptical": "elliptical"}
@@ -515,45 +507,6 @@ class _Component:
     light_r: np.ndarray
 
 
-def _stamp_window(centre_xy: tuple[float, float], half: int,
-                  shape: tuple[int, int]) -> tuple[int, int, slice, slice, tuple[slice, slice]]:
-    """Stamp origin (x0, y0) and the slices of the stamp and of the field where they overlap."""
-    x0, y0 = round(centre_xy[0]) - half, round(centre_xy[1]) - half
-    size = 2 * half + 1
-    fx0, fy0 = max(x0, 0), max(y0, 0)
-    fx1, fy1 = min(x0 + size, shape[1]), min(y0 + size, shape[0])
-    stamp_rows, stamp_cols = slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0)
-    return x0, y0, stamp_rows, stamp_cols, (slice(fy0, fy1), slice(fx0, fx1))
-
-
-def _galaxy_stamp(galaxy: FieldGalaxy, shape: tuple[int, int], pixscale: float,
-                  kernels: list[np.ndarray]) -> tuple[np.ndarray, tuple[slice, slice]] | None:
-    """A galaxy rendered and blurred on its own stamp, cropped to the field (None if outside)."""
-    model = galaxy.model
-    extent = 8.0 * model.bulge_half_light_radius_arcsec
-    if model.has_disc:
-        extent = max(extent, 6.0 * model.disc_scale_length_arcsec)
-    kernel_half = max(k.shape[0] for k in kernels) // 2
-    half = int(min(np.ceil(extent / pixscale), MAX_STAMP_HALF_PX)) + kernel_half
-    x0, y0, rows, cols, window = _stamp_window(galaxy.centre_xy, half, shape)
-    if rows.stop <= rows.start or cols.stop <= cols.start:
-        return None
-    light = render_galaxy(model, shape=(2 * half + 1, 2 * half + 1),
-                          centre_xy=(galaxy.centre_xy[0] - x0, galaxy.centre_xy[1] - y0),
-                          pixscale_arcsec=pixscale).total
-    return convolve_psf(light, kernels)[:, rows, cols], window
-
-
-def _star_stamp(star: Star, shape: tuple[int, int],
-                kernels: list[np.ndarray]) -> tuple[np.ndarray, tuple[slice, slice]] | None:
-    half = max(k.shape[0] for k in kernels) // 2 + 2
-    x0, y0, rows, cols, window = _stamp_window(star.xy, half, shape)
-    if rows.stop <= rows.start or cols.stop <= cols.start:
-        return None
-    local = Star(xy=(star.xy[0] - x0, star.xy[1] - y0), flux=star.flux)
-    return point_source(local, (2 * half + 1, 2 * half + 1), kernels)[:, rows, cols], window
-
-
 @dataclass(frozen=True, eq=False)
 class SimulatedShredField:
     """A rendered shred field, its extraction and the truth of every detection.
@@ -622,7 +575,8 @@ def render_shred_field(spec: ShredFieldSpec, *,
                              nucleus_radius_arcsec(spec.host, fwhm_r) / pixscale, everywhere,
                              blurred[1].copy())]
     for galaxy in spec.galaxies:
-        stamp = _galaxy_stamp(galaxy, spec.shape, pixscale, kernels)
+        stamp = galaxy_stamp(galaxy.model, galaxy.centre_xy, shape=spec.shape,
+                             pixscale_arcsec=pixscale, kernels=kernels)
         if stamp is None:
             continue
         light, window = stamp
@@ -631,7 +585,7 @@ def render_shred_field(spec: ShredFieldSpec, *,
                                      nucleus_radius_arcsec(galaxy.model, fwhm_r) / pixscale,
                                      window, light[1]))
     for star in spec.stars:
-        stamp = _star_stamp(star, spec.shape, kernels)
+        stamp = star_stamp(star, shape=spec.shape, kernels=kernels)
         if stamp is None:
             continue
         light, window = stamp

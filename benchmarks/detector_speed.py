@@ -1,0 +1,109 @@
+"""Detector speed: cutouts/s and megapixels/s on a large field, end to end.
+
+Usage::
+
+    python benchmarks/detector_speed.py [--model M] [--cutouts DIR] [--n 64]
+                                        [--field FITS] [--repeats 3] [--device cpu]
+
+* **Cutouts**: ``Detector.detect`` on ``--n`` pictures (default: the GZ1 SDSS test
+  cutouts made by ``galseg gz1-masks``, 423 x 423 JPEG, read once), cutouts/s.
+* **Large field**: ``galseg detect``'s whole path (read the FITS, stretch, tile,
+  detect, catalog, segmentation map, overlay) on one field (default: a 2048 x 2048
+  simulated field made on the fly), megapixels/s of input.
+* **Paper architecture**: one forward pass of the ResNet-101 FPN Mask R-CNN on a
+  256 x 256 cutout (random weights; speed does not depend on them), cutouts/s, to
+  compare with the lean default.
+
+Prints medians over ``--repeats`` runs, measured in one run, as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from galseg.data.detection_examples import read_detection_examples
+from galseg.models.detector import PAPER_DETECTOR_CONFIG, build_detector
+from galseg.predict.detect import Detector
+from galseg.predict.detect_run import run_detect
+from galseg.sim.detection_dataset import write_detection_dataset
+
+
+def _median_seconds(run, repeats: int) -> float:
+    run()  # warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--cutouts", default="runs/gz1/test")
+    parser.add_argument("--n", type=int, default=64)
+    parser.add_argument("--field", default=None)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    detector = Detector.from_file(args.model, device=args.device)
+    results: dict[str, object] = {"device": args.device, "torch": torch.__version__,
+                                  "threads": torch.get_num_threads(),
+                                  "machine": platform.processor() or platform.machine()}
+    examples = read_detection_examples(args.cutouts)
+    pictures = [examples[i].rgb() for i in range(min(args.n, len(examples)))]
+
+    def cutouts() -> None:
+        for picture in pictures:
+            detector.detect(picture)
+
+    seconds = _median_seconds(cutouts, args.repeats)
+    results["cutouts"] = {"n": len(pictures), "shape": list(pictures[0].shape[:2]),
+                          "cutouts_per_s": round(len(pictures) / seconds, 2)}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        field = args.field
+        if field is None:
+            write_detection_dataset(Path(tmp) / "field", 1, seed=3, size=2048, progress=False)
+            field = str(Path(tmp) / "field" / "fields" / "d000000.fits")
+        counter = iter(range(10**6))
+
+        def whole_field() -> None:
+            run_detect([Path(field)], Path(tmp) / f"out{next(counter)}", detector=detector,
+                       progress=False)
+
+        seconds = _median_seconds(whole_field, args.repeats)
+        from galseg.data.images import read_image
+        shape = read_image(field).shape
+        results["field"] = {"path": field, "shape": list(shape),
+                            "seconds": round(seconds, 2),
+                            "megapixels_per_s": round(shape[0] * shape[1] / 1e6 / seconds, 3)}
+
+    paper = build_detector(PAPER_DETECTOR_CONFIG).to(args.device).eval()
+    lean = detector.model
+    image = [torch.rand(3, 256, 256, device=args.device)]
+    rates = {}
+    for name, model in (("paper_resnet101", paper), ("lean", lean)):
+        def forward(model=model) -> None:
+            with torch.inference_mode():
+                model(image)
+        rates[name] = round(1 / _median_seconds(forward, args.repeats), 2)
+    results["forward_256px_per_s"] = rates
+    results["lean_over_paper"] = round(rates["lean"] / rates["paper_resnet101"], 1)
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
