@@ -14,8 +14,8 @@ $GALSEG simulate "$WORK/det_test" --n 200 --detection-fields --seed 12 --quiet
 # The shipped run was capped at MAX_MINUTES of training on 2 CPU cores; the card's
 # training.epochs_run says where it stopped.
 $GALSEG train detector --data "$WORK/gz1/train" "$WORK/det_train" \
-    --out "$WORK/detector/detector_default.pt" --max-minutes "${MAX_MINUTES:-55}" --quiet
-$GALSEG evaluate detector --data "$WORK/gz1/test" "$WORK/det_test" \
+    --out "$WORK/detector/detector_default.pt" --max-minutes "${MAX_MINUTES:-35}" --quiet
+$GALSEG evaluate detector --data "$WORK/gz1/test" --data "$WORK/det_test" --noise-limit 200 \
     --model "$WORK/detector/detector_default.pt" --out "$WORK/detector_eval" --quiet
 .venv/bin/python scripts/ship_detector.py "$WORK/detector/detector_default.pt" \
     "$WORK/detector_eval"
