@@ -326,3 +326,12 @@ def test_cli_detect(tmp_path, capsys):
     assert (tmp_path / "o" / "catalog.fits").is_file()
     assert main(["detect", str(tmp_path / "none*.png"), "--out", str(tmp_path / "o2"),
                  "--model", str(model)]) == 2
+
+
+def test_no_proposals_gives_no_detections():
+    """An image with no proposals (e.g. a random network on a blank frame) must not
+    crash the one-class post-processing."""
+    model = build_detector(TINY).eval()
+    boxes, scores, labels = model.roi_heads.postprocess_detections(
+        torch.zeros((0, 4)), torch.zeros((0, 16)), [torch.zeros((0, 4))], [(64, 64)])
+    assert boxes[0].shape == (0, 4) and len(scores[0]) == 0 and len(labels[0]) == 0

@@ -12,6 +12,7 @@ import torch
 from conftest import TINY_UNET
 from galseg.errors import InputFileError
 from galseg.models import weights
+from galseg.models.detector import DetectorConfig
 from galseg.models.unet import UNet
 from galseg.models.weights import (
     SegmenterMetadata,
@@ -97,3 +98,29 @@ def test_damaged_shred_default_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(weights, "default_model_path", lambda _: copy)
     with pytest.raises(InputFileError, match="checksum"):
         weights.load_shred_classifier()
+
+
+def test_shipped_detector_loads_and_matches_its_card():
+    name = weights.DEFAULT_DETECTOR
+    path = weights.default_model_path(name)
+    assert path.is_file() and path.stat().st_size <= 25 * 2**20
+    card = weights.default_model_card(name)
+    assert card["sha256"] == sha256_of(path)
+    model, metadata = weights.load_detector()
+    assert metadata.model == DetectorConfig.from_dict(card["architecture"])
+    assert "from scratch" in card["pretrained"]
+    with torch.inference_mode():
+        out = model([torch.rand(3, 64, 64)])[0]
+    assert set(out) >= {"boxes", "scores", "labels", "masks", "class_probs"}
+
+
+def test_damaged_detector_default_is_refused(tmp_path, monkeypatch):
+    name = weights.DEFAULT_DETECTOR
+    copy = tmp_path / f"{name}.pt"
+    data = bytearray(weights.default_model_path(name).read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    (tmp_path / f"{name}.json").write_text(json.dumps(weights.default_model_card(name)))
+    monkeypatch.setattr(weights, "default_model_path", lambda _: copy)
+    with pytest.raises(InputFileError, match="checksum"):
+        weights.load_detector()

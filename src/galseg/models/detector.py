@@ -182,7 +182,7 @@ class _OneClassRoIHeads(RoIHeads):
         scores = foreground.gather(1, best[:, None])[:, 0]
         labels = best + 1
         # Decode only the chosen class's box.
-        deltas = box_regression.reshape(len(box_regression), -1, 4)
+        deltas = box_regression.reshape(len(box_regression), class_logits.shape[-1], 4)
         chosen = deltas[torch.arange(len(deltas), device=deltas.device), labels]
         boxes = self.box_coder.decode(chosen, proposals).reshape(-1, 4)
         class_probs = foreground / foreground.sum(dim=1, keepdim=True).clamp_min(1e-12)
