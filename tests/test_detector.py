@@ -335,3 +335,13 @@ def test_no_proposals_gives_no_detections():
     boxes, scores, labels = model.roi_heads.postprocess_detections(
         torch.zeros((0, 4)), torch.zeros((0, 16)), [torch.zeros((0, 4))], [(64, 64)])
     assert boxes[0].shape == (0, 4) and len(scores[0]) == 0 and len(labels[0]) == 0
+
+
+def test_unknown_sky_values_are_empty_cells(tmp_path):
+    rgb, _ = _disc_picture((64, 64), [(30, 30)], 8)
+    Image.fromarray(rgb).save(tmp_path / "p.png")
+    run_detect([tmp_path / "p.png"], tmp_path / "o", detector=_tiny_detector(), progress=False)
+    lines = (tmp_path / "o" / "catalog.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    assert len(lines) > 1 and "nan" not in lines[1]
+    assert lines[1].split(",")[header.index("ra")] == ""

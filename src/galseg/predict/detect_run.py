@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table, vstack
+from astropy.table import MaskedColumn, Table, vstack
 from PIL import Image, ImageDraw
 from skimage.segmentation import find_boundaries
 from tqdm import tqdm
@@ -84,8 +84,13 @@ def detections_table(detections: Detections, image: InputImage, *, path: str) ->
         "bbox": [" ".join(f"{v:.1f}" for v in box) for box in boxes],
         "bbox_x0": boxes[:, 0], "bbox_y0": boxes[:, 1],
         "bbox_x1": boxes[:, 2], "bbox_y1": boxes[:, 3]}
-    return Table([np.asarray(values[name], dtype=dtype) if n else np.zeros(0, dtype)
-                  for name, dtype in _COLUMNS], names=[c for c, _ in _COLUMNS])
+    columns = []
+    for name, dtype in _COLUMNS:
+        data = np.asarray(values[name], dtype=dtype) if n else np.zeros(0, dtype)
+        # Unknown values (no WCS, no pixel scale) are empty cells, not NaN.
+        mask = ~np.isfinite(data) if data.dtype.kind == "f" else np.zeros(len(data), bool)
+        columns.append(MaskedColumn(data, name=name, mask=mask))
+    return Table(columns)
 
 
 def overlay_detections(rgb: np.ndarray, detections: Detections) -> np.ndarray:
