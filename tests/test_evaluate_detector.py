@@ -103,7 +103,7 @@ class FakeDetector:
         self.swap, self.drop, self.shift, self.crop = swap, drop, shift, crop
         self.calls = 0
 
-    def detect(self, rgb: np.ndarray) -> Detections:
+    def detect(self, rgb: np.ndarray, *, pixscale_arcsec: float | None = None) -> Detections:
         self.calls += 1
         labels, n = ndimage.label(rgb.max(axis=2) > 128)
         masks, probs = [], []

@@ -88,8 +88,11 @@ def test_shipped_shred_classifier_loads_and_matches_its_card():
     assert out.shape == (2,) and bool(torch.isfinite(out).all())
 
 
-def test_damaged_shred_default_is_refused(tmp_path, monkeypatch):
-    name = weights.DEFAULT_SHRED_CLASSIFIER
+@pytest.mark.parametrize(("name", "load"), [
+    (weights.DEFAULT_SHRED_CLASSIFIER, weights.load_shred_classifier),
+    (weights.DEFAULT_DETECTOR, weights.load_detector),
+])
+def test_damaged_shipped_default_is_refused(tmp_path, monkeypatch, name, load):
     copy = tmp_path / f"{name}.pt"
     data = bytearray(weights.default_model_path(name).read_bytes())
     data[len(data) // 3] ^= 0xFF
@@ -97,7 +100,7 @@ def test_damaged_shred_default_is_refused(tmp_path, monkeypatch):
     (tmp_path / f"{name}.json").write_text(json.dumps(weights.default_model_card(name)))
     monkeypatch.setattr(weights, "default_model_path", lambda _: copy)
     with pytest.raises(InputFileError, match="checksum"):
-        weights.load_shred_classifier()
+        load()
 
 
 def test_shipped_detector_loads_and_matches_its_card():
@@ -112,15 +115,3 @@ def test_shipped_detector_loads_and_matches_its_card():
     with torch.inference_mode():
         out = model([torch.rand(3, 64, 64)])[0]
     assert set(out) >= {"boxes", "scores", "labels", "masks", "class_probs"}
-
-
-def test_damaged_detector_default_is_refused(tmp_path, monkeypatch):
-    name = weights.DEFAULT_DETECTOR
-    copy = tmp_path / f"{name}.pt"
-    data = bytearray(weights.default_model_path(name).read_bytes())
-    data[len(data) // 3] ^= 0xFF
-    copy.write_bytes(bytes(data))
-    (tmp_path / f"{name}.json").write_text(json.dumps(weights.default_model_card(name)))
-    monkeypatch.setattr(weights, "default_model_path", lambda _: copy)
-    with pytest.raises(InputFileError, match="checksum"):
-        weights.load_detector()

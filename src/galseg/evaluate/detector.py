@@ -90,7 +90,8 @@ PAPER = {"map50": 0.93, "accuracy": 0.98, "centroid_mad_x_px": 0.27, "centroid_m
 class DetectorLike(Protocol):
     """What the evaluation needs of a detector (:class:`galseg.predict.detect.Detector`)."""
 
-    def detect(self, rgb: np.ndarray) -> Detections: ...
+    def detect(self, rgb: np.ndarray, *, pixscale_arcsec: float | None = None
+               ) -> Detections: ...
 
 
 # --------------------------------------------------------------------------------------
@@ -212,6 +213,11 @@ NOISE_COLUMNS = ("scale", "n_images", "n_galaxies", "n_matched", "accuracy",
                  "detected_correct", "map50", "mean_score_correct")
 
 
+def _detect(detector: DetectorLike, example: DetectionExample, rgb: np.ndarray) -> Detections:
+    # At the example's pixel scale, as `galseg detect` runs a file whose scale is known.
+    return detector.detect(rgb, pixscale_arcsec=example.pixscale_arcsec)
+
+
 def _check_scales(scales: Sequence[float]) -> tuple[float, ...]:
     scales = tuple(float(s) for s in scales)
     if any(not (np.isfinite(s) and s >= 0) for s in scales):
@@ -235,7 +241,7 @@ def _noise_table(detector: DetectorLike, examples: Sequence[DetectionExample],
                 truth = TruthObjects.from_example(example)
                 rgb = add_gaussian_noise(example.rgb(), scale, seed=seed, key=example.name)
                 images.append(reduce_image(example.name, example.source, example.pixscale_arcsec,
-                                      truth, detector.detect(rgb), iou_threshold))
+                                      truth, _detect(detector, example, rgb), iou_threshold))
                 bar.update()
             rows.append(_noise_row(scale, images))
     return Table(rows=[[r[c] for c in NOISE_COLUMNS] for r in rows], names=NOISE_COLUMNS) \
@@ -550,7 +556,7 @@ def evaluate_detector(
     classical_seconds = 0.0
     for example in tqdm(chosen, desc="detect", disable=not progress):
         truth = TruthObjects.from_example(example)
-        detections = detector.detect(example.rgb())
+        detections = _detect(detector, example, example.rgb())
         if detections.masks.shape[1:] != truth.masks.shape[1:]:
             raise ValueError(f"{example.name}: the detector returned masks of shape "
                              f"{detections.masks.shape[1:]} for an image of shape "

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from astropy.io import fits
-from astropy.table import Table
+from astropy.table import MaskedColumn, Table
 
 from galseg.data.images import image_name
 from galseg.errors import GalsegError, InputFileError
@@ -100,4 +101,19 @@ def record_failure(failures: list[tuple[str, str]], path: Path, exc: Exception,
         on_error(path, reason)
 
 
-__all__ = ["BatchRun", "input_names", "read_finished", "record_failure", "run_key"]
+def blank_unknown(table: Table) -> Table:
+    """Mask every non-finite value of the float columns of ``table`` (in place, returned):
+    unknown values (no WCS, no pixel scale, no bar, an unreadable input) are empty
+    catalog cells, not ``nan``."""
+    for name in table.colnames:
+        if table[name].dtype.kind == "f":
+            column = table[name]
+            values = np.asarray(column.filled(np.nan) if isinstance(column, MaskedColumn)
+                                else column)
+            table[name] = MaskedColumn(values, name=name, mask=~np.isfinite(values),
+                                       unit=column.unit, description=column.description)
+    return table
+
+
+__all__ = ["BatchRun", "blank_unknown", "input_names", "read_finished", "record_failure",
+           "run_key"]

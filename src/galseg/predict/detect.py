@@ -157,22 +157,24 @@ class Detector:
             images = [tensor[:, y0:y0 + self.tile_size, x0:x0 + self.tile_size].to(self.device)
                       for y0, x0, _ in chunk]
             for (y0, x0, core), out in zip(chunk, self.model(images), strict=True):
-                keep = out["scores"] >= self.score_threshold
-                b = out["boxes"][keep].cpu().double()
+                b = out["boxes"].cpu().double()
                 centre_x = (b[:, 0] + b[:, 2]) / 2 + x0
                 centre_y = (b[:, 1] + b[:, 3]) / 2 + y0
                 ylo, yhi, xlo, xhi = core
-                inside = ((centre_y >= ylo) & (centre_y < yhi) & (centre_x >= xlo)
-                          & (centre_x < xhi))
-                for j in torch.nonzero(inside)[:, 0].tolist():
-                    box = b[j].clone()
-                    box[[0, 2]] += x0
-                    box[[1, 2 + 1]] += y0
+                mine = ((out["scores"].cpu() >= self.score_threshold)
+                        & (centre_y >= ylo) & (centre_y < yhi)
+                        & (centre_x >= xlo) & (centre_x < xhi))
+                # Select this tile's detections once (the masks are the big tensor).
+                b = b[mine] + torch.tensor([x0, y0, x0, y0], dtype=torch.float64)
+                tile_scores = out["scores"][mine].cpu().double().tolist()
+                tile_probs = out["class_probs"][mine].cpu().double().numpy()
+                tile_masks = out["masks"][mine][:, 0].cpu()
+                for j, box in enumerate(b):
                     boxes.append(box)
-                    scores.append(float(out["scores"][keep][j]))
-                    probs.append(out["class_probs"][keep][j].cpu().double().numpy())
-                    mask = out["masks"][keep][j, 0].cpu()
-                    crops.append(self._mask_crop(mask, y0, x0, box, factor, (height, width)))
+                    scores.append(tile_scores[j])
+                    probs.append(tile_probs[j])
+                    crops.append(self._mask_crop(tile_masks[j], y0, x0, box, factor,
+                                                 (height, width)))
 
         # A box whose mask has no pixel on the input grid is not an object.
         solid = [i for i, (crop, _) in enumerate(crops) if crop.any()]

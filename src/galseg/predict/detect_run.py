@@ -26,10 +26,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import MaskedColumn, Table, vstack
+from astropy.table import Table, vstack
 from PIL import Image, ImageDraw
 from skimage.segmentation import find_boundaries
 from tqdm import tqdm
@@ -39,7 +40,14 @@ from galseg.data.catalogs import write_catalog
 from galseg.data.encode import fits_bytes, png_bytes
 from galseg.data.images import InputImage, read_image
 from galseg.errors import InputFileError
-from galseg.predict.batch import BatchRun, input_names, read_finished, record_failure, run_key
+from galseg.predict.batch import (
+    BatchRun,
+    blank_unknown,
+    input_names,
+    read_finished,
+    record_failure,
+    run_key,
+)
 from galseg.predict.detect import Detector
 from galseg.predict.detections import Detections
 
@@ -84,13 +92,13 @@ def detections_table(detections: Detections, image: InputImage, *, path: str) ->
         "bbox": [" ".join(f"{v:.1f}" for v in box) for box in boxes],
         "bbox_x0": boxes[:, 0], "bbox_y0": boxes[:, 1],
         "bbox_x1": boxes[:, 2], "bbox_y1": boxes[:, 3]}
-    columns = []
-    for name, dtype in _COLUMNS:
-        data = np.asarray(values[name], dtype=dtype) if n else np.zeros(0, dtype)
-        # Unknown values (no WCS, no pixel scale) are empty cells, not NaN.
-        mask = ~np.isfinite(data) if data.dtype.kind == "f" else np.zeros(len(data), bool)
-        columns.append(MaskedColumn(data, name=name, mask=mask))
-    return Table(columns)
+    return _catalog_table(values, n)
+
+
+def _catalog_table(values: dict[str, Any], n: int) -> Table:
+    """The catalog columns in order, typed; zero rows when ``n`` is 0."""
+    return Table([np.asarray(values[name], dtype=dtype) if n else np.zeros(0, dtype)
+                  for name, dtype in _COLUMNS], names=[c for c, _ in _COLUMNS])
 
 
 def overlay_detections(rgb: np.ndarray, detections: Detections) -> np.ndarray:
@@ -187,12 +195,8 @@ def run_detect(
     bar.close()
 
     parts = [tables[n] for n in names if n in tables]
-    catalog = vstack(parts, metadata_conflicts="silent") if parts else detections_table(
-        Detections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, len(detector.classes))),
-                   mask_crops=[], mask_offsets=np.zeros((0, 2)), shape=(1, 1),
-                   class_names=detector.classes),
-        InputImage(None, "", np.zeros((1, 1, 3)), None, None, None, np.ones((1, 1), bool),
-                   "rgb"), path="")
+    catalog = blank_unknown(vstack(parts, metadata_conflicts="silent") if parts
+                            else _catalog_table({}, 0))
     catalog["id"] = np.arange(1, len(catalog) + 1, dtype=np.int64)
     write_catalog(catalog, out_dir / CATALOG_NAME)
     if catalog_fits:

@@ -31,7 +31,14 @@ from galseg.data._atomic import write_bytes_atomic
 from galseg.data.encode import fits_bytes, png_bytes
 from galseg.data.images import read_image
 from galseg.errors import InputFileError
-from galseg.predict.batch import BatchRun, input_names, read_finished, record_failure, run_key
+from galseg.predict.batch import (
+    BatchRun,
+    blank_unknown,
+    input_names,
+    read_finished,
+    record_failure,
+    run_key,
+)
 from galseg.predict.segment import SegmentationResult, Segmenter, masks_hdulist
 from galseg.visualize import overlay_maps
 
@@ -190,13 +197,8 @@ def _catalog(inputs: Sequence[Path], names: Sequence[str], rows: dict[str, dict[
         records.append(record)
     if not records:
         return Table(names=["name", "file", "redshift", "error"], dtype=[str, str, float, str])
-    table = Table(rows=[list(r.values()) for r in records], names=list(records[0]),
-                  masked=True)
-    for name in table.colnames:
-        # Unknown values (no bar, no pixel scale, unreadable input) are left empty.
-        if table[name].dtype.kind == "f":
-            table[name].mask |= ~np.isfinite(np.asarray(table[name].filled(np.nan)))
-    return table
+    return blank_unknown(Table(rows=[list(r.values()) for r in records],
+                               names=list(records[0]), masked=True))
 
 
 def _write_table(table: Table, path: Path, fmt: str) -> None:

@@ -32,11 +32,7 @@ import numpy as np
 import torch
 from torchvision.ops import masks_to_boxes
 
-from galseg.data.detection_examples import (
-    DETECTION_CLASSES,
-    DetectionExample,
-    read_detection_examples,
-)
+from galseg.data.detection_examples import DetectionExample, read_detection_examples
 from galseg.models.detector import DetectorConfig, GalaxyMaskRCNN, build_detector
 from galseg.models.geometry import dihedral
 from galseg.models.weights import DetectorMetadata, save_detector
@@ -242,5 +238,5 @@ def train_detector(config: DetectorTrainConfig, out: str | PathLike[str], *,
                                   len(train), len(val))
 
 
-__all__ = ["DETECTION_CLASSES", "DetectorTrainConfig", "DetectorTrainingResult",
+__all__ = ["DetectorTrainConfig", "DetectorTrainingResult",
            "load_training_item", "train_detector"]
