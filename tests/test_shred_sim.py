@@ -26,6 +26,7 @@ from galseg.sim.shreds import (
     KINDS,
     FieldGalaxy,
     ShredFieldSpec,
+    _centre_bumps,
     _Component,
     _segment_sums,
     draw_shred_field,
@@ -135,6 +136,32 @@ def test_flux_above_the_minimum_credits_the_bump_not_the_smooth_light_under_it()
     flux, excess = _segment_sums(components, segmentation, 1)
     np.testing.assert_allclose(flux[:, 0], [100.0, 30.0])
     np.testing.assert_allclose(excess[:, 0], [0.0, 30.0])
+
+
+def test_centre_bump_credits_what_peaks_at_the_catalog_position():
+    # one 41 x 41 segment: a disc ramp and an arm ridge 10 px right of a faint star
+    yy, xx = np.mgrid[:41, :41].astype(float)
+    ramp = 1.0 + 0.05 * xx
+    ridge = 5.0 * np.exp(-0.5 * ((xx - 30.0) / 1.5) ** 2)
+    star = 40.0 * np.exp(-0.5 * ((xx - 20.0) ** 2 + (yy - 20.0) ** 2) / 1.2 ** 2)
+    everywhere = (slice(0, 41), slice(0, 41))
+    components = [_Component("host", CENTRE, 3.0, everywhere, ramp + ridge),
+                  _Component("star", (20.0, 20.0), 3.0, (slice(12, 29), slice(12, 29)),
+                             star[12:29, 12:29])]
+    # the whole segment credits the arm: it is how the old rule mislabelled stars on arms
+    _, excess = _segment_sums(components, np.ones((41, 41), np.int32), 1)
+    assert excess[0, 0] > excess[1, 0]
+    bumps, core_npix = _centre_bumps(components, np.array([20.0, 30.0]),
+                                     np.array([20.0, 20.0]), core_radius_px=2.0)
+    np.testing.assert_array_equal(core_npix, [13, 13])
+    star_core = star[(xx - 20.0) ** 2 + (yy - 20.0) ** 2 <= 4.0].sum()
+    # at the star the ramp is smooth (its linear part cancels) and the arm is far away
+    assert bumps[1, 0] > 0.5 * star_core and bumps[0, 0] < 0.01 * bumps[1, 0]
+    # on the arm, the host makes the peak
+    assert bumps[0, 1] > 10 * bumps[1, 1]
+    # a component with no light near a detection has no bump
+    far, _ = _centre_bumps(components[1:], np.array([2.0]), np.array([38.0]), 2.0)
+    assert far[0, 0] == 0.0
 
 
 def test_same_seed_same_field_and_catalog():

@@ -27,21 +27,27 @@ on the r band.
 
 Labelling rule
 --------------
-For each detection, over the pixels of its segment and in the noise-free,
-PSF-convolved r band:
+A detection is judged by what makes the light peak at its catalog position,
+because that is what a cross-match uses and what the centred cutout shows.
+In the noise-free, PSF-convolved r band:
 
-1. ``F_c`` is the flux of truth component ``c`` (host, each other galaxy,
-   each star) in the segment, and ``E_c = F_c - npix * min(c)`` its flux
-   above its own minimum there: the part of the light that makes a bump. A
-   smooth disc under a compact galaxy adds to ``F`` but hardly to ``E``.
-2. If the segment holds less real light than noise, ``sum F < 2 sigma
-   sqrt(npix)`` (``sigma`` the r-band sky noise per pixel), the detection is
-   ``spurious``.
-3. The **dominant component** is the one with the largest ``E``; when the
-   bumps are weaker than the noise (``sum E < sigma sqrt(npix)``: a noise
-   peak on smooth light) it is the one with the largest ``F``.
-   ``dominant_fraction`` is its share of ``sum E`` (or ``sum F``).
-4. A star-dominated detection is a ``star``. A galaxy-dominated detection is
+1. For each truth component ``c`` (host, each other galaxy, each star),
+   ``B_c`` is its **centre bump**: its flux inside the core (radius one r-band
+   PSF FWHM around the detection's ``x``, ``y``) minus the core's area times
+   its mean light in the ring out to twice that radius plus one pixel. A
+   smooth disc under a compact galaxy hardly adds to ``B``; a knot, an arm
+   crossing the core or a star does. If the segment holds less real light
+   than noise, ``sum F < 2 sigma sqrt(npix)`` (``F_c`` the flux of ``c`` in
+   the detection's segment, ``sigma`` the r-band sky noise per pixel), the
+   detection is ``spurious``.
+2. The **dominant component** is the one with the largest ``B``, and
+   ``dominant_fraction`` its share of ``sum B``. Where the centre bumps are
+   weaker than the noise (``sum B < sigma sqrt(npix_core)``: a noise peak or a
+   smooth stretch of light), the whole segment decides instead: the
+   component with the largest flux above its own minimum in the segment,
+   ``E_c = F_c - npix * min(c)`` (or the largest ``F`` when ``sum E <
+   sigma sqrt(npix)``).
+3. A star-dominated detection is a ``star``. A galaxy-dominated detection is
    that galaxy's *own* detection, of kind ``host``, ``dwarf``,
    ``background`` or ``field``, if its segment contains the galaxy's centre
    pixel or its centre lies within the galaxy's nucleus radius
@@ -49,6 +55,12 @@ PSF-convolved r band:
    otherwise it is a **shred** of that galaxy. Shreds are nearly always of the
    host (``source_kind`` says of which galaxy); a knotty dwarf is
    occasionally shredded too.
+
+An older rule (the first shipped shred model's) used the segment alone, the
+largest ``E`` over the whole segment. In a large segment the host's arm
+light then outweighed a star or compact galaxy sitting at the catalog
+position, and such detections were labelled shreds although the cutout's
+centre shows the star or galaxy (``docs/simulator.md``).
 
 ``true_is_shred`` is 1 for ``shred`` and 0 for every other kind.
 
@@ -97,7 +109,9 @@ STAR_DENSITY_PER_ARCMIN2 = 1.0
 SPURIOUS_SKY_SIGMA = 2.0
 """A segment with less truth light than this many sigma sqrt(npix) is ``spurious`` (rule 2)."""
 BUMP_SKY_SIGMA = 1.0
-"""Below this many sigma sqrt(npix) of bump light, dominance goes by flux, not bumps (rule 3)."""
+"""Below this many sigma sqrt(npix) of bump light, the next rule decides (rule 2)."""
+CORE_RADIUS_FWHM = 1.0
+"""Radius of a detection's core, in r-band PSF FWHM (rule 1)."""
 _POPULATION_CLASS = {"spiral": "spiral", "clumpy": "spiral", "smooth_disc": "spiral",
                      "edge_on": "edge_on", "lenticular": "lenticular",
                      "elliptical": "elliptical"}
@@ -605,6 +619,34 @@ def render_shred_field(spec: ShredFieldSpec, *,
                                detections=detections)
 
 
+def _centre_bumps(components: list[_Component], x: np.ndarray, y: np.ndarray,
+                  core_radius_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per component and detection: centre bump ``B`` (rule 1), and each core's pixel count."""
+    outer = 2.0 * core_radius_px + 1.0
+    half = int(np.ceil(outer))
+    dy, dx = np.mgrid[:2 * half + 1, :2 * half + 1]
+    bumps = np.zeros((len(components), len(x)))
+    core_npix = np.zeros(len(x))
+    for k, (xk, yk) in enumerate(zip(x.tolist(), y.tolist(), strict=True)):
+        col0, row0 = round(xk) - half, round(yk) - half
+        radius = np.hypot(dx + col0 - xk, dy + row0 - yk)
+        core = radius <= core_radius_px
+        ring = (radius > core_radius_px) & (radius <= outer)
+        core_npix[k] = core.sum()
+        for c, component in enumerate(components):
+            rows, cols = component.window
+            # the component's light on the box; 0 outside its stamp, like the field's
+            r0, r1 = max(row0, rows.start), min(row0 + 2 * half + 1, rows.stop)
+            c0, c1 = max(col0, cols.start), min(col0 + 2 * half + 1, cols.stop)
+            if r0 >= r1 or c0 >= c1:
+                continue
+            box = np.zeros(core.shape)
+            box[r0 - row0:r1 - row0, c0 - col0:c1 - col0] = component.light_r[
+                r0 - rows.start:r1 - rows.start, c0 - cols.start:c1 - cols.start]
+            bumps[c, k] = box[core].sum() - core_npix[k] * box[ring].mean()
+    return np.maximum(bumps, 0.0), core_npix
+
+
 def _segment_sums(components: list[_Component], segmentation: np.ndarray,
                   n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per component and segment: flux ``F`` and flux above the component's minimum ``E``."""
@@ -640,8 +682,11 @@ def _label_detections(spec: ShredFieldSpec, extraction: SourceExtraction,
     flux, excess = _segment_sums(components, segmentation, n)
     noise = sky_sigma_r * np.sqrt(np.maximum(npix, 1.0))
     total_flux, total_excess = flux.sum(axis=0), excess.sum(axis=0)
-    use_excess = total_excess >= BUMP_SKY_SIGMA * noise
-    score = np.where(use_excess[None, :], excess, flux)
+    segment_score = np.where((total_excess >= BUMP_SKY_SIGMA * noise)[None, :], excess, flux)
+    core_radius = max(CORE_RADIUS_FWHM * spec.conditions.psf_fwhm_arcsec[1] / pixscale, 1.0)
+    bumps, core_npix = _centre_bumps(components, x, y, core_radius)
+    use_centre = bumps.sum(axis=0) >= BUMP_SKY_SIGMA * sky_sigma_r * np.sqrt(core_npix)
+    score = np.where(use_centre[None, :], bumps, segment_score)
     dominant = np.argmax(score, axis=0) if n else np.zeros(0, int)
     score_total = score.sum(axis=0)
     dominant_fraction = np.divide(score[dominant, np.arange(n)], score_total,
