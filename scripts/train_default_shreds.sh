@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the shipped shred classifier (src/galseg/models/weights/shreds_default.pt).
-# About 50 minutes on a 2-core CPU (docs/models.md); uses CUDA when present.
+# About 55 minutes on a 2-core CPU (docs/models.md); uses CUDA when present.
 #   bash scripts/train_default_shreds.sh [WORK_DIR]
 set -euo pipefail
 WORK=${1:-runs}
