@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the shipped segmenter (src/galseg/models/weights/segmenter_default.pt).
-# About 75 minutes on a 2-core CPU (docs/models.md); uses CUDA when present.
+# About 120 minutes on a 2-core CPU (docs/models.md); uses CUDA when present.
 #   bash scripts/train_default_segmenter.sh [WORK_DIR]
 set -euo pipefail
 WORK=${1:-runs}
@@ -10,7 +10,7 @@ $GALSEG simulate "$WORK/sim_train" --n 6000 --size 128 --seed 1000 --quiet
 $GALSEG simulate "$WORK/sim_eval" --n 600 --size 128 --seed 2000 --quiet
 # The shipped run stopped at its 65-minute limit; --epochs EPOCHS (from the card's
 # training.epochs_run) without --max-minutes replays the same epochs on any machine.
-EPOCHS=${EPOCHS:-40}
+EPOCHS=${EPOCHS:-51}
 $GALSEG train segmenter --data "$WORK/sim_train" --out "$WORK/segmenter/segmenter_default.pt" \
     --epochs "$EPOCHS" --patience 6 ${MAX_MINUTES:+--max-minutes "$MAX_MINUTES"} --workers 2
 $GALSEG evaluate segmenter --data "$WORK/sim_eval" --model "$WORK/segmenter/segmenter_default.pt" \
