@@ -36,18 +36,18 @@ In the noise-free, PSF-convolved r band:
    PSF FWHM around the detection's ``x``, ``y``) minus the core's area times
    its mean light in the ring out to twice that radius plus one pixel. A
    smooth disc under a compact galaxy hardly adds to ``B``; a knot, an arm
-   crossing the core or a star does. If the segment holds less real light
-   than noise, ``sum F < 2 sigma sqrt(npix)`` (``F_c`` the flux of ``c`` in
-   the detection's segment, ``sigma`` the r-band sky noise per pixel), the
-   detection is ``spurious``.
-2. The **dominant component** is the one with the largest ``B``, and
+   crossing the core or a star does.
+2. If the segment holds less real light than noise, ``sum F < 2 sigma
+   sqrt(npix)`` (``F_c`` the flux of ``c`` in the detection's segment,
+   ``sigma`` the r-band sky noise per pixel), the detection is ``spurious``.
+3. The **dominant component** is the one with the largest ``B``, and
    ``dominant_fraction`` its share of ``sum B``. Where the centre bumps are
    weaker than the noise (``sum B < sigma sqrt(npix_core)``: a noise peak or a
    smooth stretch of light), the whole segment decides instead: the
    component with the largest flux above its own minimum in the segment,
    ``E_c = F_c - npix * min(c)`` (or the largest ``F`` when ``sum E <
    sigma sqrt(npix)``).
-3. A star-dominated detection is a ``star``. A galaxy-dominated detection is
+4. A star-dominated detection is a ``star``. A galaxy-dominated detection is
    that galaxy's *own* detection, of kind ``host``, ``dwarf``,
    ``background`` or ``field``, if its segment contains the galaxy's centre
    pixel or its centre lies within the galaxy's nucleus radius
@@ -109,7 +109,7 @@ STAR_DENSITY_PER_ARCMIN2 = 1.0
 SPURIOUS_SKY_SIGMA = 2.0
 """A segment with less truth light than this many sigma sqrt(npix) is ``spurious`` (rule 2)."""
 BUMP_SKY_SIGMA = 1.0
-"""Below this many sigma sqrt(npix) of bump light, the next rule decides (rule 2)."""
+"""Below this many sigma sqrt(npix) of bump light, the whole segment decides (rule 3)."""
 CORE_RADIUS_FWHM = 1.0
 """Radius of a detection's core, in r-band PSF FWHM (rule 1)."""
 _POPULATION_CLASS = {"spiral": "spiral", "clumpy": "spiral", "smooth_disc": "spiral",
