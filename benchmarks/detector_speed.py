@@ -22,29 +22,18 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import median_seconds  # benchmarks/_timing.py, beside this script
 
 from galseg.data.detection_examples import read_detection_examples
 from galseg.models.detector import PAPER_DETECTOR_CONFIG, build_detector
 from galseg.predict.detect import Detector
 from galseg.predict.detect_run import run_detect
 from galseg.sim.detection_dataset import write_detection_dataset
-
-
-def _median_seconds(run, repeats: int) -> float:
-    run()  # warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -68,7 +57,7 @@ def main() -> None:
         for picture in pictures:
             detector.detect(picture)
 
-    seconds = _median_seconds(cutouts, args.repeats)
+    seconds = median_seconds(cutouts, args.repeats)
     results["cutouts"] = {"n": len(pictures), "shape": list(pictures[0].shape[:2]),
                           "cutouts_per_s": round(len(pictures) / seconds, 2)}
 
@@ -83,7 +72,7 @@ def main() -> None:
             run_detect([Path(field)], Path(tmp) / f"out{next(counter)}", detector=detector,
                        progress=False)
 
-        seconds = _median_seconds(whole_field, args.repeats)
+        seconds = median_seconds(whole_field, args.repeats)
         from galseg.data.images import read_image
         shape = read_image(field).shape
         results["field"] = {"path": field, "shape": list(shape),
@@ -100,7 +89,7 @@ def main() -> None:
         def forward(model=model) -> None:
             with torch.inference_mode():
                 model.backbone(image)
-        rates[name] = round(1 / _median_seconds(forward, args.repeats), 2)
+        rates[name] = round(1 / median_seconds(forward, args.repeats), 2)
     results["backbone_fpn_256px_per_s"] = rates
     results["lean_over_paper"] = round(rates["lean"] / rates["paper_resnet101"], 1)
     print(json.dumps(results, indent=1))

@@ -23,25 +23,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from _timing import median_seconds  # benchmarks/_timing.py, beside this script
 
 from galseg.models.shrednet import PAPER_SHRED_CONFIG, ShredNet, ShredNetConfig
 from galseg.predict.shreds import ShredClassifier
 
 
 def _median_rate(run: Callable[[], None], n: int, repeats: int) -> float:
-    run()  # warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return n / statistics.median(times)
+    return n / median_seconds(run, repeats)
 
 
 def _inference(model: torch.nn.Module, cutouts: torch.Tensor, *, batch: int,
