@@ -15,6 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
+from galseg.measure.bar import DEFAULT_BAR_THRESHOLD_RULE
 from galseg.models.weights import DEFAULT_SEGMENTER, load_segmenter, ship_model
 
 
@@ -40,6 +41,7 @@ def main() -> None:
                 versus["spiral"]["fraction_model_better"],
             "bar_fraction_model_closer_than_consensus": versus["bar"]["fraction_model_better"],
             "bar_length": metrics.get("bar_length", {}).get("model"),
+            "bar_threshold_rule": DEFAULT_BAR_THRESHOLD_RULE,
         },
         "model_card": "docs/models.md",
     }

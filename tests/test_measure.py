@@ -17,7 +17,7 @@ from galseg.measure import (
     measure_bar,
     measure_maps,
 )
-from galseg.measure.bar import minimum_area_rectangle, parse_threshold
+from galseg.measure.bar import minimum_area_rectangle, parse_threshold, threshold_level
 from galseg.physical import kpc_per_arcsec
 from galseg.sim.population import draw_scene
 from galseg.sim.scene import image_angle_to_position_angle, render_cutout
@@ -97,6 +97,24 @@ def test_blurred_bar_peak_rule_is_independent_of_the_map_scale():
     # an absolute level shrinks the fainter map's region instead
     assert (BarMeasurement(0.6 * blurred, threshold=0.4).length_px
             < BarMeasurement(blurred, threshold=0.4).length_px)
+
+
+def test_median_nonzero_rule_is_the_median_of_the_marked_pixels():
+    vote_fraction = np.zeros((40, 40))
+    vote_fraction[18:22, 5:35] = 0.2  # 120 px, the bar
+    vote_fraction[18:22, 14:26] = 0.6  # 48 px, its bright middle
+    vote_fraction[0, 0] = np.nan  # no data counts as 0
+    bar = BarMeasurement(vote_fraction, threshold="median-nonzero")
+    assert bar.threshold_value == pytest.approx(0.2)  # 72 of the 120 marked pixels are 0.2
+    assert bar.length_px == pytest.approx(30)
+    assert threshold_level(vote_fraction, "p80-nonzero") == pytest.approx(0.6)
+    assert threshold_level(vote_fraction, "peak0.5") == pytest.approx(0.3)
+    assert threshold_level(vote_fraction, 0.4) == 0.4
+    # scaling the map scales the level, so the measured region does not change
+    fainter = BarMeasurement(0.5 * vote_fraction, threshold="median-nonzero", min_peak=0.1)
+    assert fainter.length_px == pytest.approx(bar.length_px)
+    empty = BarMeasurement(np.zeros((10, 10)), threshold="median-nonzero")
+    assert not empty.detected and np.isnan(empty.length_px)
 
 
 def test_region_is_the_component_of_the_peak_not_the_largest():
@@ -220,6 +238,8 @@ def test_threshold_rules_parse():
     assert parse_threshold("peak0.5") == ("peak", 0.5)
     assert parse_threshold(0.4) == ("absolute", 0.4)
     assert parse_threshold(1) == ("absolute", 1.0)
+    assert parse_threshold("median-nonzero") == ("nonzero-percentile", 50.0)
+    assert parse_threshold("p80-nonzero") == ("nonzero-percentile", 80.0)
 
 
 def test_bad_inputs_are_named():

@@ -27,8 +27,12 @@ from skimage.measure import label, regionprops
 from galseg.physical import kpc_per_arcsec
 from galseg.sim.scene import image_angle_to_position_angle
 
-DEFAULT_BAR_THRESHOLD_RULE: float | str = "peak0.4"
-"""Threshold of the bar map: half the map's peak (see ``docs/measurements.md``)."""
+DEFAULT_BAR_THRESHOLD_RULE: float | str = "median-nonzero"
+"""Threshold of the bar map: the median of its non-zero pixels, the rule of Walmsley &
+Spindler (2023); chosen on the shipped model's validation maps (``docs/measurements.md``)."""
+NONZERO_PERCENTILE_RULES = {"median-nonzero": 50.0, "p80-nonzero": 80.0}
+"""Per-map rules: this percentile of the map's non-zero pixels (the paper's median and
+the reference code's 80th percentile)."""
 DEFAULT_BAR_MIN_PEAK = 0.5
 """A bar is detected only where at least this vote fraction is reached somewhere."""
 DEFAULT_MIN_PIXELS = 12
@@ -83,14 +87,18 @@ def kpc_per_arcsec_or_nan(redshift: float) -> float:
 
 
 def parse_threshold(threshold: float | str) -> tuple[str, float]:
-    """Split a threshold rule into ``('absolute', level)`` or ``('peak', fraction)``.
+    """Split a threshold rule into ``('absolute', level)``, ``('peak', fraction)`` or
+    ``('nonzero-percentile', q)``.
 
     Parameters
     ----------
     threshold : float or str
-        A vote fraction in (0, 1], or ``'peakF'`` with F in (0, 1] (``'peak0.5'``:
-        half the map's peak).
+        A vote fraction in (0, 1]; ``'peakF'`` with F in (0, 1] (``'peak0.5'``: half the
+        map's peak); ``'median-nonzero'`` (the median of the map's non-zero pixels) or
+        ``'p80-nonzero'`` (their 80th percentile).
     """
+    if isinstance(threshold, str) and threshold in NONZERO_PERCENTILE_RULES:
+        return "nonzero-percentile", NONZERO_PERCENTILE_RULES[threshold]
     is_peak = isinstance(threshold, str) and threshold.startswith("peak")
     kind = "peak" if is_peak else "absolute"
     value = np.nan
@@ -100,10 +108,28 @@ def parse_threshold(threshold: float | str) -> tuple[str, float]:
             value = float(threshold[4:] if is_peak else threshold)
     if not 0 < value <= 1:
         raise ValueError(
-            f"threshold must be a vote fraction in (0, 1] or 'peakF' with F in (0, 1] "
-            f"such as 'peak0.5', got {threshold!r}"
+            f"threshold must be a vote fraction in (0, 1], 'peakF' with F in (0, 1] "
+            f"such as 'peak0.5', or one of {sorted(NONZERO_PERCENTILE_RULES)}; "
+            f"got {threshold!r}"
         )
     return kind, value
+
+
+def threshold_level(vote_fraction: np.ndarray, threshold: float | str) -> float:
+    """The vote-fraction level that the rule ``threshold`` gives on this map.
+
+    NaN pixels count as 0. A map with no positive pixel gives its peak (0 or less), at
+    which nothing is detected.
+    """
+    kind, value = parse_threshold(threshold)
+    finite = np.nan_to_num(np.asarray(vote_fraction, dtype=float), nan=0.0)
+    peak = float(finite.max()) if finite.size else 0.0
+    if kind == "absolute":
+        return value
+    if kind == "peak":
+        return value * peak
+    positive = finite[finite > 0]
+    return float(np.percentile(positive, value)) if positive.size else peak
 
 
 def minimum_area_rectangle(mask: np.ndarray) -> tuple[float, float, float]:
@@ -190,7 +216,7 @@ class BarMeasurement:
         wcs: WCS | None = None,
     ) -> None:
         self._map = as_vote_fraction_map(bar_vote_fraction, "bar_vote_fraction")
-        self._rule = parse_threshold(threshold)
+        parse_threshold(threshold)  # a bad rule fails here, not at first use
         if not (np.isfinite(min_peak) and 0 <= min_peak <= 1):
             raise ValueError(f"min_peak must be a vote fraction in [0, 1], got {min_peak!r}")
         if isinstance(min_pixels, bool) or not isinstance(min_pixels, int | np.integer) \
@@ -216,8 +242,7 @@ class BarMeasurement:
     @cached_property
     def threshold_value(self) -> float:
         """The vote-fraction level used (the rule applied to this map)."""
-        kind, value = self._rule
-        return value * self.peak_vote_fraction if kind == "peak" else value
+        return threshold_level(self._map, self.threshold)
 
     @cached_property
     def _candidate(self) -> np.ndarray:
@@ -335,5 +360,6 @@ def measure_bar(bar_vote_fraction: np.ndarray, **kwargs: Any) -> BarMeasurement:
     return BarMeasurement(bar_vote_fraction, **kwargs)
 
 
-__all__ = ["DEFAULT_BAR_MIN_PEAK", "DEFAULT_BAR_THRESHOLD_RULE", "BarMeasurement",
-           "measure_bar", "minimum_area_rectangle", "parse_threshold"]
+__all__ = ["DEFAULT_BAR_MIN_PEAK", "DEFAULT_BAR_THRESHOLD_RULE", "NONZERO_PERCENTILE_RULES",
+           "BarMeasurement", "measure_bar", "minimum_area_rectangle", "parse_threshold",
+           "threshold_level"]
