@@ -28,7 +28,12 @@ from galseg.models.weights import DetectorMetadata, load_detector, save_detector
 from galseg.predict.detect import Detector, _tile_starts
 from galseg.predict.detect_run import run_detect
 from galseg.predict.detections import Detections
-from galseg.training.detector import DetectorTrainConfig, load_training_item, train_detector
+from galseg.training.detector import (
+    DetectorTrainConfig,
+    add_pixel_noise,
+    load_training_item,
+    train_detector,
+)
 
 TINY = DetectorConfig(lean_widths=(8, 8, 16, 16), fpn_channels=16, box_head_dim=32,
                       mask_head_channels=8, mask_head_layers=1, score_threshold=0.0)
@@ -179,6 +184,48 @@ def test_train_detector_runs_and_resumes(tmp_path):
     assert again.epochs_run == 2
     _, metadata = load_detector(tmp_path / "m.pt")
     assert metadata.training["epochs_run"] == 2
+
+
+def test_pixel_noise_has_the_asked_scale():
+    flat = np.full((64, 64, 3), 128.0)
+    rng = np.random.default_rng(0)
+    uniform = add_pixel_noise(flat, rng, amplitude=25.0) - 128
+    assert np.abs(uniform).max() <= 25 and uniform.std() == pytest.approx(25 / np.sqrt(3), 0.05)
+    spreads = [(add_pixel_noise(flat, rng, amplitude=0.0, sigma=60.0) - 128).std()
+               for _ in range(30)]
+    assert 0 <= min(spreads) < 20 and 40 < max(spreads) <= 61  # sigma drawn in [0, 60]
+    assert add_pixel_noise(np.zeros((4, 4, 3)), rng, amplitude=0, sigma=60).min() == 0
+
+
+def test_train_detector_starts_from_given_weights(tmp_path, monkeypatch):
+    import galseg.training.detector as training
+
+    data = _example_folder(tmp_path / "d", n=12)
+    config = DetectorTrainConfig(data=(str(data),), model=TINY, crop_size=64, batch_size=4,
+                                 max_epochs=1, val_fraction=0.3, seed=1)
+    train_detector(config, tmp_path / "a.pt", progress=False, log=lambda s: None)
+    first, _ = load_detector(tmp_path / "a.pt")
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def first_epoch(model, *args, config_json, **kwargs):  # what the epoch loop is given
+        seen["state"], seen["config"] = model.state_dict(), config_json
+        raise Stop
+
+    monkeypatch.setattr(training, "run_epochs", first_epoch)
+    second = DetectorTrainConfig(**{**config.__dict__, "init_from": str(tmp_path / "a.pt"),
+                                    "noise_sigma": 50.0})
+    with pytest.raises(Stop):
+        train_detector(second, tmp_path / "b.pt", progress=False, log=lambda s: None)
+    for (name, a), b in zip(first.state_dict().items(), seen["state"].values(), strict=True):
+        assert torch.equal(a, b), name
+    assert str((tmp_path / "a.pt").resolve()) in seen["config"]  # resumes only the same start
+    other = DetectorConfig(**{**TINY.to_dict(), "fpn_channels": TINY.fpn_channels * 2})
+    with pytest.raises(ValueError, match="architecture"):
+        train_detector(DetectorTrainConfig(**{**second.__dict__, "model": other}),
+                       tmp_path / "c.pt", progress=False, log=lambda s: None)
 
 
 # ---------------------------------------------------------------------------- detection

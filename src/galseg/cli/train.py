@@ -118,6 +118,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                      help="'lean' (default, trains on a CPU) or the paper's ResNet-50/101 FPN")
     det.add_argument("--crop-size", type=int, default=256,
                      help="side of the square training crops in pixels (default 256)")
+    det.add_argument("--noise-sigma", type=float, default=0.0, metavar="COUNTS",
+                     help="also add Gaussian per-pixel noise of a standard deviation drawn "
+                          "in [0, COUNTS] (8-bit counts) to the noisy half of the crops "
+                          "(default 0: only the paper's uniform +-25)")
+    det.add_argument("--init-from", type=Path, default=None, metavar="MODEL",
+                     help="start from this detector's weights (same architecture), e.g. to "
+                          "fine-tune with other augmentation")
     _add_run_options(det, batch_size=4, lr=1e-3, weight_decay=1e-4, epochs=40, patience=5,
                      time_note="")
     det.set_defaults(func=_train_detector)
@@ -164,6 +171,8 @@ def _train_detector(args: argparse.Namespace) -> int:
         data=tuple(str(d) for d in args.data), model=model, crop_size=args.crop_size,
         batch_size=args.batch_size, learning_rate=args.lr, weight_decay=args.weight_decay,
         max_epochs=args.epochs, patience=args.patience, max_minutes=args.max_minutes,
-        seed=args.seed, device=args.device)
+        seed=args.seed, noise_sigma=args.noise_sigma,
+        init_from=str(args.init_from) if args.init_from is not None else None,
+        device=args.device)
     train_detector(config, args.out, run_dir=args.run_dir, progress=not args.quiet)
     return 0
