@@ -31,6 +31,7 @@ from galseg.predict.detections import Detections
 from galseg.training.detector import (
     DetectorTrainConfig,
     add_pixel_noise,
+    balance_single_object_classes,
     load_training_item,
     train_detector,
 )
@@ -195,6 +196,31 @@ def test_pixel_noise_has_the_asked_scale():
                for _ in range(30)]
     assert 0 <= min(spreads) < 20 and 40 < max(spreads) <= 61  # sigma drawn in [0, 60]
     assert add_pixel_noise(np.zeros((4, 4, 3)), rng, amplitude=0, sigma=60).min() == 0
+
+
+def test_balancing_repeats_rare_single_galaxy_cutouts_only(tmp_path):
+    from dataclasses import replace
+
+    from astropy.table import Table
+
+    field = read_detection_examples(_example_folder(tmp_path / "d", n=1))[0]  # 2 objects
+
+    def cutout(name, cls):
+        one = Table(field.objects[:1], copy=True)
+        one["class"] = [cls]
+        return replace(field, name=name, objects=one)
+
+    examples = ([cutout(f"e{i}", "elliptical") for i in range(7)]
+                + [cutout(f"s{i}", "spiral") for i in range(3)] + [field])
+    balanced = balance_single_object_classes(examples)
+    classes = [str(e.objects["class"][0]) for e in balanced if len(e.objects) == 1]
+    assert classes.count("elliptical") == 7 and classes.count("spiral") == 7
+    assert sum(e is field for e in balanced) == 1 and balanced[:len(examples)] == examples
+    spirals = [e.name for e in balanced if e.name.startswith("s")]
+    assert sorted(set(spirals)) == ["s0", "s1", "s2"]  # 2 whole copies + 1 chosen by hash
+    assert balanced == balance_single_object_classes(examples)  # same list every run
+    only_one_class = [*examples[:7], field]
+    assert balance_single_object_classes(only_one_class) == only_one_class
 
 
 def test_train_detector_starts_from_given_weights(tmp_path, monkeypatch):

@@ -125,6 +125,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     det.add_argument("--init-from", type=Path, default=None, metavar="MODEL",
                      help="start from this detector's weights (same architecture), e.g. to "
                           "fine-tune with other augmentation")
+    det.add_argument("--balance-classes", action="store_true",
+                     help="repeat the single-galaxy cutouts (GZ1) of the rarer classes in "
+                          "each epoch until all classes are as common as the most common")
     _add_run_options(det, batch_size=4, lr=1e-3, weight_decay=1e-4, epochs=40, patience=5,
                      time_note="")
     det.set_defaults(func=_train_detector)
@@ -173,6 +176,6 @@ def _train_detector(args: argparse.Namespace) -> int:
         max_epochs=args.epochs, patience=args.patience, max_minutes=args.max_minutes,
         seed=args.seed, noise_sigma=args.noise_sigma,
         init_from=str(args.init_from) if args.init_from is not None else None,
-        device=args.device)
+        balance_classes=args.balance_classes, device=args.device)
     train_detector(config, args.out, run_dir=args.run_dir, progress=not args.quiet)
     return 0
