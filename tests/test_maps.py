@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,6 +106,11 @@ def test_fits_errors(tmp_path):
     (tmp_path / "text.fits").write_text("not fits" * 400)
     with pytest.raises(InputFileError, match="not a readable FITS file"):
         read_vote_maps_fits(tmp_path / "text.fits")
+    # A cut-off file is refused, not read with its missing pixels padded as zeros.
+    whole = write_vote_maps_fits(tmp_path / "whole.fits", make_maps())
+    (tmp_path / "cut.fits").write_bytes(Path(whole).read_bytes()[:-100])
+    with pytest.raises(InputFileError, match="truncated or corrupt FITS file"):
+        read_vote_maps_fits(tmp_path / "cut.fits")
     with pytest.raises(ValueError, match="thresholds must be positive integers"):
         write_vote_maps_fits(tmp_path / "x.fits", make_maps(), thresholds=[0])
 

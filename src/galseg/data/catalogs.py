@@ -31,7 +31,6 @@ import contextlib
 import gzip
 import re
 import warnings
-import zlib
 from os import PathLike
 from pathlib import Path
 
@@ -47,6 +46,7 @@ from astropy.units import UnitsWarning
 from astropy.utils.exceptions import AstropyWarning
 
 from galseg.data._atomic import write_atomic
+from galseg.data._fitsread import FITS_READ_ERRORS, read_fits_checked
 from galseg.errors import InputFileError
 
 CATALOG_FORMATS = ("fits", "csv", "ecsv", "parquet")
@@ -131,34 +131,20 @@ def read_catalog(path: str | PathLike[str], *, format: str | None = None) -> tup
     return table, format
 
 
-_READ_ERRORS = (OSError, ValueError, TypeError, EOFError, IndexError, KeyError, zlib.error,
-                pa.ArrowException)
+_READ_ERRORS = (*FITS_READ_ERRORS, pa.ArrowException)
 
 
 def _read_fits(path: Path) -> Table:
-    failure: Exception | None = None
-    table = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            with fits.open(path, memmap=False) as hdul:
-                index = next((i for i, hdu in enumerate(hdul)
-                              if isinstance(hdu, fits.BinTableHDU | fits.TableHDU)), None)
-                if index is None:
-                    raise InputFileError(path, "FITS file holds no table HDU")
-                # character_as_bytes=False: text columns as str; mask_invalid=False: NaN
-                # and empty strings stay values, so they are written back unchanged.
-                table = Table.read(hdul[index], character_as_bytes=False, mask_invalid=False)
-        except InputFileError:
-            raise
-        except _READ_ERRORS as error:
-            failure = error
-    truncated = [str(w.message) for w in caught if "truncated" in str(w.message)]
-    if truncated:
-        raise InputFileError(path, f"truncated FITS file ({truncated[0].splitlines()[0]})")
-    if failure is not None or table is None:
-        raise InputFileError(path, f"not a readable FITS table, or corrupt ({failure})")
-    return table
+    def read(hdul: fits.HDUList) -> Table:
+        index = next((i for i, hdu in enumerate(hdul)
+                      if isinstance(hdu, fits.BinTableHDU | fits.TableHDU)), None)
+        if index is None:
+            raise InputFileError(path, "FITS file holds no table HDU")
+        # character_as_bytes=False: text columns as str; mask_invalid=False: NaN
+        # and empty strings stay values, so they are written back unchanged.
+        return Table.read(hdul[index], character_as_bytes=False, mask_invalid=False)
+
+    return read_fits_checked(path, read, what="FITS table")
 
 
 def _read_ecsv(path: Path) -> Table:

@@ -32,9 +32,7 @@ three tables (one simulated volunteer answers every task).
 from __future__ import annotations
 
 import gzip
-import io
 import json
-import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -45,12 +43,12 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
-from astropy.utils.exceptions import AstropyWarning
-from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from galseg.data._atomic import write_bytes_atomic
 from galseg.data._fitsbytes import image_hdu_bytes, table_hdu_bytes
+from galseg.data._fitsread import read_fits_checked
 from galseg.errors import InputFileError
 from galseg.labels.classification import VolunteerClassification
 from galseg.labels.points import CLUSTER_DTYPE, cluster_points
@@ -670,29 +668,8 @@ def read_gz3d(path: str | PathLike[str]) -> GZ3DSubject:
         path cell (the message names the HDU, row and column).
     """
     path = Path(path)
-    raw = _load_bytes(path)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            with fits.open(io.BytesIO(raw), lazy_load_hdus=False) as hdul:
-                subject = _read_hdul(path, hdul)
-        except InputFileError:
-            raise
-        except (OSError, ValueError, TypeError, IndexError, KeyError) as error:
-            raise InputFileError(path, f"not a readable FITS file ({error})") from None
-    for warning in caught:
-        message = str(warning.message)
-        # astropy only warns on truncated FITS and pads or drops what is missing;
-        # those files must not be used.
-        if (
-            issubclass(warning.category, AstropyWarning)
-            and not issubclass(warning.category, FITSFixedWarning)
-            and ("truncated" in message or "corrupt" in message or "Header size" in message)
-        ):
-            raise InputFileError(
-                path, f"truncated or corrupt FITS data ({message.splitlines()[0]})"
-            )
-    return subject
+    return read_fits_checked(path, lambda hdul: _read_hdul(path, hdul),
+                             content=_load_bytes(path))
 
 
 def _read_hdul(path: Path, hdul: fits.HDUList) -> GZ3DSubject:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import glob
 import warnings
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -27,6 +26,7 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 from PIL import Image, UnidentifiedImageError
 
+from galseg.data._fitsread import read_fits_checked
 from galseg.data.colour import LEGACY_BAND_SCALES, LEGACY_NATIVE_PIXSCALE_ARCSEC, legacy_rgb
 from galseg.errors import InputFileError
 from galseg.sim.galaxy import BANDS
@@ -45,7 +45,6 @@ SKY_TILE_PIXELS = 16
 """Side of the square tiles whose statistics give the sky level and noise (see ``_sky``)."""
 
 _FITS_MAGIC = (b"SIMPLE  ", b"\x1f\x8b", b"BZh")
-_READ_ERRORS = (OSError, ValueError, TypeError, EOFError, IndexError, KeyError, zlib.error)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -304,24 +303,11 @@ def _image_hdu(path: Path, hdul: fits.HDUList, hdu: int | str | None) -> Any:
 
 def _read_fits(path: Path, *, hdu: int | str | None, bunit: str | None, bands: str | None,
                pixscale_arcsec: float | None) -> InputImage:
-    failure: Exception | None = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            with fits.open(path, memmap=False) as hdul:
-                image_hdu = _image_hdu(path, hdul, hdu)
-                data = np.asarray(image_hdu.data)  # loads (and so checks) the data
-                header = image_hdu.header.copy()
-        except InputFileError:
-            raise
-        except _READ_ERRORS as error:
-            failure = error
-    # astropy warns about a truncated file, then pads what is missing or fails: refuse it.
-    truncated = [str(w.message) for w in caught if "truncated" in str(w.message)]
-    if truncated:
-        raise InputFileError(path, f"truncated FITS file ({truncated[0].splitlines()[0]})")
-    if failure is not None:
-        raise InputFileError(path, f"not a readable FITS file, or corrupt ({failure})")
+    def read(hdul: fits.HDUList) -> tuple[np.ndarray, fits.Header]:
+        image_hdu = _image_hdu(path, hdul, hdu)
+        return np.asarray(image_hdu.data), image_hdu.header.copy()  # loads (so checks) data
+
+    data, header = read_fits_checked(path, read)
     planes = _planes(path, data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)  # FITSFixedWarning: fixed, nothing to say

@@ -41,6 +41,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from galseg import __version__
 from galseg.data._atomic import write_bytes_atomic
+from galseg.data._fitsread import read_fits_checked
 from galseg.data.encode import fits_bytes, png_bytes
 from galseg.data.gz3d import read_gz3d
 from galseg.errors import InputFileError
@@ -169,32 +170,31 @@ def read_vote_maps_fits(path: str | PathLike[str]) -> VoteMaps:
     if not path.is_file():
         raise InputFileError(path, "file does not exist")
     counts, voters, markers = {}, {}, {}
-    wcs = None
-    try:
-        with fits.open(path) as hdul:
-            for feature in FEATURES:
-                extname = fraction_extname(feature)
-                if extname not in hdul:
-                    raise InputFileError(path, f"has no {extname} extension")
-                hdu = hdul[extname]
-                fraction = np.asarray(hdu.data, dtype=np.float64)
-                if fraction.ndim != 2:
-                    raise InputFileError(path, f"{extname} is not a 2-D image")
-                n = _header_int(path, hdu.header, "NVOTERS", extname)
-                expected = fraction * n
-                counts[feature] = (
-                    np.rint(expected).astype(np.int32) if hdu.header.get("COUNTINT") else expected
-                )
-                voters[feature] = n
-                markers[feature] = hdu.header.get("NMARKERS")
-                if wcs is None and "CTYPE1" in hdu.header:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", FITSFixedWarning)
-                        wcs = WCS(hdu.header, naxis=2)
-    except InputFileError:
-        raise
-    except (OSError, ValueError, TypeError) as error:
-        raise InputFileError(path, f"not a readable FITS file ({error})") from None
+
+    def read(hdul: fits.HDUList) -> WCS | None:
+        wcs = None
+        for feature in FEATURES:
+            extname = fraction_extname(feature)
+            if extname not in hdul:
+                raise InputFileError(path, f"has no {extname} extension")
+            hdu = hdul[extname]
+            fraction = np.asarray(hdu.data, dtype=np.float64)
+            if fraction.ndim != 2:
+                raise InputFileError(path, f"{extname} is not a 2-D image")
+            n = _header_int(path, hdu.header, "NVOTERS", extname)
+            expected = fraction * n
+            counts[feature] = (
+                np.rint(expected).astype(np.int32) if hdu.header.get("COUNTINT") else expected
+            )
+            voters[feature] = n
+            markers[feature] = hdu.header.get("NMARKERS")
+            if wcs is None and "CTYPE1" in hdu.header:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FITSFixedWarning)
+                    wcs = WCS(hdu.header, naxis=2)
+        return wcs
+
+    wcs = read_fits_checked(path, read)
     return VoteMaps(
         counts["spiral"],
         counts["bar"],
