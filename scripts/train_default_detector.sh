@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the shipped galaxy detector (src/galseg/models/weights/detector_default.pt).
-# About 1 h 30 min on a 2-core CPU (docs/models.md); uses CUDA when present.
+# About 2 h 30 min on a 2-core CPU (docs/models.md); uses CUDA when present.
 #   bash scripts/train_default_detector.sh [GZ1_DIR] [WORK_DIR]
 set -euo pipefail
 GZ1=${1:-../shared/data/gz1_sdss}
@@ -21,7 +21,13 @@ $GALSEG train detector --data "$WORK/gz1/train" "$WORK/det_train" \
 $GALSEG train detector --data "$WORK/gz1/train" "$WORK/det_train" \
     --init-from "$WORK/detector/detector_default.pt" --noise-sigma 80 --lr 5e-4 --patience 4 \
     --epochs "${STAGE2_EPOCHS:-6}" --out "$WORK/detector2/detector_default.pt" --quiet
+# Stage 3: from the stage-2 weights, the GZ1 cutouts balanced by class (the real spirals
+# repeated up to the ellipticals' count each epoch), learning rate 3e-4, same noise.
+$GALSEG train detector --data "$WORK/gz1/train" "$WORK/det_train" \
+    --init-from "$WORK/detector2/detector_default.pt" --noise-sigma 80 --lr 3e-4 \
+    --balance-classes --patience 5 --epochs "${STAGE3_EPOCHS:-5}" \
+    --out "$WORK/detector3/detector_default.pt" --quiet
 $GALSEG evaluate detector --data "$WORK/gz1/test" --data "$WORK/det_test" --noise-limit 200 \
-    --model "$WORK/detector2/detector_default.pt" --out "$WORK/detector2_eval" --quiet
-.venv/bin/python scripts/ship_detector.py "$WORK/detector2/detector_default.pt" \
-    "$WORK/detector2_eval"
+    --model "$WORK/detector3/detector_default.pt" --out "$WORK/detector3_eval" --quiet
+.venv/bin/python scripts/ship_detector.py "$WORK/detector3/detector_default.pt" \
+    "$WORK/detector3_eval"
