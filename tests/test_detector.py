@@ -185,6 +185,8 @@ def test_train_detector_runs_and_resumes(tmp_path):
     assert again.epochs_run == 2
     _, metadata = load_detector(tmp_path / "m.pt")
     assert metadata.training["epochs_run"] == 2
+    # fields hold two objects each, so balancing would repeat none: one pass each
+    assert metadata.training["n_train"] == metadata.training["n_train_per_epoch"] == again.n_train
 
 
 def test_pixel_noise_has_the_asked_scale():

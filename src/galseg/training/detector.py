@@ -234,6 +234,7 @@ def train_detector(config: DetectorTrainConfig, out: str | PathLike[str], *,
     classes = config.model.classes
     log(f"detector: {len(train)} training and {len(val)} validation images "
         f"({', '.join(config.data)})")
+    n_distinct = len(train)
     if config.balance_classes:
         train = balance_single_object_classes(train)
         log(f"detector: {len(train)} training images per epoch with the single-galaxy "
@@ -292,7 +293,9 @@ def train_detector(config: DetectorTrainConfig, out: str | PathLike[str], *,
                          validation_loss=validation_loss, settings=settings, run_dir=run_dir,
                          config_json=stable_config_json(config_values), device=device,
                          progress=progress, log=log)
-    training = {"config": config_values, "n_train": len(train), "n_val": len(val),
+    # n_train counts distinct images; with balance_classes an epoch sees more.
+    training = {"config": config_values, "n_train": n_distinct,
+                "n_train_per_epoch": len(train), "n_val": len(val),
                 "best_epoch": outcome.best_epoch, "best_val_loss": outcome.best_val_loss,
                 "epochs_run": outcome.epochs_run, "stopped_because": outcome.stopped_because,
                 "minutes": outcome.minutes}
@@ -300,7 +303,7 @@ def train_detector(config: DetectorTrainConfig, out: str | PathLike[str], *,
     (run_dir / "training.json").write_text(json.dumps(training, indent=1) + "\n")
     return DetectorTrainingResult(out, run_dir, outcome.best_epoch, outcome.best_val_loss,
                                   outcome.epochs_run, outcome.stopped_because, outcome.minutes,
-                                  len(train), len(val))
+                                  n_distinct, len(val))
 
 
 __all__ = ["DetectorTrainConfig", "DetectorTrainingResult", "balance_single_object_classes",
