@@ -21,9 +21,10 @@ The bar map is the volunteers' vote fraction from the GZ3D file, or with
 and SPIRAL_VOTE_FRACTION for the spiral part), ``<name>`` being the catalog
 name or the GZ3D file stem.
 
-Also printed: bar detection against ``has_bar`` for several ``min_peak``, and
-the spiral threshold against the SPIRAL_TRUTH masks (pooled IoU, median area
-ratio, detection of ``has_spiral_arms``).
+Also printed: bar detection against ``has_bar`` for several ``min_peak``; the
+spiral mask rules against the SPIRAL_TRUTH masks (mean and pooled IoU, area
+ratios; how the default spiral rule is chosen: highest mean IoU per galaxy) and
+the spiral detection level against ``has_spiral_arms``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from galseg.data.gz3d import read_gz3d
 from galseg.data.maps import fraction_extname, label_stem
 from galseg.labels.rasterize import vote_maps
 from galseg.measure import ArmMeasurement, BarMeasurement
+from galseg.measure.arms import DEFAULT_SPIRAL_DETECTION_LEVEL, DEFAULT_SPIRAL_THRESHOLD
 from galseg.measure.bar import DEFAULT_BAR_MIN_PEAK, DEFAULT_BAR_THRESHOLD_RULE
 
 RULES: tuple[float | str, ...] = (0.2, 0.3, 0.4, 0.5, 0.6, "peak0.3", "peak0.4", "peak0.5",
@@ -50,7 +52,11 @@ RULES: tuple[float | str, ...] = (0.2, 0.3, 0.4, 0.5, 0.6, "peak0.3", "peak0.4",
 TARGET_R, TARGET_ERROR = 0.95, 0.10
 """The segmenter issue's bar-length targets: Pearson r and median absolute fractional error."""
 MIN_PEAKS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
-SPIRAL_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+SPIRAL_RULES: tuple[float | str, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, "peak0.05", "peak0.1",
+                                         "peak0.15", "peak0.2", "peak0.3", "peak0.4",
+                                         "median-nonzero")
+"""Candidate spiral mask rules (fixed vote fractions, fractions of the map's peak)."""
+SPIRAL_DETECTION_LEVELS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
 def is_true(value: object) -> bool:
@@ -219,30 +225,33 @@ def main() -> None:
     if not spiral_rows:
         print(f"\nNo {fraction_extname('spiral')} maps: no spiral table.")
         return
-    print("\nSpiral threshold against SPIRAL_TRUTH (galaxies whose truth has arms for IoU "
-          "and area; all galaxies for detection):\n")
-    print("| threshold | pooled IoU | median area / truth area | total area / truth area | "
-          "arms detected | false arms |")
-    print("|---|---|---|---|---|---|")
     with_arms = [s for s in spiral_rows if s["has_arms"]]
     without = [s for s in spiral_rows if not s["has_arms"]]
-    for threshold in SPIRAL_THRESHOLDS:
-        inter = union = area = truth_area = 0
-        ratios = []
-        for s in with_arms:
-            mask = ArmMeasurement(s["map"], threshold=threshold).mask
-            inter += int((mask & s["truth"]).sum())
-            union += int((mask | s["truth"]).sum())
-            ratios.append(mask.sum() / s["truth"].sum())
-            area += int(mask.sum())
-            truth_area += int(s["truth"].sum())
-        found = np.mean([ArmMeasurement(s["map"], threshold=threshold).detected
+    print(f"\nSpiral mask rules against SPIRAL_TRUTH ({len(with_arms)} galaxies whose truth "
+          f"has arms; presence at the default detection level "
+          f"{DEFAULT_SPIRAL_DETECTION_LEVEL}, a galaxy without detected arms scores IoU 0):\n")
+    print("| rule | mean IoU per galaxy | pooled IoU | median area / truth area | "
+          "total area / truth area |")
+    print("|---|---|---|---|---|")
+    for rule in SPIRAL_RULES:
+        masks = [ArmMeasurement(s["map"], threshold=rule).mask for s in with_arms]
+        inter = [int((m & s["truth"]).sum()) for m, s in zip(masks, with_arms, strict=True)]
+        union = [int((m | s["truth"]).sum()) for m, s in zip(masks, with_arms, strict=True)]
+        area = np.array([m.sum() for m in masks], float)
+        truth_area = np.array([s["truth"].sum() for s in with_arms], float)
+        mark = "**" if rule == DEFAULT_SPIRAL_THRESHOLD else ""
+        print(f"| {mark}{rule}{mark} | {np.mean(np.divide(inter, union)):.4f} | "
+              f"{sum(inter) / max(sum(union), 1):.3f} | {np.median(area / truth_area):.2f} | "
+              f"{area.sum() / max(truth_area.sum(), 1):.2f} |")
+    print("\nSpiral detection level against the truth has_spiral_arms:\n")
+    print("| detection level | arms detected | false arms |")
+    print("|---|---|---|")
+    for level in SPIRAL_DETECTION_LEVELS:
+        found = np.mean([ArmMeasurement(s["map"], detection_level=level).detected
                          for s in with_arms])
-        false = np.mean([ArmMeasurement(s["map"], threshold=threshold).detected
+        false = np.mean([ArmMeasurement(s["map"], detection_level=level).detected
                          for s in without])
-        print(f"| {threshold} | {inter / max(union, 1):.3f} | {np.median(ratios):.2f} | "
-              f"{area / max(truth_area, 1):.2f} | {found:.3f} ({len(with_arms)}) | "
-              f"{false:.3f} ({len(without)}) |")
+        print(f"| {level} | {found:.3f} ({len(with_arms)}) | {false:.3f} ({len(without)}) |")
     print(f"\n{time.perf_counter() - start:.0f} s")
 
 

@@ -15,6 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
+from galseg.measure.arms import DEFAULT_SPIRAL_DETECTION_LEVEL, DEFAULT_SPIRAL_THRESHOLD
 from galseg.measure.bar import DEFAULT_BAR_THRESHOLD_RULE
 from galseg.models.weights import DEFAULT_SEGMENTER, load_segmenter, ship_model
 
@@ -37,11 +38,16 @@ def main() -> None:
         "evaluation": {
             "data": metrics["setup"]["data_dir"],
             "n_galaxies": metrics["setup"]["n_galaxies"],
+            # each mask at its own rule chosen on calibration galaxies (docs/evaluation.md)
             "spiral_fraction_model_closer_than_consensus":
                 versus["spiral"]["fraction_model_better"],
+            "spiral_rules": [versus["spiral"]["model_rule"], versus["spiral"]["consensus_rule"]],
             "bar_fraction_model_closer_than_consensus": versus["bar"]["fraction_model_better"],
+            "bar_rules": [versus["bar"]["model_rule"], versus["bar"]["consensus_rule"]],
             "bar_length": metrics.get("bar_length", {}).get("model"),
             "bar_threshold_rule": DEFAULT_BAR_THRESHOLD_RULE,
+            "spiral_threshold_rule": DEFAULT_SPIRAL_THRESHOLD,
+            "spiral_detection_level": DEFAULT_SPIRAL_DETECTION_LEVEL,
         },
         "model_card": "docs/models.md",
     }

@@ -16,6 +16,7 @@ from galseg.evaluate.figures import pick_examples
 from galseg.evaluate.metrics import (
     CONSENSUS_VOTES,
     MODEL_VOTES,
+    PEAK_FRACTIONS,
     angle_difference_deg,
     best_threshold,
     detection_scores,
@@ -23,7 +24,9 @@ from galseg.evaluate.metrics import (
     iou,
     iou_curve,
     length_agreement,
+    peak_iou_curve,
     pixel_scores,
+    rule_label,
 )
 from galseg.evaluate.segmentation import read_truth_galaxy
 from galseg.models.unet import UNet, UNetConfig
@@ -164,18 +167,44 @@ def _threshold_table():
     model[2:, half] = [0.5, 0.2]
     consensus[:2, 0], consensus[2:, 1] = 0.5, 0.8
     consensus[2:, 0] = [0.4, 0.3]
+    # per-map rules: the model's peak0.2 beats its best fixed votes on calibration (0.7 >
+    # 0.6), the consensus's peak0.5 does not (0.45 < 0.5)
+    model_peak = np.zeros((4, len(PEAK_FRACTIONS)))
+    consensus_peak = np.zeros((4, len(PEAK_FRACTIONS)))
+    model_peak[:, PEAK_FRACTIONS.index(0.2)] = [0.7, 0.7, 0.35, 0.1]
+    consensus_peak[:, PEAK_FRACTIONS.index(0.5)] = [0.45, 0.45, 0.9, 0.9]
     table = Table({"name": ["a", "b", "c", "d"], "calibration": [True, True, False, False],
                    "truth_has_spiral_arms": [True, True, True, True],
-                   "spiral_iou_model": model, "spiral_iou_consensus": consensus})
+                   "spiral_iou_model": model, "spiral_iou_consensus": consensus,
+                   "spiral_iou_model_peak": model_peak,
+                   "spiral_iou_consensus_peak": consensus_peak})
     return SegmenterEvaluation(table)
 
 
 def test_thresholds_come_from_the_calibration_galaxies_only():
     evaluation = _threshold_table()
     assert evaluation.chosen_votes("spiral") == (0.5, 1)
+    assert evaluation.chosen_rule("spiral", "model") == ("peak", 0.2)
+    assert evaluation.chosen_rule("spiral", "consensus") == ("votes", 1)
     model, consensus = evaluation.test_ious("spiral")
-    assert model == pytest.approx([0.5, 0.2])
+    assert model == pytest.approx([0.35, 0.1])
     assert consensus == pytest.approx([0.4, 0.3])
+    model, consensus = evaluation.test_ious("spiral", model_families=("votes",))
+    assert model == pytest.approx([0.5, 0.2])
+
+
+def test_peak_iou_curve_masks_a_fraction_of_each_maps_peak():
+    fraction = np.zeros((4, 4))
+    fraction[0, :2] = 0.6
+    fraction[1, :2] = 0.2  # a third of the peak
+    truth = np.zeros((4, 4), bool)
+    truth[:2, :2] = True
+    curve = peak_iou_curve(fraction, truth, (0.3, 0.5))
+    assert curve == pytest.approx([1.0, 0.5])
+    assert peak_iou_curve(fraction * 0.1, truth, (0.3,)) == pytest.approx([1.0])  # scale-free
+    assert peak_iou_curve(np.zeros((4, 4)), truth, (0.3,)) == pytest.approx([0.0])
+    assert rule_label("peak", 0.15) == "peak0.15" and rule_label("votes", 2) == "2 votes"
+    assert rule_label("votes", None) is None
 
 
 def test_default_calibration_is_the_first_half_of_the_sorted_names(oracle):
@@ -233,13 +262,18 @@ def test_a_model_that_copies_the_volunteers_ties_with_them(copycat):
         # a copy of k/15 fractions: the same masks at whole votes; below one vote, 1 vote's
         np.testing.assert_array_equal(model[:, whole:], consensus)
         np.testing.assert_array_equal(model[:, :whole], np.repeat(consensus[:, :1], whole, 1))
+        np.testing.assert_array_equal(table[f"{feature}_iou_model_peak"],
+                                      table[f"{feature}_iou_consensus_peak"])
         versus = summary["model_vs_consensus"][feature]
-        if versus["consensus_votes"] is None:  # no calibration galaxy has the feature
-            assert versus["model_votes"] is None and versus["n_test"] == 0
+        fixed = versus["fixed_votes"]
+        if fixed["consensus_votes"] is None:  # no calibration galaxy has the feature
+            assert fixed["model_votes"] is None and versus["n_test"] == 0
+            assert versus["model_rule"] is None
         else:
-            assert max(versus["model_votes"], 1) == versus["consensus_votes"]
+            assert max(fixed["model_votes"], 1) == fixed["consensus_votes"]
         if versus["n_test"]:
-            assert versus["fraction_model_better"] == 0.0 and versus["fraction_tied"] == 1.0
+            for entry in (versus, fixed):
+                assert entry["fraction_model_better"] == 0.0 and entry["fraction_tied"] == 1.0
         assert summary["detection"][feature]["model"] == summary["detection"][feature][
             "volunteers"]
     rd = summary["rey_deutsch_spiral"]["model_vs_volunteers"]

@@ -258,7 +258,9 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="spiral_vote_fraction"):
         ArmMeasurement(np.zeros(5))
     with pytest.raises(ValueError, match="threshold"):
-        ArmMeasurement(np.zeros((4, 4)), threshold="peak0.5")
+        ArmMeasurement(np.zeros((4, 4)), threshold="peak1.5")
+    with pytest.raises(ValueError, match="detection_level"):
+        ArmMeasurement(np.zeros((4, 4)), detection_level=0)
 
 
 # --- spiral arms --------------------------------------------------------------------
@@ -267,8 +269,7 @@ def test_arm_area_units_and_threshold():
     vote_fraction[2:6, 2:12] = 0.6  # 40 px
     vote_fraction[20:25, 10:20] = 0.25  # 50 px
     vote_fraction[30, 5] = np.nan
-    arms = ArmMeasurement(vote_fraction, pixscale_arcsec=0.5, redshift=0.03)
-    assert arms.threshold == DEFAULT_SPIRAL_THRESHOLD
+    arms = ArmMeasurement(vote_fraction, pixscale_arcsec=0.5, redshift=0.03, threshold=0.1)
     assert arms.detected and arms.has_spiral_arms
     assert arms.area_px == 90
     assert arms.area_arcsec2 == 90 * 0.25 * u.arcsec**2
@@ -280,6 +281,24 @@ def test_arm_area_units_and_threshold():
     row = arms.to_row()
     assert set(row) == ARM_KEYS
     assert row["spiral_area_kpc2"] == pytest.approx(90 * 0.25 * scale**2)
+
+
+def test_default_arm_mask_is_a_fraction_of_the_maps_peak():
+    vote_fraction = np.zeros((40, 30))
+    vote_fraction[2:6, 2:12] = 0.6  # 40 px
+    vote_fraction[20:25, 10:20] = 0.08  # 50 px, 13% of the peak: below peak0.15
+    vote_fraction[30:33, 0:10] = 0.1  # 30 px, 17% of the peak
+    arms = ArmMeasurement(vote_fraction)
+    assert arms.threshold == DEFAULT_SPIRAL_THRESHOLD == "peak0.15"
+    assert arms.threshold_value == pytest.approx(0.09)
+    assert arms.area_px == 70
+    # the same arms three times fainter: the same mask (a fixed level would lose them)
+    faint = ArmMeasurement(vote_fraction / 3, detection_level=0.02)
+    np.testing.assert_array_equal(faint.mask, arms.mask)
+    assert ArmMeasurement(vote_fraction / 3, threshold=0.09, detection_level=0.02).area_px == 40
+    # presence is the detection level, not the mask rule
+    assert not ArmMeasurement(vote_fraction / 10).detected
+    assert ArmMeasurement(vote_fraction, threshold="median-nonzero").area_px == 70
 
 
 def test_no_arms():
@@ -302,7 +321,7 @@ def test_measure_maps_row_and_rules():
     assert set(row) == BAR_KEYS | ARM_KEYS
     assert row["has_spiral_arms"] and row["has_bar"]
     assert abs(row["bar_length_px"] - 20) <= 1.5
-    strict = measure_maps(spiral, bar, spiral_threshold=0.5, bar_threshold=0.9)
+    strict = measure_maps(spiral, bar, spiral_detection_level=0.5, bar_threshold=0.9)
     assert not strict["has_spiral_arms"] and not strict["has_bar"]
     with pytest.raises(TypeError, match="bar_threshold"):
         measure_maps(spiral, bar, threshold=0.5)

@@ -110,6 +110,15 @@ def test_cli_segment_end_to_end_and_resume(tiny_segmenter_path, subject, tmp_pat
         assert spiral.header["CTYPE1"].startswith("RA---TAN")
         assert abs(spiral.header["CRVAL1"] - 150.0) < 1e-9
         assert {"SPIRAL_MASK_TH2", "BAR_MASK_TH3", "MEASUREMENTS"} <= {h.name for h in hdul}
+        # the masks the catalog was measured on, on the same grid
+        spiral_mask, bar_mask = hdul["SPIRAL_MASK"], hdul["BAR_MASK"]
+        assert spiral_mask.data.shape == spiral.data.shape and spiral_mask.data.dtype == np.uint8
+        assert spiral_mask.header["RULE"] == "peak0.15"
+        assert abs(spiral_mask.header["CRVAL1"] - 150.0) < 1e-9
+        row = catalog[list(catalog["name"]).index("oneband")]
+        assert int(spiral_mask.data.sum()) == int(row["spiral_area_px"])
+        assert bar_mask.header["RULE"] == "median-nonzero"
+        assert bool(bar_mask.data.any()) == (str(row["has_bar"]) == "True")
     assert (out / "colour_overlay.png").is_file()
     before = (out / "colour_masks.fits").stat().st_mtime_ns
     # a killed run: one output lost; a rerun recomputes only that one, no duplicate rows

@@ -63,6 +63,11 @@ def mask_extname(feature: str, threshold_votes: int) -> str:
     return f"{check_feature(feature).upper()}_MASK_TH{int(threshold_votes)}"
 
 
+def measured_mask_extname(feature: str) -> str:
+    """FITS extension name of the mask a feature was measured on, e.g. 'SPIRAL_MASK'."""
+    return f"{check_feature(feature).upper()}_MASK"
+
+
 def _check_thresholds(thresholds: Iterable[int]) -> list[int]:
     result = []
     for th in thresholds:

@@ -5,7 +5,7 @@
   orange with a white outline, bars cyan with a yellow outline).
 * :func:`bar_length_figure` - measured against true bar length, with the 1:1 line.
 * :func:`iou_figure` - IoU with truth of the model's mask and of the volunteers'
-  consensus mask, at the thresholds chosen on the calibration galaxies.
+  consensus mask, at the rules chosen on the calibration galaxies.
 
 Figures are built on :class:`matplotlib.figure.Figure` without pyplot: no global state,
 no display backend, safe in worker processes. Save them with :func:`save_figure`.
@@ -136,7 +136,7 @@ def bar_length_figure(evaluation: SegmenterEvaluation) -> Figure:
 def iou_figure(evaluation: SegmenterEvaluation) -> Figure:
     """Histograms of IoU with truth: model mask and consensus mask, spiral and bar panels.
 
-    Test galaxies only, each mask at its threshold chosen on the calibration galaxies.
+    Test galaxies only, each mask at its rule chosen on the calibration galaxies.
     """
     versus = evaluation.summary["model_vs_consensus"]
     figure = Figure(figsize=(9, 3.6), layout="constrained")
@@ -145,13 +145,12 @@ def iou_figure(evaluation: SegmenterEvaluation) -> Figure:
     for ax, feature in zip(axes, ("spiral", "bar"), strict=True):
         model, consensus = evaluation.test_ious(feature)
         entry = versus[feature]
-        for values, label, colour, votes in (
-                (model, "model", MODEL_COLOUR, entry["model_votes"]),
-                (consensus, "consensus", VOLUNTEER_COLOUR, entry["consensus_votes"])):
+        for values, label, colour, rule in (
+                (model, "model", MODEL_COLOUR, entry["model_rule"]),
+                (consensus, "consensus", VOLUNTEER_COLOUR, entry["consensus_rule"])):
             mean = f"{np.mean(values):.3f}" if len(values) else "-"
-            threshold = "-" if votes is None else f"{votes:g}"
             ax.hist(values, bins=bins, histtype="step", lw=1.5, color=colour,
-                    label=f"{label} (>= {threshold}/15): mean {mean}")
+                    label=f"{label} ({rule or '-'}): mean {mean}")
         better = entry["fraction_model_better"]
         ax.set_title(f"{feature}: model better on "
                      f"{'-' if better is None else f'{better:.0%}'} of {entry['n_test']}")

@@ -20,6 +20,12 @@ MODEL_VOTES = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, *CONSENSUS_VOTES)
 """Thresholds (votes of 15) of the model's IoU curves. The model's fractions are continuous
 and, trained with an L1 loss, predict the median vote: low where volunteers scatter. Its
 best mask can lie below one vote, so the grid goes down to 0.05 votes (0.3%)."""
+PEAK_FRACTIONS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+"""Per-map rules of the IoU curves: the mask ``fraction >= F * peak`` of each map, F of these.
+A fraction of a map's own peak follows a feature's extent whether the crowd (or the model)
+agrees strongly on it or weakly; ``galseg.measure`` masks arms this way."""
+RULE_FAMILIES = ("votes", "peak")
+"""Kinds of mask rule a threshold is chosen from: fixed votes of 15, or fractions of the peak."""
 REPORTED_MAX_VOTES = 8
 """The IoU-by-threshold table shows thresholds up to this many votes."""
 REY_DEUTSCH_VOTES = tuple(range(1, 7))
@@ -55,6 +61,30 @@ def iou_curve(votes: np.ndarray, truth: np.ndarray,
     ndarray, shape (len(thresholds),), float64
     """
     return np.array([iou(votes >= k - VOTE_TOLERANCE, truth) for k in thresholds])
+
+
+def peak_iou_curve(fraction: np.ndarray, truth: np.ndarray,
+                   fractions: Sequence[float] = PEAK_FRACTIONS) -> np.ndarray:
+    """IoU of ``fraction >= F * fraction.max()`` (and > 0) with ``truth`` for each F.
+
+    An all-zero map gives empty masks.
+
+    Examples
+    --------
+    >>> fraction = np.array([[0.0, 0.1, 0.4]])
+    >>> peak_iou_curve(fraction, np.array([[False, True, True]]), (0.2, 0.5))
+    array([1. , 0.5])
+    """
+    peak = float(fraction.max()) if fraction.size else 0.0
+    return np.array([iou((fraction >= f * peak - VOTE_TOLERANCE / N_VOLUNTEERS)
+                         & (fraction > 0), truth) for f in fractions])
+
+
+def rule_label(family: str, value: float | None) -> str | None:
+    """A chosen mask rule as text: ``'0.2 votes'`` or ``'peak0.15'`` (None stays None)."""
+    if value is None:
+        return None
+    return f"peak{value:g}" if family == "peak" else f"{value:g} votes"
 
 
 def pixel_scores(mask: np.ndarray, reference: np.ndarray) -> tuple[float, float, float]:
@@ -139,8 +169,16 @@ def fraction_with_error(flags: np.ndarray) -> tuple[float, float]:
     return p, float(np.sqrt(p * (1 - p) / n))
 
 
+def iou_column(feature: str, source: str, family: str = "votes") -> str:
+    """Per-galaxy table column of ``source``'s ('model' or 'consensus') IoU curve."""
+    return f"{feature}_iou_{source}" + ("_peak" if family == "peak" else "")
+
+
 def column_votes(name: str) -> tuple[float, ...]:
-    """Vote thresholds of a 2-D column of the per-galaxy table, by its name."""
+    """Thresholds of a 2-D column of the per-galaxy table, by its name (votes of 15, or
+    fractions of the peak for ``*_peak`` columns)."""
+    if name.endswith("_peak"):
+        return PEAK_FRACTIONS
     if name.endswith("_iou_model"):
         return MODEL_VOTES
     if name.endswith("_iou_consensus"):

@@ -20,6 +20,7 @@ from galseg.evaluate.metrics import (
     FEATURES,
     MAJORITY_VOTES,
     MODEL_VOTES,
+    PEAK_FRACTIONS,
     REPORTED_MAX_VOTES,
     REY_DEUTSCH_VOTES,
     SCORES,
@@ -31,6 +32,7 @@ from galseg.evaluate.metrics import (
     mean_or_nan,
     median_or_nan,
     presence_column,
+    rule_label,
     std_or_nan,
 )
 
@@ -40,26 +42,44 @@ if TYPE_CHECKING:
 # --------------------------------------------------------------------------------
 # Summary of the per-galaxy table
 # --------------------------------------------------------------------------------
+def _comparison(model: np.ndarray, consensus: np.ndarray) -> dict[str, Any]:
+    """Mean IoUs of two paired arrays and how often the model's is higher."""
+    better, error = fraction_with_error(model > consensus)
+    return {"mean_iou_model": mean_or_nan(model), "mean_iou_consensus": mean_or_nan(consensus),
+            "fraction_model_better": better, "fraction_model_better_error": error,
+            "fraction_tied": mean_or_nan(model == consensus)}
+
+
 def _model_vs_consensus(evaluation: SegmenterEvaluation, feature: str) -> dict[str, Any]:
+    """The model's mask against the volunteers' consensus mask on the test galaxies.
+
+    The headline compares each at its own best rule, chosen on the calibration galaxies
+    among fixed votes and fractions of the map's peak; ``fixed_votes`` restricts both to
+    fixed votes, ``vote_consensus`` only the consensus (the usual GZ3D consensus mask), and
+    ``majority`` sets the consensus at 8 of 15 votes.
+    """
+    model_rule, consensus_rule = (evaluation.chosen_rule(feature, source)
+                                  for source in ("model", "consensus"))
     model_votes, consensus_votes = evaluation.chosen_votes(feature)
     model, consensus = evaluation.test_ious(feature)
     majority = (evaluation.iou_at(feature, "consensus", MAJORITY_VOTES,
                                   evaluation.feature_rows(feature, calibration=False))
                 if len(model) else model)  # no model threshold: nothing to compare
-    better, better_error = fraction_with_error(model > consensus)
-    better_majority, majority_error = fraction_with_error(model > majority)
-    return {"model_votes": model_votes, "consensus_votes": consensus_votes,
+    family, threshold = model_rule
+    grid = PEAK_FRACTIONS if family == "peak" else MODEL_VOTES
+    return {"model_rule": rule_label(*model_rule), "consensus_rule": rule_label(*consensus_rule),
             # the best model threshold is the lowest tried: a lower one might do better
-            "model_votes_at_grid_edge": model_votes == MODEL_VOTES[0],
+            "model_rule_at_grid_edge": threshold == grid[0],
             "n_calibration": int(evaluation.feature_rows(feature, calibration=True).sum()),
-            "n_test": len(model), "mean_iou_model": mean_or_nan(model),
-            "mean_iou_consensus": mean_or_nan(consensus),
-            "fraction_model_better": better, "fraction_model_better_error": better_error,
-            "fraction_tied": mean_or_nan(model == consensus),
-            "majority": {"consensus_votes": MAJORITY_VOTES,
-                         "mean_iou_consensus": mean_or_nan(majority),
-                         "fraction_model_better": better_majority,
-                         "fraction_model_better_error": majority_error}}
+            "n_test": len(model), **_comparison(model, consensus),
+            "fixed_votes": {"model_votes": model_votes, "consensus_votes": consensus_votes,
+                            **_comparison(*evaluation.test_ious(
+                                feature, model_families=("votes",),
+                                consensus_families=("votes",)))},
+            "vote_consensus": {"consensus_votes": consensus_votes,
+                               **_comparison(*evaluation.test_ious(
+                                   feature, consensus_families=("votes",)))},
+            "majority": {"consensus_votes": MAJORITY_VOTES, **_comparison(model, majority)}}
 
 
 def _rey_deutsch(table: Table) -> dict[str, Any]:
@@ -114,6 +134,10 @@ def summarize(evaluation: SegmenterEvaluation) -> dict[str, Any]:
             entry[f"{source}_votes"] = votes
             entry[source] = [mean_or_nan(evaluation.iou_at(feature, source, v, rows))
                              for v in votes]
+            entry[f"{source}_peak"] = [
+                mean_or_nan(evaluation.iou_at(feature, source, f, rows, "peak"))
+                for f in PEAK_FRACTIONS]
+        entry["peak_fractions"] = list(PEAK_FRACTIONS)
         summary["iou_with_truth"][feature] = entry
     summary["rey_deutsch_spiral"] = _rey_deutsch(table)
     summary["model_vs_consensus"] = {f: _model_vs_consensus(evaluation, f) for f in FEATURES}
@@ -175,22 +199,34 @@ def _iou_rows(iou_by_votes: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [(f"{v:g}", *(column.get(v) for column in columns)) for v in votes]
 
 
+def _better(entry: dict[str, Any]) -> str:
+    return f"{_fmt(entry['fraction_model_better'])} ± {_fmt(entry['fraction_model_better_error'])}"
+
+
 def _versus_table(versus: dict[str, Any]) -> str:
+    rows = [(feature, (v["model_rule"] or "-") + ("*" if v["model_rule_at_grid_edge"] else ""),
+             v["consensus_rule"] or "-", v["n_test"], v["mean_iou_model"],
+             v["mean_iou_consensus"], _better(v), v["fraction_tied"])
+            for feature, v in versus.items()]
+    table = _markdown_table(["feature", "model rule", "consensus rule", "N", "model IoU",
+                             "consensus IoU", "model better", "tied"], rows)
+    if any(v["model_rule_at_grid_edge"] for v in versus.values()):
+        table += "\n\n\\* the lowest threshold tried; a lower one might suit the model better."
     rows = []
     for feature, v in versus.items():
-        edge = "*" if v["model_votes_at_grid_edge"] else ""
-        better = f"{_fmt(v['fraction_model_better'])} ± {_fmt(v['fraction_model_better_error'])}"
-        majority = v["majority"]
-        rows.append((feature, _votes(v["model_votes"]) + edge, _votes(v["consensus_votes"]),
-                     v["n_test"], v["mean_iou_model"], v["mean_iou_consensus"], better,
-                     v["fraction_tied"], majority["mean_iou_consensus"],
-                     majority["fraction_model_better"]))
-    table = _markdown_table(["feature", "model k", "consensus k", "N", "model IoU",
-                             "consensus IoU", "model better", "tied", "majority (8) IoU",
-                             "model better than majority"], rows)
-    if any(v["model_votes_at_grid_edge"] for v in versus.values()):
-        table += "\n\n\\* the lowest threshold tried; a lower one might suit the model better."
-    return table
+        fixed, votes, majority = v["fixed_votes"], v["vote_consensus"], v["majority"]
+        rows += [(feature, "both at fixed votes", _votes(fixed["model_votes"]) + " votes",
+                  _votes(fixed["consensus_votes"]) + " votes", fixed["mean_iou_model"],
+                  fixed["mean_iou_consensus"], _better(fixed)),
+                 (feature, "consensus at fixed votes", v["model_rule"] or "-",
+                  _votes(votes["consensus_votes"]) + " votes", votes["mean_iou_model"],
+                  votes["mean_iou_consensus"], _better(votes)),
+                 (feature, "majority consensus", v["model_rule"] or "-",
+                  f"{majority['consensus_votes']} votes", majority["mean_iou_model"],
+                  majority["mean_iou_consensus"], _better(majority))]
+    return table + "\n\nThe same test galaxies with the rules restricted:\n\n" + _markdown_table(
+        ["feature", "comparison", "model rule", "consensus rule", "model IoU", "consensus IoU",
+         "model better"], rows)
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
@@ -209,6 +245,12 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                  f"{iou_by_votes['bar']['n']} bar)\n\n" + _markdown_table(
                      ["k", "spiral model", "spiral consensus", "bar model", "bar consensus"],
                      _iou_rows(iou_by_votes)))
+    parts.append("**Mean IoU with truth** of the mask fraction >= F x the map's peak (same "
+                 "galaxies)\n\n" + _markdown_table(
+                     ["F", "spiral model", "spiral consensus", "bar model", "bar consensus"],
+                     [(f"{f:g}", *(iou_by_votes[feature][f"{source}_peak"][i]
+                                   for feature in FEATURES for source in ("model", "consensus")))
+                      for i, f in enumerate(iou_by_votes["spiral"]["peak_fractions"])]))
     rd = summary["rey_deutsch_spiral"]
     rows = []
     for comparison in COMPARISONS:
@@ -222,7 +264,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                  + _markdown_table(["comparison", "th", "N", "accuracy", "precision",
                                     "Jaccard"], rows))
     parts.append("**Model mask vs volunteers' consensus mask**, IoU with truth on the test "
-                 "galaxies, thresholds (k votes of 15) chosen on the calibration galaxies\n\n"
+                 "galaxies; each mask's rule (k votes of 15, or 'peakF': F times the map's "
+                 "peak) chosen on the calibration galaxies\n\n"
                  + _versus_table(summary["model_vs_consensus"]))
     detection = summary["detection"]
     parts.append("**Detection** against truth\n\n" + _markdown_table(

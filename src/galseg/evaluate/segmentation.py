@@ -10,7 +10,9 @@ is in ``docs/evaluation.md``.
 Masks from vote fractions are written in votes out of :data:`N_VOLUNTEERS` (15):
 
 * IoU curves: the consensus mask ``fraction * 15 >= k`` for k = 1..15 votes, the model's
-  at the same k and at fractions of one vote (:data:`~galseg.evaluate.metrics.MODEL_VOTES`).
+  at the same k and at fractions of one vote (:data:`~galseg.evaluate.metrics.MODEL_VOTES`);
+  and for both, per-map masks ``fraction >= F * peak``
+  (:data:`~galseg.evaluate.metrics.PEAK_FRACTIONS`).
 * Rey Deutsch et al. (2023) masks: the model's as :meth:`SegmentationResult.mask`
   (``fraction * 15 >= th - 0.5``), the volunteers' ``votes >= th``, th = 1..6.
 """
@@ -40,11 +42,14 @@ from galseg.evaluate.metrics import (
     FEATURES,
     N_VOLUNTEERS,
     REY_DEUTSCH_VOTES,
+    RULE_FAMILIES,
     SCORES,
     VOTE_TOLERANCE,
     best_threshold,
     column_votes,
+    iou_column,
     iou_curve,
+    peak_iou_curve,
     pixel_scores,
     presence_column,
 )
@@ -151,9 +156,13 @@ def galaxy_row(galaxy: TruthGalaxy, result: SegmentationResult) -> dict[str, Any
         row[f"{feature}_l1"] = float(np.mean(np.abs(predicted - volunteers)))
         has_truth = bool(truth.any())
         for source, fraction in (("model", predicted), ("consensus", volunteers)):
-            votes = column_votes(f"{feature}_iou_{source}")
-            row[f"{feature}_iou_{source}"] = (iou_curve(fraction * N_VOLUNTEERS, truth, votes)
-                                              if has_truth else np.full(len(votes), np.nan))
+            votes_column, peak_column = (iou_column(feature, source, family)
+                                         for family in RULE_FAMILIES)
+            votes, fractions = column_votes(votes_column), column_votes(peak_column)
+            row[votes_column] = (iou_curve(fraction * N_VOLUNTEERS, truth, votes)
+                                 if has_truth else np.full(len(votes), np.nan))
+            row[peak_column] = (peak_iou_curve(fraction, truth, fractions)
+                                if has_truth else np.full(len(fractions), np.nan))
     model_masks = [result.mask("spiral", th) for th in REY_DEUTSCH_VOTES]
     volunteer_masks = [galaxy.votes.spiral_vote_fraction * N_VOLUNTEERS >= th - VOTE_TOLERANCE
                        for th in REY_DEUTSCH_VOTES]
@@ -298,29 +307,49 @@ class SegmenterEvaluation:
         return ((np.asarray(self.table["calibration"]) == calibration)
                 & np.asarray(self.table[f"truth_{presence_column(feature)}"]))
 
-    def iou_at(self, feature: str, source: str, votes: float, rows: np.ndarray) -> np.ndarray:
-        """IoU with truth of ``source``'s ('model' or 'consensus') mask at ``votes``."""
-        name = f"{feature}_iou_{source}"
-        return np.asarray(self.table[name][rows, column_votes(name).index(votes)])
+    def iou_at(self, feature: str, source: str, threshold: float, rows: np.ndarray,
+               family: str = "votes") -> np.ndarray:
+        """IoU with truth of ``source``'s ('model' or 'consensus') mask at ``threshold``
+        (votes of 15, or with ``family='peak'`` a fraction of the map's peak)."""
+        name = iou_column(feature, source, family)
+        return np.asarray(self.table[name][rows, column_votes(name).index(threshold)])
+
+    def chosen_rule(self, feature: str, source: str,
+                    families: Sequence[str] = RULE_FAMILIES) -> tuple[str, float | None]:
+        """``source``'s mask rule chosen on the calibration galaxies: the (family, threshold)
+        with the highest mean IoU with truth there, among ``families`` ('votes', 'peak');
+        the threshold is None without such galaxies."""
+        rows = self.feature_rows(feature, calibration=True)
+        best: tuple[float, str, float | None] = (-np.inf, families[0], None)
+        for family in families:
+            name = iou_column(feature, source, family)
+            curves = np.asarray(self.table[name][rows])
+            threshold = best_threshold(curves, column_votes(name))
+            if threshold is not None:
+                score = float(np.mean(self.iou_at(feature, source, threshold, rows, family)))
+                best = max(best, (score, family, threshold), key=lambda b: b[0])
+        return best[1], best[2]
 
     def chosen_votes(self, feature: str) -> tuple[float | None, float | None]:
-        """Model and consensus thresholds (votes of 15) chosen on the calibration galaxies:
-        each maximises its mean IoU with truth there (None without such galaxies)."""
-        rows = self.feature_rows(feature, calibration=True)
-        model, consensus = (
-            best_threshold(np.asarray(self.table[name][rows]), column_votes(name))
-            for name in (f"{feature}_iou_model", f"{feature}_iou_consensus"))
-        return model, consensus
+        """Model and consensus thresholds in votes of 15 (fixed-vote masks only) chosen on
+        the calibration galaxies (None without such galaxies)."""
+        return (self.chosen_rule(feature, "model", ("votes",))[1],
+                self.chosen_rule(feature, "consensus", ("votes",))[1])
 
-    def test_ious(self, feature: str) -> tuple[np.ndarray, np.ndarray]:
-        """IoU with truth of the model and of the consensus at their chosen thresholds, on the
-        test galaxies (not calibration) whose truth has ``feature``."""
-        model_votes, consensus_votes = self.chosen_votes(feature)
-        if model_votes is None or consensus_votes is None:
+    def test_ious(self, feature: str, *, model_families: Sequence[str] = RULE_FAMILIES,
+                  consensus_families: Sequence[str] = RULE_FAMILIES,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """IoU with truth of the model and of the consensus, each with its rule chosen on the
+        calibration galaxies among its ``*_families``, on the test galaxies (not
+        calibration) whose truth has ``feature``."""
+        model_family, model_threshold = self.chosen_rule(feature, "model", model_families)
+        consensus_family, consensus_threshold = self.chosen_rule(feature, "consensus",
+                                                                 consensus_families)
+        if model_threshold is None or consensus_threshold is None:
             return np.array([]), np.array([])
         rows = self.feature_rows(feature, calibration=False)
-        return (self.iou_at(feature, "model", model_votes, rows),
-                self.iou_at(feature, "consensus", consensus_votes, rows))
+        return (self.iou_at(feature, "model", model_threshold, rows, model_family),
+                self.iou_at(feature, "consensus", consensus_threshold, rows, consensus_family))
 
     @cached_property
     def summary(self) -> dict[str, Any]:

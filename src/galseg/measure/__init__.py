@@ -14,7 +14,12 @@ import astropy.units as u
 import numpy as np
 from astropy.wcs import WCS
 
-from galseg.measure.arms import DEFAULT_SPIRAL_THRESHOLD, ArmMeasurement, measure_arms
+from galseg.measure.arms import (
+    DEFAULT_SPIRAL_DETECTION_LEVEL,
+    DEFAULT_SPIRAL_THRESHOLD,
+    ArmMeasurement,
+    measure_arms,
+)
 from galseg.measure.bar import (
     DEFAULT_BAR_MIN_PEAK,
     DEFAULT_BAR_THRESHOLD_RULE,
@@ -25,6 +30,7 @@ from galseg.measure.bar import (
 
 _RULES = {
     "spiral_threshold": ("spiral", "threshold"),
+    "spiral_detection_level": ("spiral", "detection_level"),
     "spiral_min_pixels": ("spiral", "min_pixels"),
     "bar_threshold": ("bar", "threshold"),
     "bar_min_peak": ("bar", "min_peak"),
@@ -54,7 +60,8 @@ def measure_maps(
     wcs : astropy.wcs.WCS or None, keyword-only
         Celestial WCS of the maps (sky position angle, pixel scale).
     **rules
-        ``spiral_threshold``, ``spiral_min_pixels`` (:class:`ArmMeasurement`),
+        ``spiral_threshold``, ``spiral_detection_level``, ``spiral_min_pixels``
+        (:class:`ArmMeasurement`),
         ``bar_threshold``, ``bar_min_peak``, ``bar_min_pixels`` (:class:`BarMeasurement`).
 
     Returns
@@ -98,6 +105,7 @@ __all__ = [
     "DEFAULT_BAR_MIN_PEAK",
     "DEFAULT_BAR_THRESHOLD_RULE",
     "DEFAULT_MIN_PIXELS",
+    "DEFAULT_SPIRAL_DETECTION_LEVEL",
     "DEFAULT_SPIRAL_THRESHOLD",
     "ArmMeasurement",
     "BarMeasurement",

@@ -1,10 +1,16 @@
-"""Spiral-arm area from a spiral vote-fraction map.
+"""Spiral-arm presence, mask and area from a spiral vote-fraction map.
 
-The arms are every pixel at or above a vote-fraction level, all connected
-regions together (arms come in many separate pieces, unlike a bar). The
-default level, 0.2 (3 of 15 volunteers), matches the simulator's truth masks
-better than a majority (0.5), which volunteers' thin, scattered arm polygons
-seldom reach: ``docs/measurements.md``.
+Two levels, as for the bar (``galseg.measure.bar``):
+
+* **Presence.** A galaxy has arms when at least ``min_pixels`` pixels reach the
+  vote fraction ``detection_level`` (0.1, 1.5 of 15 volunteers).
+* **Mask.** The arms are every pixel at or above the level that the rule
+  ``threshold`` gives on this map, all connected regions together (arms come in many
+  separate pieces, unlike a bar). The default, ``'peak0.15'`` (15% of the map's own
+  peak), follows the arms' extent whether a galaxy's arms are obvious (high vote
+  fractions everywhere along them) or faint (low ones); a fixed level cuts faint arms
+  short and lets obvious ones spread. Measured against simulated truth on the shipped
+  model's validation maps: ``docs/measurements.md``.
 """
 
 from __future__ import annotations
@@ -23,10 +29,15 @@ from galseg.measure.bar import (
     check_pixscale,
     check_redshift,
     kpc_per_arcsec_or_nan,
+    parse_threshold,
+    threshold_level,
 )
 
-DEFAULT_SPIRAL_THRESHOLD = 0.1
-"""Vote fraction at which a pixel counts as spiral arm (3 of 15 volunteers)."""
+DEFAULT_SPIRAL_THRESHOLD: float | str = "peak0.15"
+"""Rule of the arm mask: pixels at or above 0.15 of the map's peak (chosen on the shipped
+model's validation maps, ``docs/measurements.md``)."""
+DEFAULT_SPIRAL_DETECTION_LEVEL = 0.1
+"""Vote fraction that ``min_pixels`` pixels must reach for a galaxy to have arms."""
 
 
 class ArmMeasurement:
@@ -43,10 +54,15 @@ class ArmMeasurement:
         Pixel scale; taken from ``wcs`` when None.
     redshift : float or None, keyword-only
         Redshift for kpc^2 (Planck18 angular-diameter distance).
-    threshold : float, keyword-only
-        Vote fraction in (0, 1]; pixels ``>=`` it are arm.
+    threshold : float or str, keyword-only
+        Rule of the arm mask, as for :class:`~galseg.measure.BarMeasurement`: a vote
+        fraction in (0, 1], ``'peakF'`` (F times the map's peak) or ``'median-nonzero'``
+        / ``'p80-nonzero'``; pixels ``>=`` its level are arm.
+    detection_level : float, keyword-only
+        Vote fraction in (0, 1] that ``min_pixels`` pixels must reach for arms to be
+        detected.
     min_pixels : int, keyword-only
-        Fewer arm pixels than this means no arms.
+        Fewer pixels than this at ``detection_level`` means no arms.
     wcs : astropy.wcs.WCS or None, keyword-only
         Used only for the pixel scale when ``pixscale_arcsec`` is None.
 
@@ -54,9 +70,12 @@ class ArmMeasurement:
     --------
     >>> vote_fraction = np.zeros((20, 20))
     >>> vote_fraction[2:6, 2:10] = 0.6
+    >>> vote_fraction[2:6, 10:14] = 0.05
     >>> arms = ArmMeasurement(vote_fraction, pixscale_arcsec=0.5)
     >>> arms.detected, arms.area_px, arms.area_arcsec2
     (True, 32, <Quantity 8. arcsec2>)
+    >>> ArmMeasurement(vote_fraction, threshold=0.05).area_px
+    48
     """
 
     def __init__(
@@ -65,34 +84,41 @@ class ArmMeasurement:
         *,
         pixscale_arcsec: float | u.Quantity | None = None,
         redshift: float | None = None,
-        threshold: float = DEFAULT_SPIRAL_THRESHOLD,
+        threshold: float | str = DEFAULT_SPIRAL_THRESHOLD,
+        detection_level: float = DEFAULT_SPIRAL_DETECTION_LEVEL,
         min_pixels: int = DEFAULT_MIN_PIXELS,
         wcs: WCS | None = None,
     ) -> None:
         self._map = as_vote_fraction_map(spiral_vote_fraction, "spiral_vote_fraction")
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.number) \
-                or not 0 < threshold <= 1:
-            raise ValueError(f"threshold must be a vote fraction in (0, 1], got {threshold!r}")
+        parse_threshold(threshold)  # a bad rule fails here, not at first use
+        if isinstance(detection_level, bool) \
+                or not isinstance(detection_level, int | float | np.number) \
+                or not 0 < detection_level <= 1:
+            raise ValueError(f"detection_level must be a vote fraction in (0, 1], "
+                             f"got {detection_level!r}")
         if isinstance(min_pixels, bool) or not isinstance(min_pixels, int | np.integer) \
                 or min_pixels < 1:
             raise ValueError(f"min_pixels must be a positive integer, got {min_pixels!r}")
-        self.threshold = float(threshold)
+        self.threshold = threshold
+        self.detection_level = float(detection_level)
         self.min_pixels = int(min_pixels)
         self.pixscale_arcsec = check_pixscale(pixscale_arcsec, wcs)
         self.redshift = check_redshift(redshift)
 
     def __repr__(self) -> str:
-        return (f"<ArmMeasurement shape={self._map.shape} threshold={self.threshold} "
+        return (f"<ArmMeasurement shape={self._map.shape} threshold={self.threshold!r} "
                 f"detected={self.detected} area_px={self.area_px}>")
 
     @cached_property
-    def _above(self) -> np.ndarray:
-        return self._map >= self.threshold - VOTE_LEVEL_TOLERANCE
+    def threshold_value(self) -> float:
+        """The vote-fraction level of the mask (the rule applied to this map)."""
+        return threshold_level(self._map, self.threshold)
 
     @cached_property
     def detected(self) -> bool:
-        """True when at least ``min_pixels`` pixels reach the threshold."""
-        return bool(self._above.sum() >= self.min_pixels)
+        """True when at least ``min_pixels`` pixels reach ``detection_level``."""
+        above = self._map >= self.detection_level - VOTE_LEVEL_TOLERANCE
+        return bool(above.sum() >= self.min_pixels)
 
     @property
     def has_spiral_arms(self) -> bool:
@@ -102,7 +128,10 @@ class ArmMeasurement:
     @cached_property
     def mask(self) -> np.ndarray:
         """Arm pixels, bool (H, W); all False when no arms are detected."""
-        mask = self._above.copy() if self.detected else np.zeros(self._map.shape, bool)
+        if not self.detected:
+            mask = np.zeros(self._map.shape, bool)
+        else:  # the map is positive somewhere, so a per-map level is too
+            mask = self._map >= self.threshold_value - VOTE_LEVEL_TOLERANCE
         mask.flags.writeable = False
         return mask
 
@@ -143,4 +172,5 @@ def measure_arms(spiral_vote_fraction: np.ndarray, **kwargs: Any) -> ArmMeasurem
     return ArmMeasurement(spiral_vote_fraction, **kwargs)
 
 
-__all__ = ["DEFAULT_SPIRAL_THRESHOLD", "ArmMeasurement", "measure_arms"]
+__all__ = ["DEFAULT_SPIRAL_DETECTION_LEVEL", "DEFAULT_SPIRAL_THRESHOLD", "ArmMeasurement",
+           "measure_arms"]

@@ -39,8 +39,8 @@ from astropy.io import fits
 from astropy.table import Table
 
 from galseg.data.images import InputImage, read_image
-from galseg.data.maps import fraction_extname, mask_extname
-from galseg.measure import measure_maps
+from galseg.data.maps import fraction_extname, mask_extname, measured_mask_extname
+from galseg.measure import ArmMeasurement, BarMeasurement
 from galseg.models.geometry import dihedral, inverse_dihedral, resize
 from galseg.models.unet import UNet
 from galseg.models.weights import SegmenterMetadata, load_segmenter
@@ -75,11 +75,21 @@ class SegmentationResult:
         return self.image.name
 
     @cached_property
+    def arms(self) -> ArmMeasurement:
+        """The spiral arms measured on the spiral map with the default rules."""
+        return ArmMeasurement(self.spiral_vote_fraction, pixscale_arcsec=self.image.pixscale_arcsec,
+                              redshift=self.redshift, wcs=self.image.wcs)
+
+    @cached_property
+    def bar(self) -> BarMeasurement:
+        """The bar measured on the bar map with the default rules."""
+        return BarMeasurement(self.bar_vote_fraction, pixscale_arcsec=self.image.pixscale_arcsec,
+                              redshift=self.redshift, wcs=self.image.wcs)
+
+    @cached_property
     def measurements(self) -> dict[str, Any]:
-        """One catalog row (see :func:`galseg.measure.measure_maps`)."""
-        return measure_maps(self.spiral_vote_fraction, self.bar_vote_fraction,
-                            pixscale_arcsec=self.image.pixscale_arcsec,
-                            redshift=self.redshift, wcs=self.image.wcs)
+        """One catalog row (the columns of :func:`galseg.measure.measure_maps`)."""
+        return {**self.arms.to_row(), **self.bar.to_row()}
 
     def vote_fraction(self, feature: str) -> np.ndarray:
         if feature not in ("spiral", "bar"):
@@ -245,8 +255,9 @@ class Segmenter:
 
 def masks_hdulist(result: SegmentationResult, *, thresholds: Sequence[int] = (),
                   extra_cards: dict[str, Any] | None = None) -> fits.HDUList:
-    """The ``<name>_masks.fits`` content: vote-fraction maps, optional threshold masks and
-    a one-row MEASUREMENTS table, all on the input's pixel grid with its WCS."""
+    """The ``<name>_masks.fits`` content: vote-fraction maps, the masks the arms and the bar
+    were measured on, optional threshold masks and a one-row MEASUREMENTS table, all on the
+    input's pixel grid with its WCS."""
     header = result.image.wcs.to_header() if result.image.wcs is not None else fits.Header()
     primary = fits.PrimaryHDU()
     primary.header["INPUT"] = str(result.image.path or result.name)
@@ -257,6 +268,12 @@ def masks_hdulist(result: SegmentationResult, *, thresholds: Sequence[int] = (),
         hdu = fits.ImageHDU(result.vote_fraction(feature).astype(np.float32), header=header,
                             name=fraction_extname(feature))
         hdu.header["BUNIT"] = ("", "fraction of volunteers (predicted)")
+        hdus.append(hdu)
+    for feature, measured in (("spiral", result.arms), ("bar", result.bar)):
+        hdu = fits.ImageHDU(measured.mask.astype(np.uint8), header=header,
+                            name=measured_mask_extname(feature))
+        hdu.header["RULE"] = (str(measured.threshold), "threshold rule (docs/measurements.md)")
+        hdu.header["LEVEL"] = (measured.threshold_value, "vote fraction of the rule here")
         hdus.append(hdu)
     for th in thresholds:
         for feature in ("spiral", "bar"):
