@@ -43,7 +43,8 @@ def _grid(results, titles, path: Path, ncols: int = 6) -> None:
         ax.axis("off")
     for ax, result, title in zip(np.ravel(axes), results, titles, strict=False):
         ax.imshow(overlay_maps(result.image.rgb, result.spiral_vote_fraction,
-                               result.bar_vote_fraction))
+                               result.bar_vote_fraction,
+                               outline_masks=(result.arms.mask, result.bar.mask)))
         ax.set_title(title, fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -177,3 +177,20 @@ def test_output_names_follow_the_input_name_rule(tiny_segmenter_path, subject, t
     before = (out / "x_masks.fits").stat().st_mtime_ns
     assert main(args) == 0
     assert (out / "x_masks.fits").stat().st_mtime_ns == before
+
+
+def test_overlay_outlines_the_given_masks():
+    from galseg.visualize import overlay_maps
+
+    rgb = np.zeros((20, 20, 3), np.uint8)
+    spiral = np.zeros((20, 20), np.float32)
+    spiral[5:15, 5:15] = 0.2  # below the default outline level
+    mask = spiral > 0
+    plain = overlay_maps(rgb, spiral, np.zeros_like(spiral))
+    assert not (plain == 255).all(axis=2).any()  # nothing reaches 0.5: no outline
+    outlined = overlay_maps(rgb, spiral, np.zeros_like(spiral),
+                            outline_masks=(mask, np.zeros_like(mask)))
+    white = (outlined == 255).all(axis=2)
+    assert white[5, 5:15].all() and white[5:15, 5].all() and not white[10, 10]
+    with pytest.raises(ValueError, match="outline mask shape"):
+        overlay_maps(rgb, spiral, spiral, outline_masks=(mask[:5], mask))

@@ -19,9 +19,11 @@ def overlay_maps(
     bar_vote_fraction: np.ndarray,
     *,
     outline_level: float = 0.5,
+    outline_masks: tuple[np.ndarray, np.ndarray] | None = None,
     strength: float = 0.7,
 ) -> np.ndarray:
-    """Tint ``rgb`` by the vote fractions and outline where they reach ``outline_level``.
+    """Tint ``rgb`` by the vote fractions and outline where they reach ``outline_level``
+    (or the given masks).
 
     Parameters
     ----------
@@ -31,6 +33,9 @@ def overlay_maps(
         Maps in [0, 1] on the same grid.
     outline_level : float
         Vote fraction of the drawn outline (white for arms, yellow for the bar).
+    outline_masks : (ndarray, ndarray) of bool, optional
+        Spiral and bar masks to outline instead of ``outline_level`` (for example the
+        masks a measurement used, ``SegmentationResult.arms.mask``).
     strength : float
         Opacity of the tint where the vote fraction is 1.
 
@@ -51,8 +56,11 @@ def overlay_maps(
                              f"{image.shape[:2]}")
         alpha = (strength * np.clip(fraction, 0, 1))[..., None]
         out = out * (1 - alpha) + colour * alpha
-    for fraction, colour in ((spiral_vote_fraction, (1.0, 1.0, 1.0)),
-                             (bar_vote_fraction, (1.0, 0.95, 0.2))):
-        edge = find_boundaries(np.nan_to_num(fraction) >= outline_level, mode="inner")
-        out[edge] = colour
+    masks = outline_masks if outline_masks is not None else tuple(
+        np.nan_to_num(f) >= outline_level for f in (spiral_vote_fraction, bar_vote_fraction))
+    for mask, colour in zip(masks, ((1.0, 1.0, 1.0), (1.0, 0.95, 0.2)), strict=True):
+        if np.shape(mask) != image.shape[:2]:
+            raise ValueError(f"outline mask shape {np.shape(mask)} does not match image "
+                             f"{image.shape[:2]}")
+        out[find_boundaries(np.asarray(mask, bool), mode="inner")] = colour
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)

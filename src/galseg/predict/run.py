@@ -86,8 +86,10 @@ def _measurements(hdul: fits.HDUList) -> dict[str, Any]:
 def _write(result: SegmentationResult, out_dir: Path, *, thresholds: Sequence[int],
            key: str) -> dict[str, Any]:
     name = result.name
+    # outline what was measured, so the picture and the catalog agree
     overlay = overlay_maps(result.image.rgb, result.spiral_vote_fraction,
-                           result.bar_vote_fraction)
+                           result.bar_vote_fraction,
+                           outline_masks=(result.arms.mask, result.bar.mask))
     write_bytes_atomic(out_dir / f"{name}_overlay.png", png_bytes(overlay))
     hdul = masks_hdulist(result, thresholds=thresholds, extra_cards={"RUNKEY": key})
     write_bytes_atomic(out_dir / f"{name}_masks.fits", fits_bytes(hdul))
