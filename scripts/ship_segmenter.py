@@ -24,7 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path)
     parser.add_argument("eval_dir", type=Path)
-    parser.add_argument("--command", default="scripts/train_default_segmenter.sh")
+    parser.add_argument("--command", default="bash scripts/train_default_segmenter.sh")
     args = parser.parse_args()
     _, metadata = load_segmenter(args.model)
     metrics = json.loads((args.eval_dir / "metrics.json").read_text())

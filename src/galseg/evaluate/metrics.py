@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from galseg.measure.bar import VOTE_LEVEL_TOLERANCE, threshold_level
 from galseg.predict.segment import N_VOLUNTEERS
 
 CONSENSUS_VOTES = tuple(range(1, N_VOLUNTEERS + 1))
@@ -75,9 +76,10 @@ def peak_iou_curve(fraction: np.ndarray, truth: np.ndarray,
     >>> peak_iou_curve(fraction, np.array([[False, True, True]]), (0.2, 0.5))
     array([1. , 0.5])
     """
-    peak = float(fraction.max()) if fraction.size else 0.0
-    return np.array([iou((fraction >= f * peak - VOTE_TOLERANCE / N_VOLUNTEERS)
-                         & (fraction > 0), truth) for f in fractions])
+    # the level of galseg.measure's 'peakF' rule, so evaluation and measurement agree
+    levels = [threshold_level(fraction, f"peak{f:g}") for f in fractions]
+    return np.array([iou((fraction >= level - VOTE_LEVEL_TOLERANCE) & (fraction > 0), truth)
+                     for level in levels])
 
 
 def rule_label(family: str, value: float | None) -> str | None:

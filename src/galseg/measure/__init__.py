@@ -38,6 +38,37 @@ _RULES = {
 }
 
 
+def measure_features(
+    spiral_vote_fraction: np.ndarray,
+    bar_vote_fraction: np.ndarray,
+    *,
+    pixscale_arcsec: float | u.Quantity | None = None,
+    redshift: float | None = None,
+    wcs: WCS | None = None,
+    **rules: Any,
+) -> tuple[ArmMeasurement, BarMeasurement]:
+    """The arm and bar result objects of a galaxy's two vote-fraction maps (arguments as
+    :func:`measure_maps`); their masks are what the catalog row was measured on."""
+    unknown = sorted(set(rules) - set(_RULES))
+    if unknown:
+        raise TypeError(
+            f"unknown rule(s) {unknown}; measure_maps accepts {sorted(_RULES)}"
+        )
+    spiral_shape, bar_shape = np.shape(spiral_vote_fraction), np.shape(bar_vote_fraction)
+    if spiral_shape != bar_shape:
+        raise ValueError(
+            f"spiral_vote_fraction and bar_vote_fraction must have the same shape, "
+            f"got {spiral_shape} and {bar_shape}"
+        )
+    options: dict[str, dict[str, Any]] = {"spiral": {}, "bar": {}}
+    for key, value in rules.items():
+        feature, name = _RULES[key]
+        options[feature][name] = value
+    common = {"pixscale_arcsec": pixscale_arcsec, "redshift": redshift, "wcs": wcs}
+    return (ArmMeasurement(spiral_vote_fraction, **common, **options["spiral"]),
+            BarMeasurement(bar_vote_fraction, **common, **options["bar"]))
+
+
 def measure_maps(
     spiral_vote_fraction: np.ndarray,
     bar_vote_fraction: np.ndarray,
@@ -80,24 +111,9 @@ def measure_maps(
     >>> row["has_spiral_arms"], row["has_bar"], row["bar_length_px"], row["bar_pa_deg"]
     (False, True, 20.0, 90.0)
     """
-    unknown = sorted(set(rules) - set(_RULES))
-    if unknown:
-        raise TypeError(
-            f"unknown rule(s) {unknown}; measure_maps accepts {sorted(_RULES)}"
-        )
-    spiral_shape, bar_shape = np.shape(spiral_vote_fraction), np.shape(bar_vote_fraction)
-    if spiral_shape != bar_shape:
-        raise ValueError(
-            f"spiral_vote_fraction and bar_vote_fraction must have the same shape, "
-            f"got {spiral_shape} and {bar_shape}"
-        )
-    options: dict[str, dict[str, Any]] = {"spiral": {}, "bar": {}}
-    for key, value in rules.items():
-        feature, name = _RULES[key]
-        options[feature][name] = value
-    common = {"pixscale_arcsec": pixscale_arcsec, "redshift": redshift, "wcs": wcs}
-    arms = ArmMeasurement(spiral_vote_fraction, **common, **options["spiral"])
-    bar = BarMeasurement(bar_vote_fraction, **common, **options["bar"])
+    arms, bar = measure_features(spiral_vote_fraction, bar_vote_fraction,
+                                 pixscale_arcsec=pixscale_arcsec, redshift=redshift, wcs=wcs,
+                                 **rules)
     return {**arms.to_row(), **bar.to_row()}
 
 
@@ -111,5 +127,6 @@ __all__ = [
     "BarMeasurement",
     "measure_arms",
     "measure_bar",
+    "measure_features",
     "measure_maps",
 ]

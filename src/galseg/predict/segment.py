@@ -40,7 +40,7 @@ from astropy.table import Table
 
 from galseg.data.images import InputImage, read_image
 from galseg.data.maps import fraction_extname, mask_extname, measured_mask_extname
-from galseg.measure import ArmMeasurement, BarMeasurement
+from galseg.measure import ArmMeasurement, BarMeasurement, measure_features
 from galseg.models.geometry import dihedral, inverse_dihedral, resize
 from galseg.models.unet import UNet
 from galseg.models.weights import SegmenterMetadata, load_segmenter
@@ -75,16 +75,20 @@ class SegmentationResult:
         return self.image.name
 
     @cached_property
+    def _features(self) -> tuple[ArmMeasurement, BarMeasurement]:
+        return measure_features(self.spiral_vote_fraction, self.bar_vote_fraction,
+                                pixscale_arcsec=self.image.pixscale_arcsec,
+                                redshift=self.redshift, wcs=self.image.wcs)
+
+    @property
     def arms(self) -> ArmMeasurement:
         """The spiral arms measured on the spiral map with the default rules."""
-        return ArmMeasurement(self.spiral_vote_fraction, pixscale_arcsec=self.image.pixscale_arcsec,
-                              redshift=self.redshift, wcs=self.image.wcs)
+        return self._features[0]
 
-    @cached_property
+    @property
     def bar(self) -> BarMeasurement:
         """The bar measured on the bar map with the default rules."""
-        return BarMeasurement(self.bar_vote_fraction, pixscale_arcsec=self.image.pixscale_arcsec,
-                              redshift=self.redshift, wcs=self.image.wcs)
+        return self._features[1]
 
     @cached_property
     def measurements(self) -> dict[str, Any]:
