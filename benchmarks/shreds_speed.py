@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from _timing import median_seconds  # benchmarks/_timing.py, beside this script
 
-from galseg.models.shrednet import PAPER_SHRED_CONFIG, ShredNet, ShredNetConfig
+from galseg.models.cutout_net import PAPER_SHRED_CONFIG, CutoutNet, CutoutNetConfig
 from galseg.predict.shreds import ShredClassifier
 
 
@@ -52,9 +52,9 @@ def _inference(model: torch.nn.Module, cutouts: torch.Tensor, *, batch: int,
     return run
 
 
-def _training(config: ShredNetConfig, device: str, steps: int = 3,
+def _training(config: CutoutNetConfig, device: str, steps: int = 3,
               batch: int = 64) -> Callable[[], None]:
-    model = ShredNet(config).to(device, memory_format=torch.channels_last).train()
+    model = CutoutNet(config).to(device, memory_format=torch.channels_last).train()
     optimiser = torch.optim.AdamW(model.parameters())
     images = torch.rand(batch, 3, 128, 128, device=device).contiguous(
         memory_format=torch.channels_last)
@@ -78,7 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     cutouts = torch.rand(args.n, 3, 128, 128, device=args.device)
-    paper = ShredNet(PAPER_SHRED_CONFIG).to(args.device)
+    paper = CutoutNet(PAPER_SHRED_CONFIG).to(args.device)
     rates = {
         "paper_plain": _median_rate(_inference(paper, cutouts, batch=32, channels_last=False),
                                     args.n, args.repeats),

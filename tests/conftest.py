@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from galseg.models.shrednet import ShredNetConfig
+from galseg.models.cutout_net import CutoutNetConfig
 from galseg.models.unet import UNetConfig
 from galseg.sim.dataset import SimulationConfig, simulate_dataset
 
@@ -33,7 +33,7 @@ def tiny_segmenter_path(sim_dataset: Path, tmp_path_factory: pytest.TempPathFact
     return out
 
 
-TINY_SHREDNET = ShredNetConfig(widths=(2, 4, 4, 8), convs_per_stage=1, dropout=0.0)
+TINY_SHREDNET = CutoutNetConfig(widths=(2, 4, 4, 8), convs_per_stage=1, dropout=0.0)
 
 
 @pytest.fixture(scope="session")
@@ -41,10 +41,10 @@ def tiny_shred_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained two-member tiny shred classifier (random weights, fixed seed)."""
     import torch
 
-    from galseg.models.shrednet import ShredNet
+    from galseg.models.cutout_net import CutoutNet
     from galseg.models.weights import ShredMetadata, save_shred_classifier
 
     torch.manual_seed(0)
-    members = [ShredNet(TINY_SHREDNET).eval() for _ in range(2)]
+    members = [CutoutNet(TINY_SHREDNET).eval() for _ in range(2)]
     path = tmp_path_factory.mktemp("shred_model") / "tiny_shreds.pt"
     return save_shred_classifier(members, ShredMetadata(TINY_SHREDNET, threshold=0.5), path)

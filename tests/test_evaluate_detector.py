@@ -493,8 +493,9 @@ def fake_detect_module(monkeypatch):
 
     class Detector:
         @classmethod
-        def from_file(cls, path: str | None = None) -> FakeDetector:
-            loaded.append(path)
+        def from_file(cls, path: str | None = None, *, morphology: str = "default"
+                      ) -> FakeDetector:
+            loaded.append(path if morphology == "default" else (path, morphology))
             return FakeDetector()
 
     module = types.ModuleType("galseg.predict.detect")
@@ -515,6 +516,7 @@ def test_cli_writes_summary_objects_and_figures(sim_dir, gz1_dir, tmp_path, caps
     assert "mAP@0.5 (masks)" in captured.out and "objects.csv" in captured.err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["setup"]["model"] == str(tmp_path / "m.pt")
+    assert summary["setup"]["morphology"] == "default"
     assert summary["setup"]["data"] == [str(sim_dir), str(gz1_dir)]
     assert [row["scale"] for row in summary["noise"]] == [0.0, 12.75]
     assert len(Table.read(out / "objects.csv", format="ascii.csv")) == 8
@@ -528,6 +530,9 @@ def test_cli_options_and_errors(sim_dir, tmp_path, capsys, fake_detect_module):
                  "1", "--noise-scales", "--no-baseline", "--quiet"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert fake_detect_module == [None]
+    assert main(["evaluate", "detector", "--data", str(sim_dir), "--out", str(out), "--limit",
+                 "1", "--noise-scales", "--no-baseline", "--morphology", "none", "--quiet"]) == 0
+    assert fake_detect_module == [None, (None, "none")]
     assert summary["setup"]["n_images"] == 1 and "noise" not in summary
     assert "classical" not in summary["completeness"]
     assert not (out / "noise.png").exists() and not (out / "overlay.png").exists()

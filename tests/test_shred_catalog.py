@@ -21,7 +21,7 @@ from galseg.data.catalogs import read_catalog, write_catalog
 from galseg.data.cutouts import cutout_rgb
 from galseg.data.images import read_image
 from galseg.errors import GalsegError, InputFileError
-from galseg.models.shrednet import ShredNet
+from galseg.models.cutout_net import CutoutNet
 from galseg.models.weights import ShredMetadata
 from galseg.predict.shred_catalog import PARTIAL_SUFFIX, SHRED_COLUMNS, clean_catalog
 from galseg.predict.shreds import ShredClassifier
@@ -415,7 +415,7 @@ def test_stale_or_damaged_progress_files_are_not_used(classifier, many_rows, tmp
     # another model: the saved rows are not its results
     killed_run()
     torch.manual_seed(1)
-    other = ShredClassifier([ShredNet(TINY_SHREDNET).eval()], ShredMetadata(TINY_SHREDNET),
+    other = ShredClassifier([CutoutNet(TINY_SHREDNET).eval()], ShredMetadata(TINY_SHREDNET),
                             device="cpu")
     notes: list[str] = []
     assert _run(other, catalog, out, log=notes.append, **options).n_resumed == 0

@@ -13,10 +13,9 @@ from conftest import TINY_SHREDNET
 from galseg.evaluate.metrics import binary_scores, roc_auc, roc_curve
 from galseg.models.weights import load_shred_classifier
 from galseg.predict.shreds import ShredClassifier
+from galseg.training.ensemble import fit_platt, fold_of
 from galseg.training.shreds import (
     ShredTrainConfig,
-    fit_platt,
-    fold_of,
     load_shred_examples,
     train_shred_classifier,
 )
@@ -66,13 +65,13 @@ def test_examples_load_and_cache(shred_data, tmp_path):
     cache = tmp_path / "c.npz"
     first = load_shred_examples(shred_data, cache=cache, progress=False)
     assert first.images.shape == (48, 128, 128, 3) and first.images.dtype == np.uint8
-    assert first.is_shred.sum() == 24 and cache.is_file()
+    assert first.labels.sum() == 24 and cache.is_file()
     again = load_shred_examples(shred_data, cache=cache, progress=False)
     assert np.array_equal(again.images, first.images) and list(again.ids) == list(first.ids)
     # every detection of a field is in one fold
     folds = first.folds(3)
-    for name in np.unique(first.fields):
-        assert len(set(folds[first.fields == name])) == 1
+    for name in np.unique(first.groups):
+        assert len(set(folds[first.groups == name])) == 1
 
 
 def test_training_writes_a_calibrated_ensemble_and_resumes(shred_data, tmp_path):

@@ -16,3 +16,12 @@ def vote_threshold(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"thresholds are at least 1 vote, got {value}")
     return value
+
+
+def add_morphology_option(parser: argparse.ArgumentParser) -> None:
+    """``--morphology``: the detector's second-look spiral/elliptical classifier."""
+    parser.add_argument(
+        "--morphology", default="default", metavar="MODEL",
+        help="spiral/elliptical classifier applied to each detected galaxy: a model file "
+             "from `galseg train morphology`, 'default' (shipped) or 'none' (the detector's "
+             "own classes) (default: %(default)s)")

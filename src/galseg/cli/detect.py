@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from galseg.cli._args import add_morphology_option
 from galseg.errors import GalsegError, InputFileError
 
 
@@ -19,7 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="images -> every galaxy found, outlined and classified (catalog, segmaps)",
         description=(
             "Find every galaxy in each image, outline it (instance mask) and classify it "
-            "spiral or elliptical (or star) with the Mask R-CNN detector (Farias et al. 2020). "
+            "spiral or elliptical (or star) with the Mask R-CNN detector (Farias et al. 2020) "
+            "and a second, closer look at each galaxy (--morphology). "
             "Inputs: JPEG/PNG and FITS (one band or g, r, z; with a WCS each object gets RA/Dec) "
             "of any size: large fields are cut into overlapping tiles and merged without "
             "duplicates. Writes DIR/catalog.csv (one row per object: id, image, x, y, "
@@ -33,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     parser.add_argument("--model", type=Path, default=None,
                         help="model file from `galseg train detector` (default: shipped)")
+    add_morphology_option(parser)
     parser.add_argument("--pixscale", type=float, default=None, metavar="ARCSEC",
                         help="pixel scale in arcsec/px (default: from the FITS WCS); inputs "
                              "with a known scale are resampled to the model's (0.396\"/px), "
@@ -64,7 +67,8 @@ def _run(args: argparse.Namespace) -> int:
         inputs = find_images(args.inputs)
         if not inputs:
             raise GalsegError("no image files found in the inputs")
-        detector = Detector.from_file(args.model, device=args.device,
+        detector = Detector.from_file(args.model, morphology=args.morphology,
+                                      device=args.device,
                                       score_threshold=args.score_threshold,
                                       tile_size=args.tile_size, tile_overlap=args.tile_overlap)
     except (GalsegError, ValueError) as exc:

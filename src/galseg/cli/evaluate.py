@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from galseg.cli._args import add_morphology_option
 from galseg.errors import GalsegError
 
 DEFAULT_OUT = Path("evaluation")
@@ -131,6 +132,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                                "repeat for several; use images the model was not trained on")
     detector.add_argument("--model", type=Path, default=None,
                           help="model file from `galseg train detector` (default: shipped)")
+    add_morphology_option(detector)
     detector.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
                           help=f"output folder (default: ./{DEFAULT_OUT})")
     detector.add_argument("--limit", type=_positive_int, default=None, metavar="N",
@@ -203,12 +205,14 @@ def _evaluate_detector(args: argparse.Namespace) -> int:
             examples = [read_detection_examples(folder) for folder in args.data]
         except FileNotFoundError as exc:  # not an OSError of --out
             raise ValueError(str(exc)) from None
-        detector = Detector.from_file(None if args.model is None else str(args.model))
+        detector = Detector.from_file(None if args.model is None else str(args.model),
+                                      morphology=args.morphology)
         evaluation = evaluate_detector(detector, examples, limit=args.limit,
                                        progress=not args.quiet, baseline=not args.no_baseline,
                                        noise_scales=args.noise_scales,
                                        noise_limit=args.noise_limit)
         evaluation.setup["model"] = str(args.model) if args.model else "default"
+        evaluation.setup["morphology"] = str(args.morphology)
         evaluation.setup["data"] = [str(folder) for folder in args.data]
         return evaluation, evaluation.write(args.out) + write_figures(evaluation, args.out)
 

@@ -1,16 +1,17 @@
-"""``galseg train segmenter|shreds|detector``: train the spiral/bar U-Net, the shred
-classifier or the galaxy detector (thin layers over
-:func:`galseg.training.segmenter.train_segmenter`,
-:func:`galseg.training.shreds.train_shred_classifier` and
-:func:`galseg.training.detector.train_detector`)."""
+"""``galseg train segmenter|shreds|detector|morphology``: train the spiral/bar U-Net, the
+shred classifier, the galaxy detector or its spiral/elliptical classifier (thin layers
+over :func:`galseg.training.segmenter.train_segmenter`,
+:func:`galseg.training.shreds.train_shred_classifier`,
+:func:`galseg.training.detector.train_detector` and
+:func:`galseg.training.morphology.train_morphology_classifier`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from galseg.models.cutout_net import ARCHITECTURES, CutoutNetConfig
 from galseg.models.detector import BACKBONES, DetectorConfig
-from galseg.models.shrednet import ARCHITECTURES, ShredNetConfig
 from galseg.models.unet import UNetConfig
 
 
@@ -92,7 +93,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     shreds.add_argument("--architecture", choices=ARCHITECTURES, default="lean",
                         help="'lean' (default, fast on CPU) or 'paper' (Di Teodoro et al., "
                              "10.6 M parameters)")
-    shreds.add_argument("--widths", type=int, nargs=4, default=list(ShredNetConfig.widths),
+    shreds.add_argument("--widths", type=int, nargs=4, default=list(CutoutNetConfig.widths),
                         metavar="C", help="lean stage widths (default %(default)s)")
     shreds.add_argument("--folds", type=int, default=5,
                         help="cross-validation folds = ensemble members (default 5)")
@@ -131,6 +132,44 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     _add_run_options(det, batch_size=4, lr=1e-3, weight_decay=1e-4, epochs=40, patience=5,
                      time_note="")
     det.set_defaults(func=_train_detector)
+
+    from galseg.training.morphology import DEFAULT_MORPHOLOGY_CONFIG as morph_default
+
+    morph = models.add_parser(
+        "morphology",
+        help="the detector's spiral/elliptical classifier, from detection example folders",
+        description=(
+            "Train the classifier that takes a second, closer look at every galaxy the "
+            "detector finds and tells spiral from elliptical (galseg.predict.morphology). "
+            "Each spiral or elliptical object of the detection example folders (GZ1 cutouts "
+            "from `galseg gz1-masks`, simulated fields) gives one crop around its true box "
+            "(CONTEXT times the box's longest side, at least MIN px), as the detector cuts "
+            "around its own boxes. k-fold ensemble by image, early stopping on each held-out "
+            "fold, flips, rotations, grey images and Gaussian noise, Platt calibration on "
+            "the out-of-fold predictions. Running the same command again resumes."),
+    )
+    morph.add_argument("--data", required=True, type=Path, nargs="+", metavar="DIR",
+                       help="detection example folders (examples.csv, objects.csv, masks/)")
+    morph.add_argument("--input-size", type=int, default=morph_default.model.input_size,
+                       metavar="PX", help="side of the network's input (default %(default)s)")
+    morph.add_argument("--widths", type=int, nargs=4, default=list(morph_default.model.widths),
+                       metavar="C", help="stage widths (default %(default)s)")
+    morph.add_argument("--dropout", type=float, default=morph_default.model.dropout,
+                       help="default %(default)s")
+    morph.add_argument("--crop-context", type=float, default=2.5, metavar="CONTEXT",
+                       help="crop side over the box's longest side (default %(default)s)")
+    morph.add_argument("--min-crop", type=float, default=24.0, metavar="MIN",
+                       help="smallest crop side in pixels (default %(default)s)")
+    morph.add_argument("--noise-sigma", type=float, default=morph_default.noise_sigma,
+                       metavar="COUNTS",
+                       help="Gaussian noise of a standard deviation drawn in [0, COUNTS] "
+                            "(8-bit counts) on half the crops (default %(default)s)")
+    morph.add_argument("--folds", type=int, default=morph_default.n_folds,
+                       help="cross-validation folds = ensemble members (default %(default)s)")
+    _add_run_options(morph, batch_size=morph_default.batch_size, lr=morph_default.learning_rate,
+                     weight_decay=morph_default.weight_decay, epochs=morph_default.max_epochs,
+                     patience=morph_default.patience, time_note=" per fold")
+    morph.set_defaults(func=_train_morphology)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
     return parser
 
@@ -154,7 +193,7 @@ def _train_segmenter(args: argparse.Namespace) -> int:
 def _train_shreds(args: argparse.Namespace) -> int:
     from galseg.training.shreds import ShredTrainConfig, train_shred_classifier
 
-    model = ShredNetConfig(architecture=args.architecture, widths=tuple(args.widths))
+    model = CutoutNetConfig(architecture=args.architecture, widths=tuple(args.widths))
     config = ShredTrainConfig(model=model, n_folds=args.folds, batch_size=args.batch_size,
                               learning_rate=args.lr, weight_decay=args.weight_decay,
                               max_epochs=args.epochs, patience=args.patience,
@@ -178,4 +217,21 @@ def _train_detector(args: argparse.Namespace) -> int:
         init_from=str(args.init_from) if args.init_from is not None else None,
         balance_classes=args.balance_classes, device=args.device)
     train_detector(config, args.out, run_dir=args.run_dir, progress=not args.quiet)
+    return 0
+
+
+def _train_morphology(args: argparse.Namespace) -> int:
+    from galseg.training.ensemble import EnsembleTrainConfig
+    from galseg.training.morphology import train_morphology_classifier
+
+    model = CutoutNetConfig(widths=tuple(args.widths), dropout=args.dropout,
+                            input_size=args.input_size)
+    config = EnsembleTrainConfig(model=model, n_folds=args.folds, batch_size=args.batch_size,
+                                 learning_rate=args.lr, weight_decay=args.weight_decay,
+                                 max_epochs=args.epochs, patience=args.patience,
+                                 max_minutes=args.max_minutes, seed=args.seed,
+                                 noise_sigma=args.noise_sigma)
+    train_morphology_classifier(args.data, args.out, config, crop_context=args.crop_context,
+                                min_crop_px=args.min_crop, run_dir=args.run_dir,
+                                device=args.device, progress=not args.quiet)
     return 0

@@ -142,8 +142,8 @@ def evaluate_shred_classifier(
     started = time.perf_counter()
     p_shred = classifier.predict_proba(examples.images)
     elapsed = time.perf_counter() - started
-    table = Table({"id": examples.ids, "field": examples.fields, "kind": examples.kinds,
-                   "true_is_shred": examples.is_shred.astype(np.int8),
+    table = Table({"id": examples.ids, "field": examples.groups, "kind": examples.kinds,
+                   "true_is_shred": examples.labels.astype(np.int8),
                    "p_shred": p_shred.astype(np.float32)})
     setup = {"data": str(data_dir), "members": len(classifier.members),
              "device": str(classifier.device),

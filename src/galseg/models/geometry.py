@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torchvision.ops import roi_align
 
 
 def dihedral(tensor: torch.Tensor, k: int) -> torch.Tensor:
@@ -33,3 +34,35 @@ def resize(tensor: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     if shape[0] <= tensor.shape[-2] and shape[1] <= tensor.shape[-1]:
         return F.interpolate(tensor, size=shape, mode="area")
     return F.interpolate(tensor, size=shape, mode="bilinear", align_corners=False)
+
+
+def box_crops(image: torch.Tensor, boxes: torch.Tensor, size: int, *, context: float,
+              min_side: float) -> torch.Tensor:
+    """Square crops of ``image`` centred on ``boxes``, resampled to ``size`` x ``size``.
+
+    The crop's side is ``max(context * longest box side, min_side)`` pixels, so a
+    galaxy fills the same share of every crop whatever its size. Sampling is
+    bilinear (torchvision's ``roi_align``, two samples per output pixel and axis);
+    parts of a crop outside the image are 0.
+
+    Parameters
+    ----------
+    image : tensor (C, H, W)
+    boxes : tensor (N, 4)
+        ``x0, y0, x1, y1`` in image pixels.
+    size : int
+    context, min_side : float
+
+    Returns
+    -------
+    tensor (N, C, size, size)
+    """
+    boxes = boxes.to(image.device, torch.float32).reshape(-1, 4)
+    centre_x = (boxes[:, 0] + boxes[:, 2]) / 2
+    centre_y = (boxes[:, 1] + boxes[:, 3]) / 2
+    longest = torch.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    half = torch.clamp(context * longest, min=min_side) / 2
+    rois = torch.stack([torch.zeros_like(half), centre_x - half, centre_y - half,
+                        centre_x + half, centre_y + half], dim=1)
+    return roi_align(image[None].float(), rois, (size, size), spatial_scale=1.0,
+                     sampling_ratio=2, aligned=True)

@@ -1,12 +1,13 @@
-"""Model files (segmenter, shred classifier, detector): save, load, verify, shipped defaults.
+"""Model files (segmenter, shred and morphology classifiers, detector): save, load, verify,
+shipped defaults.
 
 A model file is a ``torch.save`` dictionary readable with ``weights_only=True`` (no
 pickled code): ``format``, ``metadata`` (JSON text: architecture, the frame the model
 was trained on, training facts) and ``state_dict`` with float16 tensors (half the size;
 the weights are cast back to float32 on load, the predictions change by < 1e-3).
 
-A shred classifier file holds ``members`` (a list of state dicts: the ensemble of the
-cross-validation folds) instead of ``state_dict``.
+A cutout classifier file (shreds, morphology) holds ``members`` (a list of state dicts:
+the ensemble of the cross-validation folds) instead of ``state_dict``.
 
 Each default model ``galseg/models/weights/<name>.pt`` comes with ``<name>.json``
 holding its SHA-256 checksum and the measured scores; the checksum is verified
@@ -28,14 +29,16 @@ from typing import Any
 import torch
 
 from galseg.errors import InputFileError
+from galseg.models.cutout_net import CutoutNet, CutoutNetConfig
 from galseg.models.detector import DetectorConfig, GalaxyMaskRCNN, build_detector
-from galseg.models.shrednet import ShredNet, ShredNetConfig
 from galseg.models.unet import UNet, UNetConfig
 
 FORMAT = "galseg-segmenter-1"
 DEFAULT_SEGMENTER = "segmenter_default"
 SHRED_FORMAT = "galseg-shreds-1"
 DEFAULT_SHRED_CLASSIFIER = "shreds_default"
+MORPHOLOGY_FORMAT = "galseg-morphology-1"
+DEFAULT_MORPHOLOGY = "morphology_default"
 DETECTOR_FORMAT = "galseg-detector-1"
 DEFAULT_DETECTOR = "detector_default"
 
@@ -199,7 +202,7 @@ class ShredMetadata:
 
     Attributes
     ----------
-    model : ShredNetConfig
+    model : CutoutNetConfig
     pixscale_arcsec : float
         Pixel scale of the training cutouts (0.469 arcsec, as the paper).
     calibration : tuple of float
@@ -212,7 +215,7 @@ class ShredMetadata:
         Free-form facts about the training run (data, folds, scores).
     """
 
-    model: ShredNetConfig
+    model: CutoutNetConfig
     pixscale_arcsec: float = 0.469
     calibration: tuple[float, float] = (1.0, 0.0)
     threshold: float = 0.5
@@ -226,14 +229,14 @@ class ShredMetadata:
     @classmethod
     def from_json(cls, text: str) -> ShredMetadata:
         values = json.loads(text)
-        return cls(ShredNetConfig.from_dict(values["model"]), float(values["pixscale_arcsec"]),
+        return cls(CutoutNetConfig.from_dict(values["model"]), float(values["pixscale_arcsec"]),
                    tuple(float(v) for v in values["calibration"]), float(values["threshold"]),
                    values.get("training", {}))
 
 
-def save_shred_classifier(members: Sequence[ShredNet], metadata: ShredMetadata,
+def save_shred_classifier(members: Sequence[CutoutNet], metadata: ShredMetadata,
                           path: str | PathLike[str]) -> Path:
-    """Write an ensemble of :class:`ShredNet` (weights as float16) and its metadata."""
+    """Write an ensemble of :class:`CutoutNet` (weights as float16) and its metadata."""
     if not members:
         raise ValueError("a shred classifier needs at least one member network")
     return _write_model_file(path, {"format": SHRED_FORMAT, "metadata": metadata.to_json(),
@@ -242,7 +245,7 @@ def save_shred_classifier(members: Sequence[ShredNet], metadata: ShredMetadata,
 
 def load_shred_classifier(
     path: str | PathLike[str] | None = None, *, device: torch.device | str = "cpu"
-) -> tuple[list[ShredNet], ShredMetadata]:
+) -> tuple[list[CutoutNet], ShredMetadata]:
     """Load the member networks of a shred classifier in evaluation mode.
 
     Parameters
@@ -254,17 +257,85 @@ def load_shred_classifier(
 
     Returns
     -------
-    members : list of ShredNet (eval mode, float32, channels-last)
+    members : list of CutoutNet (eval mode, float32, channels-last)
     metadata : ShredMetadata
     """
     stored = _read_model_file(path, SHRED_FORMAT, DEFAULT_SHRED_CLASSIFIER, "shred classifier")
     metadata = ShredMetadata.from_json(stored["metadata"])
+    return _members(stored, metadata.model, device), metadata
+
+
+def _members(stored: dict[str, Any], config: CutoutNetConfig,
+             device: torch.device | str) -> list[CutoutNet]:
     members = []
     for state in stored["members"]:
-        member = ShredNet(metadata.model)
+        member = CutoutNet(config)
         member.load_state_dict(_full_state(state))
         members.append(member.to(device, memory_format=torch.channels_last).eval())
-    return members, metadata
+    return members
+
+
+@dataclass(frozen=True)
+class MorphologyMetadata:
+    """What a morphology classifier needs besides its weights.
+
+    Attributes
+    ----------
+    model : CutoutNetConfig
+    crop_context : float
+        A galaxy's crop is ``crop_context`` times the longest side of its box ...
+    min_crop_px : float
+        ... and at least this many pixels (of the detector's model grid).
+    calibration : tuple of float
+        ``(scale, offset)``: ``p_spiral = sigmoid(scale * logit + offset)`` with
+        ``logit`` the members' mean (Platt scaling on out-of-fold predictions).
+    training : dict
+        Free-form facts about the training run (data, folds, scores).
+    """
+
+    model: CutoutNetConfig
+    crop_context: float = 2.5
+    min_crop_px: float = 24.0
+    calibration: tuple[float, float] = (1.0, 0.0)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"model": self.model.to_dict(), "crop_context": self.crop_context,
+                           "min_crop_px": self.min_crop_px,
+                           "calibration": list(self.calibration), "training": self.training},
+                          sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> MorphologyMetadata:
+        values = json.loads(text)
+        return cls(CutoutNetConfig.from_dict(values["model"]), float(values["crop_context"]),
+                   float(values["min_crop_px"]),
+                   tuple(float(v) for v in values["calibration"]), values.get("training", {}))
+
+
+def save_morphology_classifier(members: Sequence[CutoutNet], metadata: MorphologyMetadata,
+                               path: str | PathLike[str]) -> Path:
+    """Write an ensemble of morphology :class:`CutoutNet` (float16) and its metadata."""
+    if not members:
+        raise ValueError("a morphology classifier needs at least one member network")
+    return _write_model_file(path, {"format": MORPHOLOGY_FORMAT,
+                                    "metadata": metadata.to_json(),
+                                    "members": [_half_state(m) for m in members]})
+
+
+def load_morphology_classifier(
+    path: str | PathLike[str] | None = None, *, device: torch.device | str = "cpu"
+) -> tuple[list[CutoutNet], MorphologyMetadata]:
+    """Load the member networks of a morphology classifier in evaluation mode.
+
+    ``path``: a file written by :func:`save_morphology_classifier` (``galseg train
+    morphology``); default the weights shipped with galseg, checked against their
+    checksum.
+    """
+    stored = _read_model_file(path, MORPHOLOGY_FORMAT, DEFAULT_MORPHOLOGY,
+                              "morphology classifier")
+    metadata = MorphologyMetadata.from_json(stored["metadata"])
+    return _members(stored, metadata.model, device), metadata
 
 
 @dataclass(frozen=True)

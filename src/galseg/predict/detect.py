@@ -17,6 +17,11 @@ own pixels:
    removes what is left of duplicates from objects larger than the overlap.
 3. **Masks** are kept as crops inside each box, so memory grows with the number
    of objects, not with objects x pixels.
+4. **Morphology.** With a :class:`~galseg.predict.morphology.MorphologyClassifier`
+   (the shipped one by default), each object's galaxy probability (spiral +
+   elliptical) is split between the two by the classifier's closer look at a crop
+   around the box, on the same model grid; the detector's own split is replaced.
+   ``score`` stays the detector's.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from galseg.models.detector import GalaxyMaskRCNN
 from galseg.models.geometry import resize
 from galseg.models.weights import DetectorMetadata, load_detector
 from galseg.predict.detections import Detections
+from galseg.predict.morphology import MorphologyClassifier, split_galaxy_probability
 
 MASK_THRESHOLD = 0.5
 """Mask probability above which a pixel belongs to the object (torchvision's convention)."""
@@ -72,11 +78,15 @@ class Detector:
         Tiling of large pictures, in model pixels.
     batch_size : int
         Tiles run together.
+    morphology : MorphologyClassifier, optional
+        Second look at each galaxy for spiral against elliptical (module docstring);
+        None: the detector's own class probabilities.
     """
 
     def __init__(self, model: GalaxyMaskRCNN, metadata: DetectorMetadata, *,
                  device: torch.device | str | None = None, score_threshold: float | None = None,
-                 tile_size: int = 512, tile_overlap: int = 128, batch_size: int = 4) -> None:
+                 tile_size: int = 512, tile_overlap: int = 128, batch_size: int = 4,
+                 morphology: MorphologyClassifier | None = None) -> None:
         if not 0 <= tile_overlap < tile_size:
             raise ValueError("tile_overlap must be >= 0 and smaller than tile_size")
         self.device = torch.device(device) if device is not None else torch.device(
@@ -86,12 +96,24 @@ class Detector:
         self.score_threshold = (metadata.score_threshold if score_threshold is None
                                 else float(score_threshold))
         self.tile_size, self.tile_overlap, self.batch_size = tile_size, tile_overlap, batch_size
+        self.morphology = morphology
 
     @classmethod
-    def from_file(cls, path: str | PathLike[str] | None = None, **options) -> Detector:
-        """Load a model file (None: the weights shipped with galseg)."""
+    def from_file(cls, path: str | PathLike[str] | None = None, *,
+                  morphology: str | PathLike[str] | None = "default", **options) -> Detector:
+        """Load a model file (None: the weights shipped with galseg).
+
+        ``morphology``: a morphology classifier file, ``'default'`` for the one shipped
+        with galseg, or None (or ``'none'``) for the detector's own classes.
+        """
         model, metadata = load_detector(path)
-        return cls(model, metadata, **options)
+        if morphology is None or str(morphology).lower() == "none":
+            classifier = None
+        else:
+            classifier = MorphologyClassifier.from_file(
+                None if str(morphology) == "default" else morphology,
+                device=options.get("device"))
+        return cls(model, metadata, morphology=classifier, **options)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -187,9 +209,13 @@ class Detector:
         else:
             stacked, order = torch.zeros((0, 4), dtype=torch.float64), []
         final_boxes = (stacked[order].numpy() / factor) if order else np.zeros((0, 4))
+        class_probs = np.array([probs[i] for i in order]).reshape(-1, len(self.classes))
+        if self.morphology is not None and order:
+            p_spiral = self.morphology.p_spiral(tensor, stacked[order].numpy())
+            class_probs = split_galaxy_probability(class_probs, self.classes, p_spiral)
         return Detections(
             boxes=final_boxes.reshape(-1, 4), scores=np.array([scores[i] for i in order]),
-            class_probs=np.array([probs[i] for i in order]).reshape(-1, len(self.classes)),
+            class_probs=class_probs,
             mask_crops=[crops[i][0] for i in order],
             mask_offsets=np.array([crops[i][1] for i in order], np.int64).reshape(-1, 2),
             shape=(height, width), weight_image=weight_image, class_names=self.classes)

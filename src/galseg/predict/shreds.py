@@ -1,6 +1,6 @@
 """Shred probabilities for batches of source cutouts.
 
-:class:`ShredClassifier` wraps a trained ensemble (:mod:`galseg.models.shrednet`,
+:class:`ShredClassifier` wraps a trained ensemble (:mod:`galseg.models.cutout_net`,
 one member per cross-validation fold): it averages the members' logits and
 maps the mean through the calibration stored with the model, so ``p_shred`` is
 a calibrated probability (on simulated data, the fraction of sources given
@@ -20,8 +20,7 @@ from os import PathLike
 import numpy as np
 import torch
 
-from galseg.models.geometry import dihedral
-from galseg.models.shrednet import ShredNet
+from galseg.models.cutout_net import CutoutNet, ensemble_logit, platt_probability
 from galseg.models.weights import ShredMetadata, load_shred_classifier
 
 
@@ -34,7 +33,7 @@ class ShredClassifier:
 
     Parameters
     ----------
-    members : list of ShredNet
+    members : list of CutoutNet
         Member networks (eval mode).
     metadata : ShredMetadata
         Calibration, threshold and the cutout format the members were trained on.
@@ -47,7 +46,7 @@ class ShredClassifier:
         (test-time augmentation; 8 times slower).
     """
 
-    def __init__(self, members: list[ShredNet], metadata: ShredMetadata, *,
+    def __init__(self, members: list[CutoutNet], metadata: ShredMetadata, *,
                  device: torch.device | str | None = None, batch_size: int = 256,
                  tta: bool = False) -> None:
         if not members:
@@ -99,15 +98,13 @@ class ShredClassifier:
     @torch.inference_mode()
     def logits(self, cutouts: np.ndarray) -> np.ndarray:
         """Mean member logit per cutout, shape (N,), before calibration."""
-        views = range(8) if self.tta else (0,)
-        out = [torch.stack([m(dihedral(images, k)) for m in self.members for k in views])
-               .mean(0).float().cpu() for images in self._batches(cutouts)]
+        out = [ensemble_logit(self.members, images, tta=self.tta).float().cpu()
+               for images in self._batches(cutouts)]
         return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
 
     def calibrate(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated ``p_shred`` from mean logits."""
-        scale, offset = self.metadata.calibration
-        return (1.0 / (1.0 + np.exp(-(scale * np.asarray(logits, np.float64) + offset))))
+        return platt_probability(logits, self.metadata.calibration)
 
     def predict_proba(self, cutouts: np.ndarray) -> np.ndarray:
         """Calibrated probability that each cutout's central source is a shred.

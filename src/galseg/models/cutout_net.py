@@ -1,4 +1,10 @@
-"""CNNs that tell a catalog source that is a shred of a bigger galaxy from a real one.
+"""Small CNNs that answer one yes/no question about the source at a cutout's centre.
+
+galseg asks two such questions: is this catalog source a shred of a bigger
+galaxy (:mod:`galseg.predict.shreds`, Di Teodoro et al. 2023), and is this
+detected galaxy a spiral (:mod:`galseg.predict.morphology`, the second look the
+detector takes at each galaxy). Both are ensembles of :class:`CutoutNet`
+trained the same way (:mod:`galseg.training.ensemble`).
 
 Two architectures:
 
@@ -19,14 +25,16 @@ Two architectures:
 Both return one logit per image. The paper's two-way softmax is the same model
 (``softmax([a, b])[1] == sigmoid(b - a)``), so one logit trained with binary
 cross-entropy is equivalent and half the output layer. The probability
-``p_shred`` is a calibrated function of the logit, applied by
-:class:`galseg.predict.shreds.ShredClassifier`.
+(``p_shred``, ``p_spiral``) is a calibrated function of the logit, applied by
+:class:`galseg.predict.shreds.ShredClassifier` and
+:class:`galseg.predict.morphology.MorphologyClassifier`.
 
 Tensor contract
 ---------------
-input : float tensor (N, 3, S, S), RGB in [0, 1] (Legacy Surveys g-r-z colour
-    cutout, red = z), S = ``config.input_size`` (128 at 0.469 arcsec/px).
-output : float tensor (N,), logit of "this source is a shred".
+input : float tensor (N, 3, S, S), RGB in [0, 1], S = ``config.input_size``
+    (shreds: Legacy Surveys g-r-z colour cutouts, red = z, 128 px at 0.469
+    arcsec/px; morphology: 64 px crops scaled to the detection's box).
+output : float tensor (N,), logit of "yes" (a shred; a spiral).
 """
 
 from __future__ import annotations
@@ -34,15 +42,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
+
+from galseg.models.geometry import dihedral
 
 ARCHITECTURES = ("lean", "paper")
 
 
 @dataclass(frozen=True)
-class ShredNetConfig:
-    """Shape of a :class:`ShredNet`.
+class CutoutNetConfig:
+    """Shape of a :class:`CutoutNet`.
 
     Parameters
     ----------
@@ -85,11 +96,11 @@ class ShredNetConfig:
         return values
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ShredNetConfig:
+    def from_dict(cls, values: dict[str, Any]) -> CutoutNetConfig:
         return cls(**{**values, "widths": tuple(values.get("widths", cls.widths))})
 
 
-PAPER_SHRED_CONFIG = ShredNetConfig(architecture="paper", dropout=0.2)
+PAPER_SHRED_CONFIG = CutoutNetConfig(architecture="paper", dropout=0.2)
 """The network of Di Teodoro et al. (2023)."""
 
 
@@ -99,8 +110,8 @@ def _conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Se
         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
 
-class _LeanShredNet(nn.Module):
-    def __init__(self, config: ShredNetConfig) -> None:
+class _LeanCutoutNet(nn.Module):
+    def __init__(self, config: CutoutNetConfig) -> None:
         super().__init__()
         widths = config.widths
         layers: list[nn.Module] = [_conv_bn_relu(3, widths[0], stride=2)]
@@ -124,8 +135,8 @@ class _LeanShredNet(nn.Module):
         return self.head(self.dropout(summary)).squeeze(1)
 
 
-class _PaperShredNet(nn.Module):
-    def __init__(self, config: ShredNetConfig) -> None:
+class _PaperCutoutNet(nn.Module):
+    def __init__(self, config: CutoutNetConfig) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         previous, size = 3, config.input_size
@@ -143,14 +154,14 @@ class _PaperShredNet(nn.Module):
         return self.head(self.features(images)).squeeze(1)
 
 
-class ShredNet(nn.Module):
-    """Shred classifier network (see the module docstring for the tensor contract)."""
+class CutoutNet(nn.Module):
+    """One-logit cutout classifier (see the module docstring for the tensor contract)."""
 
-    def __init__(self, config: ShredNetConfig = ShredNetConfig()) -> None:  # frozen default
+    def __init__(self, config: CutoutNetConfig = CutoutNetConfig()) -> None:  # frozen default
         super().__init__()
         self.config = config
-        self.body = (_LeanShredNet(config) if config.architecture == "lean"
-                     else _PaperShredNet(config))
+        self.body = (_LeanCutoutNet(config) if config.architecture == "lean"
+                     else _PaperCutoutNet(config))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         size = self.config.input_size
@@ -158,3 +169,17 @@ class ShredNet(nn.Module):
             raise ValueError(f"expected images of shape (N, 3, {size}, {size}), "
                              f"got {tuple(images.shape)}")
         return self.body(images)
+
+
+def ensemble_logit(members: list[CutoutNet], images: torch.Tensor, *,
+                   tta: bool = False) -> torch.Tensor:
+    """Mean logit of ``members`` for a batch (N, 3, S, S); with ``tta`` also averaged
+    over the 8 flips and right-angle rotations of each image."""
+    views = range(8) if tta else (0,)
+    return torch.stack([m(dihedral(images, k)) for m in members for k in views]).mean(0)
+
+
+def platt_probability(logits: np.ndarray, calibration: tuple[float, float]) -> np.ndarray:
+    """Calibrated probability ``sigmoid(scale * logit + offset)``."""
+    scale, offset = calibration
+    return 1.0 / (1.0 + np.exp(-(scale * np.asarray(logits, np.float64) + offset)))

@@ -8,7 +8,7 @@ import torch
 
 from conftest import TINY_SHREDNET
 from galseg.errors import InputFileError
-from galseg.models.shrednet import PAPER_SHRED_CONFIG, ShredNet, ShredNetConfig
+from galseg.models.cutout_net import PAPER_SHRED_CONFIG, CutoutNet, CutoutNetConfig
 from galseg.models.weights import (
     ShredMetadata,
     load_shred_classifier,
@@ -19,13 +19,13 @@ from galseg.predict.shreds import ShredClassifier
 
 
 def test_paper_network_has_the_papers_parameter_count():
-    model = ShredNet(PAPER_SHRED_CONFIG)
+    model = CutoutNet(PAPER_SHRED_CONFIG)
     assert sum(p.numel() for p in model.parameters()) == pytest.approx(10.58e6, rel=0.001)
     assert model(torch.zeros(2, 3, 128, 128)).shape == (2,)
 
 
 def test_lean_network_is_one_logit_per_image_and_checks_shape():
-    model = ShredNet(ShredNetConfig()).eval()
+    model = CutoutNet(CutoutNetConfig()).eval()
     assert model(torch.rand(3, 3, 128, 128)).shape == (3,)
     with pytest.raises(ValueError, match="shape"):
         model(torch.rand(1, 3, 64, 64))
@@ -36,12 +36,12 @@ def test_lean_network_is_one_logit_per_image_and_checks_shape():
                                     dict(convs_per_stage=0)])
 def test_bad_configs_are_refused(kwargs):
     with pytest.raises(ValueError):
-        ShredNetConfig(**kwargs)
+        CutoutNetConfig(**kwargs)
 
 
 def test_model_file_round_trip_and_calibration(tmp_path):
     torch.manual_seed(1)
-    members = [ShredNet(TINY_SHREDNET).eval() for _ in range(3)]
+    members = [CutoutNet(TINY_SHREDNET).eval() for _ in range(3)]
     metadata = ShredMetadata(TINY_SHREDNET, calibration=(2.0, -0.5), threshold=0.7,
                              training={"folds": 3})
     path = save_shred_classifier(members, metadata, tmp_path / "s.pt")
