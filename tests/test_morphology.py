@@ -64,6 +64,7 @@ def test_examples_are_one_crop_per_galaxy_grouped_by_image(folder, tmp_path):
     assert len(examples) == 16 and examples.images.shape == (16, 32, 32, 3)
     assert examples.labels.sum() == 8 and set(examples.kinds) == {"sim"}
     assert len(set(examples.groups)) == 8 and cache.is_file()
+    assert examples.zooms.shape == (16,) and np.all(examples.zooms > 0)
     # A galaxy sits at the centre of its crop (bright disc on a dark sky).
     centre = examples.images[:, 14:18, 14:18].mean()
     corner = examples.images[:, :3, :3].mean()
@@ -138,3 +139,21 @@ def test_cli_train_morphology(folder, tmp_path, capsys):
     assert code == 0 and out.is_file()
     _, metadata = load_morphology_classifier(out)
     assert metadata.model.input_size == 32 and metadata.training["config"]["n_folds"] == 2
+
+
+def test_training_noise_is_made_at_the_source_scale():
+    from galseg.training.ensemble import add_noise
+
+    images = torch.full((40, 3, 32, 32), 0.5)
+
+    def neighbour_correlation(noisy):
+        d = noisy - 0.5
+        return float((d[..., :, 1:] * d[..., :, :-1]).mean() / (d**2).mean())
+
+    rng = np.random.default_rng(0)
+    plain = add_noise(images, rng, 40.0)
+    upsampled = add_noise(images, rng, 40.0, zooms=np.full(40, 0.25))  # 8 px -> 32 px
+    assert abs(neighbour_correlation(plain)) < 0.05
+    assert neighbour_correlation(upsampled) > 0.7
+    noisy = (plain - 0.5).abs().flatten(1).amax(1) > 0
+    assert 5 < int(noisy.sum()) < 35  # about half the images get noise

@@ -35,6 +35,7 @@ import torch
 
 from galseg.evaluate.metrics import binary_scores, roc_auc
 from galseg.models.cutout_net import CutoutNet, CutoutNetConfig, platt_probability
+from galseg.models.geometry import box_crops
 from galseg.training.examples import unit_hash
 from galseg.training.loop import (
     LoopSettings,
@@ -63,6 +64,10 @@ class CutoutExamples:
     images : ndarray, shape (N, S, S, 3), uint8
         Colour cutouts.
     labels : ndarray of bool, shape (N,)
+    zooms : ndarray of float, shape (N,), optional
+        Source-image pixels per cutout pixel (None: 1, cutouts at the source's scale).
+        Training noise is made at the source's scale and resampled as the cutout was,
+        so it looks like the noise of a real image seen through the same crop.
     """
 
     ids: np.ndarray
@@ -70,13 +75,15 @@ class CutoutExamples:
     kinds: np.ndarray
     images: np.ndarray
     labels: np.ndarray
+    zooms: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def subset(self, index: np.ndarray) -> CutoutExamples:
         return CutoutExamples(self.ids[index], self.groups[index], self.kinds[index],
-                              self.images[index], self.labels[index])
+                              self.images[index], self.labels[index],
+                              None if self.zooms is None else self.zooms[index])
 
     def folds(self, n_folds: int) -> np.ndarray:
         """Fold of every example (by its group)."""
@@ -122,14 +129,32 @@ def _images(examples: CutoutExamples, index: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(examples.images[index]).permute(0, 3, 1, 2).float() / 255.0
 
 
-def add_noise(images: torch.Tensor, rng: np.random.Generator, sigma_max: float) -> torch.Tensor:
+def add_noise(images: torch.Tensor, rng: np.random.Generator, sigma_max: float,
+              zooms: np.ndarray | None = None) -> torch.Tensor:
     """Gaussian noise of sigma uniform in [0, ``sigma_max``] counts (of 255) on a random
-    half of ``images`` (N, 3, H, W in [0, 1]), clipped back to [0, 1]."""
+    half of ``images`` (N, 3, S, S in [0, 1]), clipped back to [0, 1].
+
+    With ``zooms`` (source pixels per image pixel), each image's noise is drawn per
+    source pixel and resampled to S x S by the crop's own sampling
+    (:func:`~galseg.models.geometry.box_crops`): an upsampled crop gets smooth,
+    correlated noise, as it does from a noisy picture."""
     if sigma_max <= 0:
         return images
-    n = len(images)
+    n, size = len(images), images.shape[-1]
     sigma = rng.uniform(0, sigma_max, n) * (rng.random(n) < 0.5) / 255.0
-    noise = torch.from_numpy(rng.standard_normal(images.shape).astype(np.float32))
+    if zooms is None:
+        noise = torch.from_numpy(rng.standard_normal(images.shape).astype(np.float32))
+    else:
+        noise = torch.zeros_like(images)
+        for i in np.flatnonzero(sigma > 0):
+            # Beyond 2 source pixels per output pixel the crop's 2 x 2 samples per pixel
+            # fall on different source pixels anyway: the resampled noise is the same
+            # uncorrelated noise, so a 2S source stands in for a larger one (speed).
+            side = float(size * min(zooms[i], 2.0))
+            source = torch.from_numpy(rng.standard_normal(
+                (images.shape[1], math.ceil(side) + 2, math.ceil(side) + 2), dtype=np.float32))
+            box = torch.tensor([[1.0, 1.0, 1.0 + side, 1.0 + side]])
+            noise[i] = box_crops(source, box, size, context=1.0, min_side=0.0)[0]
     return (images + torch.from_numpy(sigma.astype(np.float32))[:, None, None, None] * noise
             ).clamp_(0.0, 1.0)
 
@@ -203,7 +228,8 @@ def _train_fold(fold: int, examples: CutoutExamples, folds: np.ndarray,
 
     def batch_loss(index: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
         images, _ = augment_images(_images(train, index), rng, config.grey_probability)
-        images = add_noise(images, rng, config.noise_sigma)
+        images = add_noise(images, rng, config.noise_sigma,
+                           None if train.zooms is None else train.zooms[index])
         with autocast(device):
             logits = model(images.to(device, memory_format=torch.channels_last))
         return _bce(logits.float(), labels[index].to(device)), len(index)

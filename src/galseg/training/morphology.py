@@ -34,7 +34,7 @@ from galseg.models.geometry import box_crops
 from galseg.models.weights import MorphologyMetadata, save_morphology_classifier
 from galseg.training.ensemble import CutoutExamples, EnsembleTrainConfig, train_ensemble
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 MORPHOLOGY_CLASSES = ("spiral", "elliptical")
 
 DEFAULT_MORPHOLOGY_CONFIG = EnsembleTrainConfig(
@@ -63,8 +63,8 @@ def morphology_examples(
         with np.load(cache, allow_pickle=False) as stored:
             if json.loads(str(stored["stamp"])) == stamp:
                 return CutoutExamples(stored["ids"], stored["groups"], stored["kinds"],
-                                      stored["images"], stored["labels"])
-    ids, groups, kinds, images, labels = [], [], [], [], []
+                                      stored["images"], stored["labels"], stored["zooms"])
+    ids, groups, kinds, images, labels, zooms = [], [], [], [], [], []
     for folder in dirs:
         examples = read_detection_examples(folder)
         for example in tqdm(examples, desc=f"crops from {folder.name}", unit="image",
@@ -89,6 +89,8 @@ def morphology_examples(
                           .clip(0, 255).astype(np.uint8))
             for k in keep:
                 i = wanted[k]
+                x0, y0, x1, y1 = boxes[k]
+                zooms.append(max(crop_context * max(x1 - x0, y1 - y0), min_crop_px) / input_size)
                 ids.append(f"{example.name}:{i}")
                 groups.append(f"{folder.name}/{example.name}")
                 kinds.append(example.source)
@@ -96,12 +98,14 @@ def morphology_examples(
     if not ids:
         raise ValueError(f"no spiral or elliptical objects in {', '.join(map(str, dirs))}")
     result = CutoutExamples(np.array(ids), np.array(groups), np.array(kinds),
-                            np.concatenate(images), np.array(labels, bool))
+                            np.concatenate(images), np.array(labels, bool),
+                            np.array(zooms, np.float64))
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(cache).with_name(Path(cache).name + ".tmp.npz")
         np.savez(tmp, stamp=json.dumps(stamp), ids=result.ids, groups=result.groups,
-                 kinds=result.kinds, images=result.images, labels=result.labels)
+                 kinds=result.kinds, images=result.images, labels=result.labels,
+                 zooms=result.zooms)
         tmp.replace(cache)
     return result
 
