@@ -85,6 +85,29 @@ class CutoutExamples:
                               self.images[index], self.labels[index],
                               None if self.zooms is None else self.zooms[index])
 
+    def save(self, path: str | Path, stamp: dict[str, Any]) -> None:
+        """Cache the arrays in the ``.npz`` file ``path`` with ``stamp`` (what they were
+        made from); written whole or not at all."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        extra = {} if self.zooms is None else {"zooms": self.zooms}
+        np.savez(tmp, stamp=json.dumps(stamp), ids=self.ids, groups=self.groups,
+                 kinds=self.kinds, images=self.images, labels=self.labels, **extra)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path, stamp: dict[str, Any]) -> CutoutExamples | None:
+        """The examples cached in ``path`` by :meth:`save` with the same ``stamp``, or
+        None (no cache, or one made from other inputs)."""
+        if not Path(path).is_file():
+            return None
+        with np.load(path, allow_pickle=False) as stored:
+            if json.loads(str(stored["stamp"])) != stamp:
+                return None
+            return cls(stored["ids"], stored["groups"], stored["kinds"], stored["images"],
+                       stored["labels"], stored["zooms"] if "zooms" in stored.files else None)
+
     def folds(self, n_folds: int) -> np.ndarray:
         """Fold of every example (by its group)."""
         lookup = {name: fold_of(name, n_folds) for name in np.unique(self.groups)}

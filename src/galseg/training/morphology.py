@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -34,7 +33,7 @@ from galseg.models.geometry import box_crops
 from galseg.models.weights import MorphologyMetadata, save_morphology_classifier
 from galseg.training.ensemble import CutoutExamples, EnsembleTrainConfig, train_ensemble
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 MORPHOLOGY_CLASSES = ("spiral", "elliptical")
 
 DEFAULT_MORPHOLOGY_CONFIG = EnsembleTrainConfig(
@@ -59,11 +58,8 @@ def morphology_examples(
     stamp = {"version": CACHE_VERSION, "dirs": [str(d.resolve()) for d in dirs],
              "sizes": [(d / "objects.csv").stat().st_size for d in dirs],
              "input_size": input_size, "crop_context": crop_context, "min_crop_px": min_crop_px}
-    if cache is not None and Path(cache).is_file():
-        with np.load(cache, allow_pickle=False) as stored:
-            if json.loads(str(stored["stamp"])) == stamp:
-                return CutoutExamples(stored["ids"], stored["groups"], stored["kinds"],
-                                      stored["images"], stored["labels"], stored["zooms"])
+    if cache is not None and (cached := CutoutExamples.load(cache, stamp)) is not None:
+        return cached
     ids, groups, kinds, images, labels, zooms = [], [], [], [], [], []
     for folder in dirs:
         examples = read_detection_examples(folder)
@@ -101,12 +97,7 @@ def morphology_examples(
                             np.concatenate(images), np.array(labels, bool),
                             np.array(zooms, np.float64))
     if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(cache).with_name(Path(cache).name + ".tmp.npz")
-        np.savez(tmp, stamp=json.dumps(stamp), ids=result.ids, groups=result.groups,
-                 kinds=result.kinds, images=result.images, labels=result.labels,
-                 zooms=result.zooms)
-        tmp.replace(cache)
+        result.save(cache, stamp)
     return result
 
 

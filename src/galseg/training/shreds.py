@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from os import PathLike
@@ -33,7 +32,7 @@ from galseg.training.ensemble import (
     train_ensemble,
 )
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 TRUTH_COLUMN = "true_is_shred"
 """Catalog column with the truth label (1 shred, 0 not); not ``is_shred``, which is
 what ``galseg shreds`` adds, so a labelled catalog can be run through it."""
@@ -66,11 +65,8 @@ def load_shred_examples(
     catalog = {c: np.array([row[c] for row in rows], dtype=str) for c in columns}
     stamp = {"version": CACHE_VERSION, "catalog_bytes": catalog_path.stat().st_size,
              "catalog_mtime_ns": catalog_path.stat().st_mtime_ns, "n": len(rows)}
-    if cache is not None and Path(cache).is_file():
-        with np.load(cache, allow_pickle=False) as stored:
-            if json.loads(str(stored["stamp"])) == stamp:
-                return CutoutExamples(stored["ids"], stored["fields"], stored["kinds"],
-                                      stored["images"], stored["is_shred"])
+    if cache is not None and (cached := CutoutExamples.load(cache, stamp)) is not None:
+        return cached
     ids = catalog["id"]
     images = None
     for i, name in enumerate(tqdm(ids, desc="reading cutouts", unit="cutout",
@@ -92,11 +88,7 @@ def load_shred_examples(
     is_shred = np.isin(np.char.lower(catalog[TRUTH_COLUMN]), ("1", "true", "t", "yes"))
     examples = CutoutExamples(ids, catalog["field"], kinds, images, is_shred)
     if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(cache).with_name(Path(cache).name + ".tmp.npz")
-        np.savez(tmp, stamp=json.dumps(stamp), ids=examples.ids, fields=examples.groups,
-                 kinds=examples.kinds, images=examples.images, is_shred=examples.labels)
-        tmp.replace(cache)
+        examples.save(cache, stamp)
     return examples
 
 
