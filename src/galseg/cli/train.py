@@ -13,6 +13,7 @@ from pathlib import Path
 from galseg.models.cutout_net import ARCHITECTURES, CutoutNetConfig
 from galseg.models.detector import BACKBONES, DetectorConfig
 from galseg.models.unet import UNetConfig
+from galseg.models.weights import MorphologyMetadata
 
 
 def _add_run_options(parser: argparse.ArgumentParser, *, batch_size: int, lr: float,
@@ -156,9 +157,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                        metavar="C", help="stage widths (default %(default)s)")
     morph.add_argument("--dropout", type=float, default=morph_default.model.dropout,
                        help="default %(default)s")
-    morph.add_argument("--crop-context", type=float, default=2.5, metavar="CONTEXT",
+    morph.add_argument("--crop-context", type=float, default=MorphologyMetadata.crop_context,
+                       metavar="CONTEXT",
                        help="crop side over the box's longest side (default %(default)s)")
-    morph.add_argument("--min-crop", type=float, default=24.0, metavar="MIN",
+    morph.add_argument("--min-crop", type=float, default=MorphologyMetadata.min_crop_px,
+                       metavar="MIN",
                        help="smallest crop side in pixels (default %(default)s)")
     morph.add_argument("--noise-sigma", type=float, default=morph_default.noise_sigma,
                        metavar="COUNTS",

@@ -36,6 +36,14 @@ def resize(tensor: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(tensor, size=shape, mode="bilinear", align_corners=False)
 
 
+def crop_sides(boxes: torch.Tensor, *, context: float, min_side: float) -> torch.Tensor:
+    """Side in pixels of the square crop :func:`box_crops` cuts around each box (N, 4):
+    ``max(context * longest box side, min_side)``."""
+    boxes = boxes.reshape(-1, 4)
+    longest = torch.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    return torch.clamp(context * longest, min=min_side)
+
+
 def box_crops(image: torch.Tensor, boxes: torch.Tensor, size: int, *, context: float,
               min_side: float) -> torch.Tensor:
     """Square crops of ``image`` centred on ``boxes``, resampled to ``size`` x ``size``.
@@ -60,8 +68,7 @@ def box_crops(image: torch.Tensor, boxes: torch.Tensor, size: int, *, context: f
     boxes = boxes.to(image.device, torch.float32).reshape(-1, 4)
     centre_x = (boxes[:, 0] + boxes[:, 2]) / 2
     centre_y = (boxes[:, 1] + boxes[:, 3]) / 2
-    longest = torch.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    half = torch.clamp(context * longest, min=min_side) / 2
+    half = crop_sides(boxes, context=context, min_side=min_side) / 2
     rois = torch.stack([torch.zeros_like(half), centre_x - half, centre_y - half,
                         centre_x + half, centre_y + half], dim=1)
     return roi_align(image[None].float(), rois, (size, size), spatial_scale=1.0,

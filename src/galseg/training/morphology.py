@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from galseg.data.detection_examples import read_detection_examples
 from galseg.models.cutout_net import CutoutNetConfig, platt_probability
-from galseg.models.geometry import box_crops
+from galseg.models.geometry import box_crops, crop_sides
 from galseg.models.weights import MorphologyMetadata, save_morphology_classifier
 from galseg.training.ensemble import CutoutExamples, EnsembleTrainConfig, train_ensemble
 
@@ -78,15 +78,15 @@ def morphology_examples(
             if not keep:
                 continue
             picture = torch.from_numpy(np.array(example.rgb())).permute(2, 0, 1)
-            crops = box_crops(picture.float() / 255.0,
-                              torch.tensor([boxes[k] for k in keep], dtype=torch.float32),
-                              input_size, context=crop_context, min_side=min_crop_px)
+            kept = torch.tensor([boxes[k] for k in keep], dtype=torch.float32)
+            crops = box_crops(picture.float() / 255.0, kept, input_size, context=crop_context,
+                              min_side=min_crop_px)
             images.append((crops.permute(0, 2, 3, 1).numpy() * 255 + 0.5)
                           .clip(0, 255).astype(np.uint8))
+            zooms += (crop_sides(kept, context=crop_context, min_side=min_crop_px)
+                      / input_size).tolist()
             for k in keep:
                 i = wanted[k]
-                x0, y0, x1, y1 = boxes[k]
-                zooms.append(max(crop_context * max(x1 - x0, y1 - y0), min_crop_px) / input_size)
                 ids.append(f"{example.name}:{i}")
                 groups.append(f"{folder.name}/{example.name}")
                 kinds.append(example.source)
@@ -116,8 +116,8 @@ def train_morphology_classifier(
     model_path: str | PathLike[str],
     config: EnsembleTrainConfig = DEFAULT_MORPHOLOGY_CONFIG,
     *,
-    crop_context: float = 2.5,
-    min_crop_px: float = 24.0,
+    crop_context: float = MorphologyMetadata.crop_context,
+    min_crop_px: float = MorphologyMetadata.min_crop_px,
     run_dir: str | PathLike[str] | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
