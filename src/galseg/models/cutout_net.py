@@ -171,6 +171,15 @@ class CutoutNet(nn.Module):
         return self.body(images)
 
 
+def members_on_device(members: list[CutoutNet], device: torch.device | str | None = None
+                      ) -> tuple[torch.device, list[CutoutNet]]:
+    """The device (default: CUDA when present, else CPU) and ``members`` moved there in
+    evaluation mode, channels-last (what every ensemble runs as)."""
+    device = torch.device(device) if device is not None else torch.device(
+        "cuda" if torch.cuda.is_available() else "cpu")
+    return device, [m.to(device, memory_format=torch.channels_last).eval() for m in members]
+
+
 def ensemble_logit(members: list[CutoutNet], images: torch.Tensor, *,
                    tta: bool = False) -> torch.Tensor:
     """Mean logit of ``members`` for a batch (N, 3, S, S); with ``tta`` also averaged

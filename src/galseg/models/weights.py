@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from galseg.errors import InputFileError
-from galseg.models.cutout_net import CutoutNet, CutoutNetConfig
+from galseg.models.cutout_net import CutoutNet, CutoutNetConfig, members_on_device
 from galseg.models.detector import DetectorConfig, GalaxyMaskRCNN, build_detector
 from galseg.models.unet import UNet, UNetConfig
 
@@ -271,8 +271,8 @@ def _members(stored: dict[str, Any], config: CutoutNetConfig,
     for state in stored["members"]:
         member = CutoutNet(config)
         member.load_state_dict(_full_state(state))
-        members.append(member.to(device, memory_format=torch.channels_last).eval())
-    return members
+        members.append(member)
+    return members_on_device(members, device)[1]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,12 @@ from os import PathLike
 import numpy as np
 import torch
 
-from galseg.models.cutout_net import CutoutNet, ensemble_logit, platt_probability
+from galseg.models.cutout_net import (
+    CutoutNet,
+    ensemble_logit,
+    members_on_device,
+    platt_probability,
+)
 from galseg.models.geometry import box_crops
 from galseg.models.weights import MorphologyMetadata, load_morphology_classifier
 
@@ -46,10 +51,7 @@ class MorphologyClassifier:
                  device: torch.device | str | None = None, batch_size: int = 256) -> None:
         if not members:
             raise ValueError("a morphology classifier needs at least one member network")
-        self.device = torch.device(device) if device is not None else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu")
-        self.members = [m.to(self.device, memory_format=torch.channels_last).eval()
-                        for m in members]
+        self.device, self.members = members_on_device(members, device)
         self.metadata = metadata
         self.batch_size = int(batch_size)
 

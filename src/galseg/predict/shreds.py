@@ -20,12 +20,13 @@ from os import PathLike
 import numpy as np
 import torch
 
-from galseg.models.cutout_net import CutoutNet, ensemble_logit, platt_probability
+from galseg.models.cutout_net import (
+    CutoutNet,
+    ensemble_logit,
+    members_on_device,
+    platt_probability,
+)
 from galseg.models.weights import ShredMetadata, load_shred_classifier
-
-
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class ShredClassifier:
@@ -51,9 +52,7 @@ class ShredClassifier:
                  tta: bool = False) -> None:
         if not members:
             raise ValueError("a shred classifier needs at least one member network")
-        self.device = torch.device(device) if device is not None else _default_device()
-        self.members = [m.to(self.device, memory_format=torch.channels_last).eval()
-                        for m in members]
+        self.device, self.members = members_on_device(members, device)
         self.metadata = metadata
         self.batch_size = int(batch_size)
         self.tta = bool(tta)
