@@ -10,6 +10,8 @@ Usage::
 * **Large field**: ``galseg detect``'s whole path (read the FITS, stretch, tile,
   detect, catalog, segmentation map, overlay) on one field (default: a 2048 x 2048
   simulated field made on the fly), megapixels/s of input.
+* Both with the shipped second look at each galaxy (``--morphology``, default) and
+  without it (the detector's own classes), one after the other in the same run.
 * **Paper architecture**: the ResNet-101 backbone and FPN on a 256 x 256 cutout
   against the lean default's (random weights; speed does not depend on them). The
   heads are left out: their cost depends on how many boxes reach them.
@@ -44,22 +46,27 @@ def main() -> None:
     parser.add_argument("--field", default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--morphology", default="default")
     args = parser.parse_args()
 
-    detector = Detector.from_file(args.model, device=args.device)
+    detector = Detector.from_file(args.model, morphology=args.morphology, device=args.device)
+    variants = {"with_morphology": detector,
+                "without_morphology": Detector(detector.model, detector.metadata,
+                                               device=args.device)}
     results: dict[str, object] = {"device": args.device, "torch": torch.__version__,
                                   "threads": torch.get_num_threads(),
                                   "machine": platform.processor() or platform.machine()}
     examples = read_detection_examples(args.cutouts)
     pictures = [examples[i].rgb() for i in range(min(args.n, len(examples)))]
 
-    def cutouts() -> None:
-        for picture in pictures:
-            detector.detect(picture)
+    results["cutouts"] = {"n": len(pictures), "shape": list(pictures[0].shape[:2])}
+    for name, variant in variants.items():
+        def cutouts(variant: Detector = variant) -> None:
+            for picture in pictures:
+                variant.detect(picture)
 
-    seconds = median_seconds(cutouts, args.repeats)
-    results["cutouts"] = {"n": len(pictures), "shape": list(pictures[0].shape[:2]),
-                          "cutouts_per_s": round(len(pictures) / seconds, 2)}
+        seconds = median_seconds(cutouts, args.repeats)
+        results["cutouts"][f"cutouts_per_s_{name}"] = round(len(pictures) / seconds, 2)
 
     with tempfile.TemporaryDirectory() as tmp:
         field = args.field
@@ -67,17 +74,18 @@ def main() -> None:
             write_detection_dataset(Path(tmp) / "field", 1, seed=3, size=2048, progress=False)
             field = str(Path(tmp) / "field" / "fields" / "d000000.fits")
         counter = iter(range(10**6))
-
-        def whole_field() -> None:
-            run_detect([Path(field)], Path(tmp) / f"out{next(counter)}", detector=detector,
-                       progress=False)
-
-        seconds = median_seconds(whole_field, args.repeats)
         from galseg.data.images import read_image
         shape = read_image(field).shape
-        results["field"] = {"path": field, "shape": list(shape),
-                            "seconds": round(seconds, 2),
-                            "megapixels_per_s": round(shape[0] * shape[1] / 1e6 / seconds, 3)}
+        results["field"] = {"path": field, "shape": list(shape)}
+        for name, variant in variants.items():
+            def whole_field(variant: Detector = variant) -> None:
+                run_detect([Path(field)], Path(tmp) / f"out{next(counter)}", detector=variant,
+                           progress=False)
+
+            seconds = median_seconds(whole_field, args.repeats)
+            results["field"][f"seconds_{name}"] = round(seconds, 2)
+            results["field"][f"megapixels_per_s_{name}"] = round(
+                shape[0] * shape[1] / 1e6 / seconds, 3)
 
     # Backbone + FPN only: the whole network's time depends on how many boxes the heads
     # get, which for the untrained paper network says nothing about the architecture.
