@@ -370,6 +370,32 @@ def test_run_detect_outputs_wcs_resume_and_bad_files(tmp_path):
     assert again.n_reused == 2 and len(again.catalog) == len(catalog)
 
 
+def test_run_detect_weights_centroids_by_the_band_flux_of_fits_input(tmp_path):
+    # The 8-bit picture saturates on a bright core and would pull a centroid towards the
+    # geometric centre; for band images the centroid is weighted by their linear light.
+    rgb, masks = _disc_picture((64, 64), [(30, 30)], 8)
+    flux = np.zeros((64, 64), np.float32)
+    flux[30:33, 36:39] = 100.0  # a bright knot right of the disc's centre
+    flux += rgb[..., 1] / 255 * 0.5
+    fits.PrimaryHDU(np.stack([flux, flux, flux]),
+                    header=fits.Header({"BANDS": "grz", "BUNIT": "nanomaggy"})
+                    ).writeto(tmp_path / "knot.fits")
+    detector, seen = _tiny_detector(), []
+    plain_detect = detector.detect
+
+    def spy(rgb, **options):
+        seen.append(options.get("weight_image"))
+        return plain_detect(rgb, **options)
+
+    detector.detect = spy
+    run_detect([tmp_path / "knot.fits"], tmp_path / "o", detector=detector, progress=False)
+    assert len(seen) == 1 and np.allclose(seen[0], flux)
+    weighted = Detections(np.array([[20.0, 20, 44, 44]]), np.array([0.9]),
+                          np.array([[0.8, 0.1, 0.1]]), masks,
+                          weight_image=seen[0])
+    assert weighted.centroids[0, 0] > 36  # pulled to the knot at x = 37
+
+
 def test_detections_from_crops_match_full_masks():
     masks = np.zeros((2, 20, 30), bool)
     masks[0, 2:5, 3:9] = True

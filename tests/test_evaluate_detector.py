@@ -103,7 +103,8 @@ class FakeDetector:
         self.swap, self.drop, self.shift, self.crop = swap, drop, shift, crop
         self.calls = 0
 
-    def detect(self, rgb: np.ndarray, *, pixscale_arcsec: float | None = None) -> Detections:
+    def detect(self, rgb: np.ndarray, *, pixscale_arcsec: float | None = None,
+               weight_image: np.ndarray | None = None) -> Detections:
         self.calls += 1
         labels, n = ndimage.label(rgb.max(axis=2) > 128)
         masks, probs = [], []

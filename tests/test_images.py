@@ -64,7 +64,7 @@ def test_lossless_colour_picture_round_trip(tmp_path, suffix):
     assert np.array_equal(image.rgb, COLOUR / np.float32(255))
     assert image.valid.all() and image.valid.shape == (20, 30)
     assert image.source_kind == "rgb" and image.wcs is None and image.header is None
-    assert image.pixscale_arcsec == 0.5 and image.flux_scale == "none"
+    assert image.pixscale_arcsec == 0.5 and image.flux_scale == "none" and image.flux is None
     with pytest.raises(ValueError, match="read-only"):
         image.rgb[0, 0, 0] = 1.0
     assert "NGC1300" in repr(image)
@@ -148,6 +148,8 @@ def test_three_band_nanomaggies_match_the_simulator_colour_image(tmp_path):
     assert image.bands == "grz" and image.pixscale_arcsec is None and image.wcs is None
     assert np.array_equal(image.rgb, cut.rgb / np.float32(255))
     assert image.header["BUNIT"] == "nanomaggy"
+    # Linear light for flux-weighted centroids: the r band, as given in nanomaggies.
+    assert np.allclose(image.flux, cut.bands[1]) and not image.flux.flags.writeable
 
 
 def test_band_order_from_header_and_argument(tmp_path):
@@ -209,6 +211,8 @@ def test_one_band_fits_with_wcs_and_nans(tmp_path):
     assert image.rgb[3, 4, 0] == pytest.approx(grey_value(0.0))
     assert image.rgb[20, 20, 0] == pytest.approx(grey_value(data[20, 20] * per_native), abs=1e-6)
     assert read_image(path, pixscale_arcsec=0.262).pixscale_arcsec == 0.262  # overrides the WCS
+    assert image.flux[3, 4] == 0 and image.flux[5, 6] == 0
+    assert image.flux[20, 20] == pytest.approx(data[20, 20])
 
 
 def test_one_band_uses_the_named_band_stretch():

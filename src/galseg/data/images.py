@@ -75,6 +75,10 @@ class InputImage:
     flux_scale : str
         ``'nanomaggies'`` (values used as given), ``'sky-noise'`` (sky subtracted,
         rescaled to the survey's sky noise) or ``'none'`` (pictures).
+    flux : ndarray, shape (H, W), float32, read-only, or None
+        Linear light for flux-weighted measurements (centroids) of band images: the
+        r band (else the one band given) on the ``flux_scale``, 0 where not valid.
+        None for pictures, whose 8-bit values are stretched and saturate.
     """
 
     path: Path | None
@@ -87,13 +91,20 @@ class InputImage:
     source_kind: str
     bands: str | None = None
     flux_scale: str = "none"
+    flux: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         rgb = np.asarray(self.rgb, dtype=np.float32)
         valid = np.asarray(self.valid, dtype=bool)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or valid.shape != rgb.shape[:2]:
             raise ValueError(f"rgb must be (H, W, 3), valid (H, W); got {rgb.shape}, {valid.shape}")
-        for field, array in (("rgb", rgb), ("valid", valid)):
+        arrays = [("rgb", rgb), ("valid", valid)]
+        if self.flux is not None:
+            flux = np.asarray(self.flux, dtype=np.float32)
+            if flux.shape != valid.shape:
+                raise ValueError(f"flux must be (H, W) like rgb, got {flux.shape}")
+            arrays.append(("flux", flux))
+        for field, array in arrays:
             view = array.view()  # read-only view: the caller's array keeps its flags
             view.setflags(write=False)
             object.__setattr__(self, field, view)
@@ -211,6 +222,7 @@ def _from_bands(
             median, sigma = _sky(source, planes[i], finite[i], band)
             planes[i] = (planes[i] - median) * (target[BANDS.index(band)] / sigma)
     planes[~finite] = 0.0
+    flux = planes[bands.index("r") if "r" in bands else 0].astype(np.float32)
     stretch_bands = bands
     if len(bands) == 1:
         # The band in all three planes, each scaled to get this band's stretch: the
@@ -226,6 +238,7 @@ def _from_bands(
         source_kind=f"fits-{len(bands)}band",
         bands=bands,
         flux_scale="nanomaggies" if nanomaggies else "sky-noise",
+        flux=flux,
         **fields,
     )
 

@@ -55,6 +55,7 @@ from galseg.data.detection_examples import (
     DetectionExampleSet,
     read_detection_examples,
 )
+from galseg.data.images import read_image
 from galseg.evaluate.detection_metrics import (
     GALAXY_CLASSES,
     IOU_THRESHOLD,
@@ -90,8 +91,8 @@ PAPER = {"map50": 0.93, "accuracy": 0.98, "centroid_mad_x_px": 0.27, "centroid_m
 class DetectorLike(Protocol):
     """What the evaluation needs of a detector (:class:`galseg.predict.detect.Detector`)."""
 
-    def detect(self, rgb: np.ndarray, *, pixscale_arcsec: float | None = None
-               ) -> Detections: ...
+    def detect(self, rgb: np.ndarray, *, pixscale_arcsec: float | None = None,
+               weight_image: np.ndarray | None = None) -> Detections: ...
 
 
 # --------------------------------------------------------------------------------------
@@ -213,9 +214,18 @@ NOISE_COLUMNS = ("scale", "n_images", "n_galaxies", "n_matched", "accuracy",
                  "detected_correct", "map50", "mean_score_correct")
 
 
-def _detect(detector: DetectorLike, example: DetectionExample, rgb: np.ndarray) -> Detections:
+def _detect(detector: DetectorLike, example: DetectionExample, rgb: np.ndarray, *,
+            flux: np.ndarray | None = None) -> Detections:
     # At the example's pixel scale, as `galseg detect` runs a file whose scale is known.
-    return detector.detect(rgb, pixscale_arcsec=example.pixscale_arcsec)
+    return detector.detect(rgb, pixscale_arcsec=example.pixscale_arcsec, weight_image=flux)
+
+
+def _band_flux(example: DetectionExample) -> np.ndarray | None:
+    """The linear light `galseg detect` weights centroids with when given the example's
+    band FITS (:attr:`~galseg.data.images.InputImage.flux`); None for pictures only."""
+    if example.fits_path is None:
+        return None
+    return read_image(example.fits_path).flux
 
 
 def _check_scales(scales: Sequence[float]) -> tuple[float, ...]:
@@ -556,7 +566,7 @@ def evaluate_detector(
     classical_seconds = 0.0
     for example in tqdm(chosen, desc="detect", disable=not progress):
         truth = TruthObjects.from_example(example)
-        detections = _detect(detector, example, example.rgb())
+        detections = _detect(detector, example, example.rgb(), flux=_band_flux(example))
         if detections.masks.shape[1:] != truth.masks.shape[1:]:
             raise ValueError(f"{example.name}: the detector returned masks of shape "
                              f"{detections.masks.shape[1:]} for an image of shape "

@@ -183,7 +183,8 @@ def run_detect(
             image = read_image(path, pixscale_arcsec=pixscale_arcsec, bands=bands)
             if not image.valid.any():
                 raise InputFileError(path, "no valid pixels (all NaN or infinite)")
-            detections = detector.detect(image.rgb, pixscale_arcsec=image.pixscale_arcsec)
+            detections = detector.detect(image.rgb, pixscale_arcsec=image.pixscale_arcsec,
+                                         weight_image=image.flux)
         except (InputFileError, OSError, ValueError) as exc:
             record_failure(failures, path, exc, on_error)
             bar.update()
