@@ -157,3 +157,20 @@ def test_training_noise_is_made_at_the_source_scale():
     assert neighbour_correlation(upsampled) > 0.7
     noisy = (plain - 0.5).abs().flatten(1).amax(1) > 0
     assert 5 < int(noisy.sum()) < 35  # about half the images get noise
+
+
+def test_training_noise_is_clipped_before_the_crop_averages_it():
+    # A noisy 8-bit picture is clipped at 0 pixel by pixel; a crop that averages four
+    # source pixels per pixel then has a sky brighter by about sigma / sqrt(2 pi).
+    from galseg.training.ensemble import add_noise
+
+    images = torch.zeros((64, 3, 16, 16))
+    rng = np.random.default_rng(1)
+    noisy = add_noise(images, rng, 60.0, zooms=np.full(64, 4.0))
+    sigmas = []
+    for image in noisy:
+        if image.abs().amax() > 0:
+            sigmas.append(image)
+    mean = torch.stack(sigmas).mean().item() * 255
+    # sigma ~ U(0, 60): expected mean 30 / sqrt(2 pi) = 12.0 counts
+    assert 9.0 < mean < 15.0
