@@ -95,12 +95,15 @@ def write_folder(root: Path, images: list[dict]) -> Path:
 class FakeDetector:
     """Finds bright discs and calls red ones spiral, blue ones elliptical, white ones stars.
 
-    ``swap`` exchanges spiral and elliptical, ``drop`` leaves out blobs (raster order),
+    ``swap`` exchanges spiral and elliptical, ``all_stars`` calls everything a star,
+    ``drop`` leaves out blobs (raster order),
     ``shift`` = (dx, dy) moves every mask; masks of fewer than 5 pixels are noise."""
 
     def __init__(self, *, swap: bool = False, drop: tuple[int, ...] = (),
-                 shift: tuple[int, int] = (0, 0), crop: int = 0) -> None:
+                 shift: tuple[int, int] = (0, 0), crop: int = 0, all_stars: bool = False
+                 ) -> None:
         self.swap, self.drop, self.shift, self.crop = swap, drop, shift, crop
+        self.all_stars = all_stars
         self.calls = 0
 
     def detect(self, rgb: np.ndarray, *, pixscale_arcsec: float | None = None,
@@ -116,6 +119,7 @@ class FakeDetector:
             cls = "star" if abs(r - b) < 60 else ("spiral" if r > b else "elliptical")
             if self.swap and cls != "star":
                 cls = "elliptical" if cls == "spiral" else "spiral"
+            cls = "star" if self.all_stars else cls
             p = np.full(3, 0.05)
             p[("spiral", "elliptical", "star").index(cls)] = 0.9
             masks.append(np.roll(mask, (self.shift[1], self.shift[0]), axis=(0, 1)))
@@ -322,6 +326,18 @@ def test_swapped_classes_give_accuracy_zero(sim_dir):
     # a galaxy called the wrong morphology is still a galaxy found
     assert summary["completeness"]["galseg"]["galaxies"]["completeness"] == 1.0
     assert "classical" not in summary["completeness"]
+
+
+def test_galaxies_called_stars_are_found_only_without_classes(sim_dir):
+    evaluation = evaluate(FakeDetector(all_stars=True), sim_dir, baseline=False)
+    completeness = evaluation.summary()["completeness"]
+    assert completeness["galseg"]["galaxies"]["completeness"] == 0.0
+    assert completeness["galseg"]["stars"]["completeness"] == 1.0
+    any_class = completeness["galseg_any_class"]
+    assert any_class["all"]["completeness"] == 1.0
+    assert any_class["purity"]["all"]["purity"] == 1.0
+    assert all(evaluation.to_table()["found_galseg_any_class"])
+    assert "galseg_any_class" in evaluation.to_markdown()
 
 
 def test_missing_detection_lowers_recall_and_completeness(sim_dir):

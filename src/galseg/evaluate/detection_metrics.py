@@ -306,9 +306,11 @@ class ImageResult:
     """One image's truth and detections, reduced to what the scores need.
 
     Built by :func:`reduce_image`. ``truth_*`` are per truth object (M), ``det_*`` per
-    detection (N); masks are COCO run-length encodings. ``found_galseg`` and
-    ``found_classical`` (M,) are :func:`match_centroids` results (None where not evaluated)
-    and ``n_classical`` the number of baseline detections.
+    detection (N); masks are COCO run-length encodings. ``found_galseg`` (a detection of
+    the object's kind, galaxy or star), ``found_galseg_any_class`` (a detection of any
+    class, as the classless baseline is scored) and ``found_classical`` (M,) are
+    :func:`match_centroids` results (None where not evaluated) and ``n_classical`` the
+    number of baseline detections.
     """
 
     name: str
@@ -330,6 +332,7 @@ class ImageResult:
     matching: Matching
     truth_overlap: np.ndarray | None = None
     found_galseg: np.ndarray | None = None
+    found_galseg_any_class: np.ndarray | None = None
     found_classical: np.ndarray | None = None
     n_classical: int = 0
 
@@ -559,7 +562,7 @@ def truth_table(images: Sequence[ImageResult]) -> Table:
         "detection",
         "predicted_class", "score", "p_spiral", "iou", "centroid_x", "centroid_y", "dx_px",
         "dy_px", "dx_arcsec", "dy_arcsec")}
-    overlap, galseg, classical = [], [], []
+    overlap, galseg, galseg_any, classical = [], [], [], []
     for image in images:
         m = len(image.truth_classes)
         det = image.matching.truth_to_detection
@@ -597,6 +600,7 @@ def truth_table(images: Sequence[ImageResult]) -> Table:
         columns["dy_arcsec"] += list(offset[:, 1] * scale)
         overlap.append(image.truth_overlap if image.truth_overlap is not None else None)
         galseg.append(image.found_galseg)
+        galseg_any.append(image.found_galseg_any_class)
         classical.append(image.found_classical)
     dtypes = {"image": str, "source": str, "index": np.int64, "class": str, "matched": bool,
               "detection": np.int64, "predicted_class": str}
@@ -604,6 +608,7 @@ def truth_table(images: Sequence[ImageResult]) -> Table:
                    for name, values in columns.items()})
     sizes = [len(i.truth_classes) for i in images]
     for name, parts in (("overlap", overlap), ("found_galseg", galseg),
+                        ("found_galseg_any_class", galseg_any),
                         ("found_classical", classical)):
         if all(p is None for p in parts):
             continue

@@ -156,8 +156,9 @@ def _completeness(images: Sequence[ImageResult], method: str) -> dict[str, Any] 
     out: dict[str, Any] = {"n_images": len(chosen),
                            **{name: _group_completeness(found, sel)
                               for name, sel in groups.items()}}
-    if method == "classical":
-        n_det = sum(i.n_classical for i in chosen)
+    if method in ("classical", "galseg_any_class"):
+        n_det = sum(i.n_classical if method == "classical" else len(i.det_labels)
+                    for i in chosen)
         out["purity"] = {"all": {"n": n_det, "matched": int((found >= 0).sum()),
                                  "purity": (found >= 0).sum() / n_det if n_det else np.nan}}
         return out
@@ -352,8 +353,9 @@ class DetectorEvaluation:
         ``predicted_class`` (empty if unmatched), ``score``, ``p_spiral``, ``iou``,
         ``centroid_x``, ``centroid_y`` (the detection's), ``dx_px``, ``dy_px`` (centroid
         minus truth), ``dx_arcsec``, ``dy_arcsec`` (NaN without a pixel scale); where some
-        image has them, ``overlap`` (truth flag), ``found_galseg`` and ``found_classical``
-        (the completeness rule), masked where not evaluated.
+        image has them, ``overlap`` (truth flag), ``found_galseg``,
+        ``found_galseg_any_class`` and ``found_classical`` (the completeness rule), masked
+        where not evaluated.
         """
         return self.table.copy()
 
@@ -425,8 +427,10 @@ class DetectorEvaluation:
     @cached_property
     def completeness(self) -> dict[str, Any]:
         """Completeness and purity of galseg and of the classical baseline on fully
-        labelled images, by the rule of :func:`match_centroids` (``docs/evaluation.md``)."""
-        return {method: result for method in ("galseg", "classical")
+        labelled images, by the rule of :func:`match_centroids` (``docs/evaluation.md``):
+        ``galseg`` needs a detection of the object's kind (galaxy or star),
+        ``galseg_any_class`` any detection, as the classless baseline is scored."""
+        return {method: result for method in ("galseg", "galseg_any_class", "classical")
                 if (result := _completeness(self.images, method)) is not None}
 
     @cached_property
@@ -579,6 +583,8 @@ def evaluate_detector(
                        == object_category(truth.classes)[None, :])
             extra["found_galseg"] = match_centroids(detections.centroids, truth.masks, truth.xy,
                                                     truth_npix=npix, allowed=allowed)
+            extra["found_galseg_any_class"] = match_centroids(
+                detections.centroids, truth.masks, truth.xy, truth_npix=npix)
             if baseline and example.fits_path is not None:
                 tic = time.perf_counter()
                 extraction = run_classical(example.fits_path)
