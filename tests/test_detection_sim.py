@@ -283,6 +283,11 @@ def test_off_image_and_faint_objects_are_not_truth_but_their_light_is_there():
     extra = field.bands[1] - without.bands[1]
     assert extra[40:56, 0].mean() > 5 * SKY_R
     assert extra[:, 80:].max() < 1e-3
+    # the off-image galaxy's light is unlisted (at the left edge, not near the listed objects)
+    assert field.unlisted.shape == (SIZE, SIZE) and field.unlisted.dtype == bool
+    assert field.unlisted[40:56, 0].all()
+    assert not field.unlisted[:, 40:].any()
+    assert not without.unlisted.any()
 
 
 def test_empty_field_has_no_objects():
@@ -317,6 +322,7 @@ def test_dataset_is_a_detection_example_folder(dataset):
         assert set(example.classes) <= set(DETECTION_CLASSES)
         field = simulate_detection_field(i, seed=1, size=SIZE)
         np.testing.assert_array_equal(masks, field.masks)
+        np.testing.assert_array_equal(example.unlisted_mask(), field.unlisted)
         np.testing.assert_array_equal(example.rgb(), field.rgb)
         np.testing.assert_allclose(example.objects["x"], field.objects["x"])
         np.testing.assert_array_equal(example.objects["overlap"], field.objects["overlap"])

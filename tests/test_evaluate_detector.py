@@ -55,7 +55,8 @@ def disc(x: float, y: float, r: float, size: int = SIZE) -> np.ndarray:
 
 def write_folder(root: Path, images: list[dict]) -> Path:
     """A detection example folder; each image: name, source, objects (class, x, y, r,
-    overlap), optional unlabelled discs, fits (bool)."""
+    overlap), optional unlabelled discs (in the picture and the FITS field), fits (bool),
+    unlisted (bool: the unlabelled discs are the image's unlisted mask)."""
     example_rows, object_rows = [], []
     for image in images:
         name, objects = image["name"], image["objects"]
@@ -71,7 +72,7 @@ def write_folder(root: Path, images: list[dict]) -> Path:
             (root / "fields").mkdir(exist_ok=True)
             bands = np.random.default_rng(1).normal(0, 1, (3, SIZE, SIZE)).astype(np.float32)
             yy, xx = np.mgrid[0:SIZE, 0:SIZE]
-            for cls, x, y, _, _ in objects:
+            for cls, x, y, *_ in objects + image.get("unlabelled", []):
                 blob = 60 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 2.0 ** 2))
                 planes = (0,) if cls == "star" else (0, 1, 2)
                 for b in planes:
@@ -79,8 +80,14 @@ def write_folder(root: Path, images: list[dict]) -> Path:
             hdu = fits.PrimaryHDU(bands)
             hdu.header["BANDS"] = "grz"
             hdu.writeto(root / fits_name)
+        unlisted = None
+        if image.get("unlisted"):
+            unlisted = np.zeros((SIZE, SIZE), bool)
+            for _, x, y, r in image.get("unlabelled", []):
+                unlisted |= disc(x, y, r)
         example_rows.append({"name": name, "image": f"images/{name}.png",
-                             "masks": write_masks(root, name, masks), "source": image["source"],
+                             "masks": write_masks(root, name, masks, unlisted=unlisted),
+                             "source": image["source"],
                              "height": SIZE, "width": SIZE, "pixscale_arcsec": PIXSCALE,
                              "fits": fits_name})
         for i, (cls, x, y, r, overlap) in enumerate(objects):
@@ -338,6 +345,36 @@ def test_galaxies_called_stars_are_found_only_without_classes(sim_dir):
     assert any_class["purity"]["all"]["purity"] == 1.0
     assert all(evaluation.to_table()["found_galseg_any_class"])
     assert "galseg_any_class" in evaluation.to_markdown()
+
+
+@pytest.mark.parametrize("unlisted", [True, False])
+def test_detections_of_unlisted_sources_are_left_out_of_purity(tmp_path, unlisted):
+    # a galaxy cut by the frame's edge: in the picture and the FITS field, not in the truth
+    root = write_folder(tmp_path, [{
+        "name": "edge", "source": "sim", "fits": True, "unlisted": unlisted,
+        "objects": [("spiral", 20, 20, 6, False), ("elliptical", 44, 44, 6, False)],
+        "unlabelled": [("elliptical", 62, 8, 5)]}])
+    evaluation = evaluate(FakeDetector(), root)
+    completeness = evaluation.summary()["completeness"]
+    for method in ("galseg", "galseg_any_class", "classical"):
+        purity = completeness[method]["purity"]["all"]
+        assert completeness[method]["all"]["completeness"] == 1.0
+        assert purity["n"] == 3 and purity["matched"] == 2
+        assert purity["purity"] == pytest.approx(2 / 3)
+        assert purity["n_unlisted"] == (1 if unlisted else 0)
+        assert purity["purity_listed"] == pytest.approx(1.0 if unlisted else 2 / 3)
+    assert ("listed" in evaluation.to_markdown()) == unlisted
+
+
+def test_truth_objects_on_unlisted():
+    masks = disc(20, 20, 6)[None]
+    unlisted = disc(24, 20, 6)  # overlaps the object's mask
+    truth = TruthObjects(masks, ("spiral",), unlisted=unlisted)
+    positions = np.array([[20, 20], [29, 20], [50, 50], [np.nan, np.nan]])
+    assert truth.on_unlisted(positions).tolist() == [False, True, False, False]
+    assert not TruthObjects(masks, ("spiral",)).on_unlisted(positions).any()
+    with pytest.raises(ValueError, match="unlisted"):
+        TruthObjects(masks, ("spiral",), unlisted=np.zeros((3, 3), bool))
 
 
 def test_missing_detection_lowers_recall_and_completeness(sim_dir):

@@ -11,12 +11,16 @@ read one thing::
     DIR/objects.csv    one row per object: name, index, class, x, y, plus
                        source-specific columns (kept, not interpreted)
     DIR/masks/<name>.npz
-                       ``masks``: bool (N, H, W), object ``index`` is plane ``index``
+                       ``masks``: bool (N, H, W), object ``index`` is plane ``index``;
+                       optional ``unlisted``: bool (H, W), light of real sources that
+                       are not objects of the image (simulated fields: galaxies whose
+                       centre is off the image, or too faint to list)
 
 ``image`` and ``fits`` are paths relative to DIR, or absolute (the GZ1 set points at
 the real JPEGs where they lie instead of copying them). ``x``, ``y`` are the true
 centre of the object, 0-based pixels of the image (x = column). Masks may overlap:
-galaxies are transparent, so a pixel can belong to two objects.
+galaxies are transparent, so a pixel can belong to two objects. The evaluation does
+not count a detection on ``unlisted`` light (and on no object) as a false one.
 """
 
 from __future__ import annotations
@@ -82,6 +86,13 @@ class DetectionExample:
         """Instance masks, (N, H, W) bool, plane ``i`` is object ``index == i``."""
         with np.load(self.masks_path) as data:
             return data["masks"].astype(bool)
+
+    def unlisted_mask(self) -> np.ndarray | None:
+        """(H, W) bool: light of sources that are not objects of this image (module
+        docstring); None where the folder does not say (Galaxy Zoo 1 cutouts, and
+        simulated folders written before the mask existed)."""
+        with np.load(self.masks_path) as data:
+            return data["unlisted"].astype(bool) if "unlisted" in data.files else None
 
     @property
     def classes(self) -> list[str]:
@@ -166,17 +177,24 @@ def read_detection_examples(root: str | PathLike[str]) -> DetectionExampleSet:
     return DetectionExampleSet(root)
 
 
-def write_masks(root: str | PathLike[str], name: str, masks: np.ndarray) -> str:
-    """Write one image's (N, H, W) masks to ``root/masks/<name>.npz``; returns the
-    path relative to ``root`` for ``examples.csv``."""
+def write_masks(root: str | PathLike[str], name: str, masks: np.ndarray, *,
+                unlisted: np.ndarray | None = None) -> str:
+    """Write one image's (N, H, W) masks (and its (H, W) ``unlisted`` mask, if given) to
+    ``root/masks/<name>.npz``; returns the path relative to ``root`` for ``examples.csv``."""
     masks = np.asarray(masks, dtype=bool)
     if masks.ndim != 3:
         raise ValueError(f"masks must be (N, H, W), got shape {masks.shape}")
+    arrays = {"masks": masks}
+    if unlisted is not None:
+        arrays["unlisted"] = np.asarray(unlisted, dtype=bool)
+        if arrays["unlisted"].shape != masks.shape[1:]:
+            raise ValueError(f"unlisted must be (H, W) = {masks.shape[1:]}, "
+                             f"got shape {arrays['unlisted'].shape}")
     relative = f"{MASKS_DIR}/{name}.npz"
     path = Path(root) / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez_compressed(tmp, masks=masks)
+    np.savez_compressed(tmp, **arrays)
     tmp.replace(path)
     return relative
 

@@ -79,12 +79,16 @@ class TruthObjects:
         True centre ``x, y`` (0-based pixels, x = column); default: each mask's pixel centre.
     complete : bool
         False when other objects in the image are unlabelled (Galaxy Zoo 1 cutouts).
+    unlisted : ndarray of bool, shape (H, W), optional
+        Light of real sources that are not objects of the image (simulated fields:
+        galaxies whose centre is off the image); a detection there is not a false one.
     """
 
     masks: np.ndarray
     classes: tuple[str, ...]
     xy: np.ndarray | None = None
     complete: bool = True
+    unlisted: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         masks = np.asarray(self.masks, dtype=bool)
@@ -101,10 +105,17 @@ class TruthObjects:
         if len(xy) != len(masks):
             raise ValueError(f"xy has {len(xy)} rows for {len(masks)} masks")
         object.__setattr__(self, "xy", xy)
+        if self.unlisted is not None:
+            unlisted = np.asarray(self.unlisted, dtype=bool)
+            if unlisted.shape != masks.shape[1:]:
+                raise ValueError(f"unlisted must be (H, W) = {masks.shape[1:]}, "
+                                 f"got shape {unlisted.shape}")
+            object.__setattr__(self, "unlisted", unlisted)
 
     @classmethod
     def from_example(cls, example: DetectionExample) -> TruthObjects:
-        """The truth of a detection example (its complete flag: ``source != 'gz1'``)."""
+        """The truth of a detection example (its complete flag: ``source != 'gz1'``; its
+        unlisted mask where the folder has one)."""
         objects = example.objects
         xy = (np.column_stack([np.asarray(objects["x"], float), np.asarray(objects["y"], float)])
               if len(objects) else np.zeros((0, 2)))
@@ -112,7 +123,8 @@ class TruthObjects:
         if masks.shape[1:] != tuple(example.shape):
             raise ValueError(f"{example.name}: masks of shape {masks.shape[1:]} for an image of "
                              f"shape {example.shape}")
-        return cls(masks, tuple(example.classes), xy, complete=example.source != "gz1")
+        return cls(masks, tuple(example.classes), xy, complete=example.source != "gz1",
+                   unlisted=example.unlisted_mask())
 
     def __len__(self) -> int:
         return len(self.masks)
@@ -120,6 +132,16 @@ class TruthObjects:
     @cached_property
     def rles(self) -> list[dict]:
         return _encode(self.masks)
+
+    def on_unlisted(self, positions: np.ndarray) -> np.ndarray:
+        """(N,) bool: the pixel holding each ``x, y`` position (``round(x), round(y)``) is
+        on unlisted light and on no truth object: a detection there found a real source
+        that the truth does not list, and counts neither for nor against purity."""
+        positions = np.asarray(positions, float).reshape(-1, 2)
+        if self.unlisted is None:
+            return np.zeros(len(positions), dtype=bool)
+        on_unlisted = _mask_hits(positions, self.unlisted[None])[:, 0]
+        return on_unlisted & ~_mask_hits(positions, self.masks).any(axis=1)
 
 
 def _pixel_centre(mask: np.ndarray) -> tuple[float, float]:
@@ -310,7 +332,9 @@ class ImageResult:
     the object's kind, galaxy or star), ``found_galseg_any_class`` (a detection of any
     class, as the classless baseline is scored) and ``found_classical`` (M,) are
     :func:`match_centroids` results (None where not evaluated) and ``n_classical`` the
-    number of baseline detections.
+    number of baseline detections. ``det_unlisted`` (N,) and ``n_classical_unlisted``
+    mark the detections of sources the truth does not list
+    (:meth:`TruthObjects.on_unlisted`), which purity leaves out.
     """
 
     name: str
@@ -335,6 +359,8 @@ class ImageResult:
     found_galseg_any_class: np.ndarray | None = None
     found_classical: np.ndarray | None = None
     n_classical: int = 0
+    det_unlisted: np.ndarray | None = None
+    n_classical_unlisted: int = 0
 
 
 def reduce_image(name: str, source: str, pixscale_arcsec: float | None, truth: TruthObjects,

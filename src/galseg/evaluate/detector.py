@@ -157,21 +157,38 @@ def _completeness(images: Sequence[ImageResult], method: str) -> dict[str, Any] 
                            **{name: _group_completeness(found, sel)
                               for name, sel in groups.items()}}
     if method in ("classical", "galseg_any_class"):
-        n_det = sum(i.n_classical if method == "classical" else len(i.det_labels)
-                    for i in chosen)
-        out["purity"] = {"all": {"n": n_det, "matched": int((found >= 0).sum()),
-                                 "purity": (found >= 0).sum() / n_det if n_det else np.nan}}
+        if method == "classical":
+            n_det = sum(i.n_classical for i in chosen)
+            n_unlisted = sum(i.n_classical_unlisted for i in chosen)
+        else:
+            n_det = sum(len(i.det_labels) for i in chosen)
+            n_unlisted = sum(int(_det_unlisted(i).sum()) for i in chosen)
+        out["purity"] = {"all": _purity(n_det, int((found >= 0).sum()), n_unlisted)}
         return out
     det_category = object_category(np.concatenate([i.det_labels for i in chosen]))
+    det_unlisted = np.concatenate([_det_unlisted(i) for i in chosen])
     purity = {}
     for name, sel_det, sel_truth in (("all", np.ones(len(det_category), bool), groups["all"]),
                                      ("galaxies", det_category == "galaxy", groups["galaxies"]),
                                      ("stars", det_category == "star", groups["stars"])):
-        n_det, matched = int(sel_det.sum()), int((found[sel_truth] >= 0).sum())
-        purity[name] = {"n": n_det, "matched": matched,
-                        "purity": matched / n_det if n_det else np.nan}
+        purity[name] = _purity(int(sel_det.sum()), int((found[sel_truth] >= 0).sum()),
+                               int((sel_det & det_unlisted).sum()))
     out["purity"] = purity
     return out
+
+
+def _det_unlisted(image: ImageResult) -> np.ndarray:
+    return (np.zeros(len(image.det_labels), bool) if image.det_unlisted is None
+            else image.det_unlisted)
+
+
+def _purity(n_det: int, matched: int, n_unlisted: int) -> dict[str, Any]:
+    """``purity``: matched over all detections; ``purity_listed``: over the detections
+    that are not on unlisted sources (``n_unlisted``, :meth:`TruthObjects.on_unlisted`)."""
+    listed = n_det - n_unlisted
+    return {"n": n_det, "matched": matched, "n_unlisted": n_unlisted,
+            "purity": matched / n_det if n_det else np.nan,
+            "purity_listed": matched / listed if listed else np.nan}
 
 
 # --------------------------------------------------------------------------------------
@@ -494,7 +511,11 @@ class DetectorEvaluation:
                 for result in s["completeness"].values():
                     cell = f"{f(result[group]['completeness'])} of {result[group]['n']}"
                     if group in result["purity"]:
-                        cell += f" ({f(result['purity'][group]['purity'])})"
+                        purity = result["purity"][group]
+                        cell += f" ({f(purity['purity'])}"
+                        if purity["n_unlisted"]:
+                            cell += f"; {f(purity['purity_listed'])} listed"
+                        cell += ")"
                     cells.append(cell)
                 lines.append(f"| {group} | " + " | ".join(cells) + " |")
         if "noise" in s:
@@ -585,6 +606,7 @@ def evaluate_detector(
                                                     truth_npix=npix, allowed=allowed)
             extra["found_galseg_any_class"] = match_centroids(
                 detections.centroids, truth.masks, truth.xy, truth_npix=npix)
+            extra["det_unlisted"] = truth.on_unlisted(detections.centroids)
             if baseline and example.fits_path is not None:
                 tic = time.perf_counter()
                 extraction = run_classical(example.fits_path)
@@ -598,6 +620,7 @@ def evaluate_detector(
                 extra["found_classical"] = match_centroids(xy, truth.masks, truth.xy,
                                                            truth_npix=npix)
                 extra["n_classical"] = len(extraction)
+                extra["n_classical_unlisted"] = int(truth.on_unlisted(xy).sum())
                 if overlay is None or len(truth) > len(overlay.truth):
                     overlay = _Overlay(example.name, example.rgb(), truth, detections,
                                        extraction, extra["found_galseg"],

@@ -8,7 +8,9 @@ renders them and writes a detection example folder
     OUT/fields/<name>.fits  the g, r, z images in nanomaggies: one (3, H, W) float32
                             cube, TAN WCS, BUNIT = 'nanomaggy', BANDS = 'grz' (as
                             shred fields are written; data.images.read_image reads it)
-    OUT/masks/<name>.npz    ``masks``: (N, H, W) bool, plane i is object ``index`` i
+    OUT/masks/<name>.npz    ``masks``: (N, H, W) bool, plane i is object ``index`` i;
+                            ``unlisted``: (H, W) bool, light of sources that are not
+                            truth objects (centres off the image, or too faint)
     OUT/examples.csv        one row per field (source 'sim', pixscale_arcsec)
     OUT/objects.csv         one row per truth object (detection_fields.OBJECT_COLUMNS)
     OUT/rows/<name>.json    the field's rows, written last: the field is complete
@@ -110,7 +112,7 @@ def _make_field(args: tuple[str, int, int, int, float]) -> dict[str, Any]:
     write_bytes_atomic(out_dir / example["image"], png_bytes(field.rgb))
     write_bytes_atomic(out_dir / example["fits"],
                        band_cube_fits_bytes(field.bands, wcs, field_name=spec.name))
-    write_masks(out_dir, field.spec.name, field.masks)
+    write_masks(out_dir, field.spec.name, field.masks, unlisted=field.unlisted)
     # written last: its presence marks the field as complete
     write_bytes_atomic(out_dir / "rows" / f"{field.spec.name}.json", json.dumps(rows).encode())
     return rows

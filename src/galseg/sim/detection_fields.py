@@ -52,7 +52,10 @@ Truth
   Galaxies are transparent, so masks may overlap.
 * An object is a **truth object** if its centre lies on the image and its mask
   has at least ``MIN_TRUTH_PIXELS`` (20) pixels. Objects whose centre is off the
-  image, or too faint to show, are not truth objects; their light stays.
+  image, or too faint to show, are not truth objects; their light stays, and the
+  pixels where it passes the mask threshold form the field's **unlisted** mask
+  (a galaxy cut by the frame's edge is a real source that the truth does not
+  list, so the evaluation does not count a detection of it as false).
 * **Classes**: spiral and edge-on discs are ``spiral``; ellipticals *and
   lenticulars* are ``elliptical``, because Galaxy Zoo 1 volunteers, whose
   labels the real training set carries, call most S0s elliptical (Lintott et
@@ -415,12 +418,16 @@ class SimulatedDetectionField:
         ``overlap`` (the mask shares a pixel with another truth object's),
         ``overlap_fraction`` (largest fraction of the mask shared with one other
         truth object), ``arm_structure``, ``barred``.
+    unlisted : ndarray, shape (H, W), bool
+        Where the light of sources that are not truth objects (centre off the image,
+        or fewer than ``MIN_TRUTH_PIXELS`` mask pixels) passes the truth mask threshold.
     """
 
     spec: DetectionFieldSpec
     bands: np.ndarray
     masks: np.ndarray
     objects: Table
+    unlisted: np.ndarray
 
     @cached_property
     def rgb(self) -> np.ndarray:
@@ -506,6 +513,7 @@ def render_detection_field(spec: DetectionFieldSpec) -> SimulatedDetectionField:
     # masks are kept as crops until the end: a large field holds many objects
     crops: list[_Crop] = []
     rows: list[dict] = []
+    unlisted = np.zeros((height, width), dtype=bool)
 
     def add(stamp: Stamp | None, xy: tuple[float, float], row: dict) -> None:
         if stamp is None:
@@ -515,6 +523,7 @@ def render_detection_field(spec: DetectionFieldSpec) -> SimulatedDetectionField:
         above = light[1] > threshold
         npix = int(np.count_nonzero(above))
         if npix < MIN_TRUTH_PIXELS or not _on_image(xy, spec.shape):
+            unlisted[window] |= above
             return
         crops.append(_crop(above, window[0].start, window[1].start))
         rows.append({**row, "x": float(xy[0]), "y": float(xy[1]),
@@ -545,7 +554,7 @@ def render_detection_field(spec: DetectionFieldSpec) -> SimulatedDetectionField:
                    overlap_fraction=float(overlap_fraction[i]))
         row["class"] = DETECTION_CLASS[row["kind"]]
     return SimulatedDetectionField(spec=spec, bands=bands, masks=stack,
-                                   objects=objects_table(rows))
+                                   objects=objects_table(rows), unlisted=unlisted)
 
 
 def objects_table(rows: list[dict]) -> Table:
