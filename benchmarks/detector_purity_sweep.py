@@ -28,7 +28,7 @@ from torchvision.ops import nms
 
 from galseg.data.detection_examples import read_detection_examples
 from galseg.evaluate.detection_metrics import TruthObjects, match_centroids, object_category
-from galseg.evaluate.detector import _band_flux, run_classical
+from galseg.evaluate.detector import _band_flux, _bool_column, run_classical
 from galseg.predict.detect import Detector
 
 SCORE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -64,7 +64,6 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N fields only")
     args = parser.parse_args()
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     detector = Detector.from_file(args.model, morphology=None, score_threshold=0.05)
     fields = []
     started = time.perf_counter()
@@ -79,10 +78,9 @@ def main() -> None:
         extraction = run_classical(example.fits_path)
         classical_xy = np.column_stack([np.asarray(extraction.catalog["x"], float),
                                         np.asarray(extraction.catalog["y"], float)])
-        overlap = np.isin(np.char.lower(np.asarray(example.objects["overlap"]).astype(str)),
-                          ("true", "1"))
         fields.append({"truth": truth, "npix": np.asarray(example.objects["npix"], float),
-                       "overlap": overlap, "category": object_category(truth.classes),
+                       "overlap": _bool_column(example.objects, "overlap"),
+                       "category": object_category(truth.classes),
                        "boxes": torch.as_tensor(detections.boxes, dtype=torch.float32),
                        "scores": detections.scores, "centroids": detections.centroids,
                        "classical_xy": classical_xy})
