@@ -41,6 +41,7 @@ from skimage.measure import regionprops
 
 from galseg.data.gz3d import read_gz3d
 from galseg.data.maps import fraction_extname, label_stem
+from galseg.evaluate.metrics import PEAK_EXPONENTS, peak_rule
 from galseg.labels.rasterize import vote_maps
 from galseg.measure import ArmMeasurement, BarMeasurement
 from galseg.measure.arms import DEFAULT_SPIRAL_DETECTION_LEVEL, DEFAULT_SPIRAL_THRESHOLD
@@ -54,8 +55,11 @@ TARGET_R, TARGET_ERROR = 0.95, 0.10
 MIN_PEAKS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 SPIRAL_RULES: tuple[float | str, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, "peak0.05", "peak0.1",
                                          "peak0.15", "peak0.2", "peak0.3", "peak0.4",
-                                         "median-nonzero")
-"""Candidate spiral mask rules (fixed vote fractions, fractions of the map's peak)."""
+                                         "median-nonzero",
+                                         *(peak_rule(f, g) for g in PEAK_EXPONENTS
+                                           for f in (0.2, 0.3, 0.4, 0.5, 0.7)))
+"""Candidate spiral mask rules (fixed vote fractions, fractions of the map's peak, and
+``F * peak**G``)."""
 SPIRAL_DETECTION_LEVELS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 

@@ -42,6 +42,9 @@ def main() -> None:
             "spiral_fraction_model_closer_than_consensus":
                 versus["spiral"]["fraction_model_better"],
             "spiral_rules": [versus["spiral"]["model_rule"], versus["spiral"]["consensus_rule"]],
+            # the model's mask at the shipped measurement rule (chosen on validation galaxies)
+            "spiral_fraction_default_rule_closer_than_consensus":
+                (versus["spiral"].get("default_rule") or {}).get("fraction_model_better"),
             "bar_fraction_model_closer_than_consensus": versus["bar"]["fraction_model_better"],
             "bar_rules": [versus["bar"]["model_rule"], versus["bar"]["consensus_rule"]],
             "bar_length": metrics.get("bar_length", {}).get("model"),

@@ -14,20 +14,25 @@ from galseg.errors import InputFileError
 from galseg.evaluate import SegmenterEvaluation, evaluate_segmenter, read_catalog
 from galseg.evaluate.figures import pick_examples
 from galseg.evaluate.metrics import (
+    BASIC_RULE_FAMILIES,
     CONSENSUS_VOTES,
     MODEL_VOTES,
     PEAK_FRACTIONS,
+    PEAK_POWER_FRACTIONS,
+    RULE_FAMILIES,
     angle_difference_deg,
     best_threshold,
     detection_scores,
     fraction_with_error,
     iou,
+    iou_column,
     iou_curve,
     length_agreement,
     peak_iou_curve,
     pixel_scores,
     rule_label,
 )
+from galseg.evaluate.report import _model_vs_consensus
 from galseg.evaluate.segmentation import read_truth_galaxy
 from galseg.models.unet import UNet, UNetConfig
 from galseg.models.weights import SegmenterMetadata, save_segmenter
@@ -178,7 +183,54 @@ def _threshold_table():
                    "spiral_iou_model": model, "spiral_iou_consensus": consensus,
                    "spiral_iou_model_peak": model_peak,
                    "spiral_iou_consensus_peak": consensus_peak})
+    for family in RULE_FAMILIES[2:]:  # the 'peak^G' families: never better here
+        for source in ("model", "consensus"):
+            table[iou_column("spiral", source, family)] = np.zeros((4, len(PEAK_POWER_FRACTIONS)))
     return SegmenterEvaluation(table)
+
+
+def test_a_peak_power_rule_is_chosen_when_it_does_best_on_calibration():
+    evaluation = _threshold_table()
+    column = iou_column("spiral", "model", "peak^2")
+    assert column == "spiral_iou_model_peak_pow2"
+    curves = np.zeros((4, len(PEAK_POWER_FRACTIONS)))
+    curves[:, PEAK_POWER_FRACTIONS.index(0.5)] = [0.8, 0.8, 0.6, 0.55]
+    evaluation.table[column] = curves
+    assert evaluation.chosen_rule("spiral", "model") == ("peak^2", 0.5)
+    assert rule_label("peak^2", 0.5) == "peak0.5^2"
+    model, _ = evaluation.test_ious("spiral")
+    assert model == pytest.approx([0.6, 0.55])
+    # restricted to the basic families the earlier choice stands
+    assert evaluation.chosen_rule("spiral", "model", BASIC_RULE_FAMILIES) == ("peak", 0.2)
+    versus = _model_vs_consensus(evaluation, "spiral")
+    assert versus["model_rule"] == "peak0.5^2" and versus["consensus_rule"] == "1 votes"
+    assert versus["votes_and_peak"]["model_rule"] == "peak0.2"
+    assert versus["votes_and_peak"]["mean_iou_model"] == pytest.approx(0.225)
+    assert versus["fraction_model_better"] == 1.0
+    assert versus["votes_and_peak"]["fraction_model_better"] == 0.0
+
+
+def test_the_default_rule_comparison_scores_the_model_at_measures_rule(monkeypatch):
+    from galseg.evaluate import report
+
+    evaluation = _threshold_table()
+    curves = np.zeros((4, len(PEAK_POWER_FRACTIONS)))
+    curves[2:, PEAK_POWER_FRACTIONS.index(0.5)] = [0.45, 0.25]  # test rows only: not chosen
+    evaluation.table[iou_column("spiral", "model", "peak^2")] = curves
+    monkeypatch.setattr(report, "DEFAULT_SPIRAL_THRESHOLD", "peak0.5^2")
+    versus = _model_vs_consensus(evaluation, "spiral")
+    assert versus["model_rule"] == "peak0.2"  # chosen on calibration, unlike the default
+    default = versus["default_rule"]
+    assert default["model_rule"] == "peak0.5^2" and default["consensus_rule"] == "1 votes"
+    assert default["mean_iou_model"] == pytest.approx(0.35)  # (0.45 + 0.25) / 2
+    assert default["mean_iou_consensus"] == pytest.approx(0.35)  # (0.4 + 0.3) / 2
+    assert default["fraction_model_better"] == 0.5
+    monkeypatch.setattr(report, "DEFAULT_SPIRAL_THRESHOLD", 0.4 / 15)  # 0.4 votes: on no grid
+    assert _model_vs_consensus(evaluation, "spiral")["default_rule"] is None
+    monkeypatch.setattr(report, "DEFAULT_SPIRAL_THRESHOLD", 2 / 15)  # 2 votes
+    assert _model_vs_consensus(evaluation, "spiral")["default_rule"]["mean_iou_model"] == (
+        pytest.approx((0.9 + 0.9) / 2))
+    assert report._default_rule_comparison(evaluation, "bar") is None
 
 
 def test_thresholds_come_from_the_calibration_galaxies_only():
@@ -204,6 +256,10 @@ def test_peak_iou_curve_masks_a_fraction_of_each_maps_peak():
     assert peak_iou_curve(fraction * 0.1, truth, (0.3,)) == pytest.approx([1.0])  # scale-free
     assert peak_iou_curve(np.zeros((4, 4)), truth, (0.3,)) == pytest.approx([0.0])
     assert rule_label("peak", 0.15) == "peak0.15" and rule_label("votes", 2) == "2 votes"
+    # F * peak**G: a strong map is cut at a larger fraction of its peak than a faint one
+    assert peak_iou_curve(fraction, truth, (0.5,), exponent=2.0) == pytest.approx([1.0])
+    assert peak_iou_curve(fraction, truth, (1.0,), exponent=2.0) == pytest.approx([0.5])
+    assert peak_iou_curve(fraction / 2, truth, (1.0,), exponent=2.0) == pytest.approx([1.0])
     assert rule_label("votes", None) is None
 
 
@@ -262,8 +318,9 @@ def test_a_model_that_copies_the_volunteers_ties_with_them(copycat):
         # a copy of k/15 fractions: the same masks at whole votes; below one vote, 1 vote's
         np.testing.assert_array_equal(model[:, whole:], consensus)
         np.testing.assert_array_equal(model[:, :whole], np.repeat(consensus[:, :1], whole, 1))
-        np.testing.assert_array_equal(table[f"{feature}_iou_model_peak"],
-                                      table[f"{feature}_iou_consensus_peak"])
+        for family in RULE_FAMILIES[1:]:
+            np.testing.assert_array_equal(table[iou_column(feature, "model", family)],
+                                          table[iou_column(feature, "consensus", family)])
         versus = summary["model_vs_consensus"][feature]
         fixed = versus["fixed_votes"]
         if fixed["consensus_votes"] is None:  # no calibration galaxy has the feature

@@ -228,18 +228,36 @@ def test_no_bar_gives_nan(vote_fraction):
 
 
 # --- input checks -------------------------------------------------------------------
-@pytest.mark.parametrize("threshold", ["peak", "peak1.5", "peak0", "half", 0.0, -0.2, 1.2, True])
+@pytest.mark.parametrize("threshold", ["peak", "peak1.5", "peak0", "half", 0.0, -0.2, 1.2, True,
+                                       "peak0.3^", "peak0.3^0", "peak0.3^4.5", "peak20^2",
+                                       "peak1.5^1", "peak1.5^0.5", "peak0.3^two", "peak^2"])
 def test_bad_threshold_is_named(threshold):
     with pytest.raises(ValueError, match="threshold"):
         BarMeasurement(np.zeros((4, 4)), threshold=threshold)
 
 
 def test_threshold_rules_parse():
-    assert parse_threshold("peak0.5") == ("peak", 0.5)
-    assert parse_threshold(0.4) == ("absolute", 0.4)
-    assert parse_threshold(1) == ("absolute", 1.0)
-    assert parse_threshold("median-nonzero") == ("nonzero-percentile", 50.0)
-    assert parse_threshold("p80-nonzero") == ("nonzero-percentile", 80.0)
+    assert parse_threshold("peak0.5") == ("peak", 0.5, 1.0)
+    assert parse_threshold("peak0.3^1.5") == ("peak", 0.3, 1.5)
+    assert parse_threshold("peak2^3") == ("peak", 2.0, 3.0)
+    assert parse_threshold(0.4) == ("absolute", 0.4, 1.0)
+    assert parse_threshold(1) == ("absolute", 1.0, 1.0)
+    assert parse_threshold("median-nonzero") == ("nonzero-percentile", 50.0, 1.0)
+    assert parse_threshold("p80-nonzero") == ("nonzero-percentile", 80.0, 1.0)
+
+
+def test_peak_power_rule_cuts_strong_maps_at_a_larger_fraction_of_their_peak():
+    strong = np.zeros((8, 8))
+    strong[0, :4] = [0.8, 0.4, 0.2, 0.1]
+    assert threshold_level(strong, "peak0.5^2") == pytest.approx(0.5 * 0.8**2)  # 0.32
+    assert threshold_level(strong, "peak0.5^1") == threshold_level(strong, "peak0.5")
+    # the same shape four times fainter: cut at a quarter of the strong map's fraction
+    faint = strong / 4
+    assert threshold_level(faint, "peak0.5^2") == pytest.approx(0.5 * 0.2**2)  # 0.02
+    assert ArmMeasurement(strong, threshold="peak0.5^2", min_pixels=1).area_px == 2
+    assert ArmMeasurement(faint, threshold="peak0.5^2", detection_level=0.01,
+                          min_pixels=1).area_px == 4
+    assert threshold_level(np.zeros((4, 4)), "peak0.5^2") == 0.0
 
 
 def test_bad_inputs_are_named():
@@ -283,22 +301,25 @@ def test_arm_area_units_and_threshold():
     assert row["spiral_area_kpc2"] == pytest.approx(90 * 0.25 * scale**2)
 
 
-def test_default_arm_mask_is_a_fraction_of_the_maps_peak():
+def test_default_arm_mask_scales_with_the_square_of_the_maps_peak():
     vote_fraction = np.zeros((40, 30))
     vote_fraction[2:6, 2:12] = 0.6  # 40 px
-    vote_fraction[20:25, 10:20] = 0.08  # 50 px, 13% of the peak: below peak0.15
-    vote_fraction[30:33, 0:10] = 0.1  # 30 px, 17% of the peak
+    vote_fraction[20:25, 10:20] = 0.2  # 50 px, above 0.5 * 0.6**2 = 0.18
+    vote_fraction[30:33, 0:10] = 0.15  # 30 px, below it
     arms = ArmMeasurement(vote_fraction)
-    assert arms.threshold == DEFAULT_SPIRAL_THRESHOLD == "peak0.15"
-    assert arms.threshold_value == pytest.approx(0.09)
-    assert arms.area_px == 70
-    # the same arms three times fainter: the same mask (a fixed level would lose them)
+    assert arms.threshold == DEFAULT_SPIRAL_THRESHOLD == "peak0.5^2"
+    assert arms.threshold_value == pytest.approx(0.18)
+    assert arms.area_px == 90
+    # the same arms three times fainter: cut at 0.02, a tenth of their peak, so all 120 px
+    # stay (a fixed level of 0.18 keeps only the 40 px core; the strong map is cut at 0.3
+    # of its peak)
     faint = ArmMeasurement(vote_fraction / 3, detection_level=0.02)
-    np.testing.assert_array_equal(faint.mask, arms.mask)
-    assert ArmMeasurement(vote_fraction / 3, threshold=0.09, detection_level=0.02).area_px == 40
+    assert faint.threshold_value == pytest.approx(0.02)
+    assert faint.area_px == 120
+    assert ArmMeasurement(vote_fraction / 3, threshold=0.18, detection_level=0.02).area_px == 40
     # presence is the detection level, not the mask rule
     assert not ArmMeasurement(vote_fraction / 10).detected
-    assert ArmMeasurement(vote_fraction, threshold="median-nonzero").area_px == 70
+    assert ArmMeasurement(vote_fraction, threshold="median-nonzero").area_px == 90
 
 
 def test_no_arms():

@@ -12,6 +12,7 @@ from PIL import Image
 from galseg.cli.main import main
 from galseg.data.gz3d import gz3d_wcs, read_gz3d
 from galseg.data.images import image_from_array
+from galseg.measure import DEFAULT_SPIRAL_THRESHOLD
 from galseg.predict.segment import Segmenter
 from galseg.training.examples import gz3d_files
 
@@ -113,7 +114,7 @@ def test_cli_segment_end_to_end_and_resume(tiny_segmenter_path, subject, tmp_pat
         # the masks the catalog was measured on, on the same grid
         spiral_mask, bar_mask = hdul["SPIRAL_MASK"], hdul["BAR_MASK"]
         assert spiral_mask.data.shape == spiral.data.shape and spiral_mask.data.dtype == np.uint8
-        assert spiral_mask.header["RULE"] == "peak0.15"
+        assert spiral_mask.header["RULE"] == DEFAULT_SPIRAL_THRESHOLD == "peak0.5^2"
         assert abs(spiral_mask.header["CRVAL1"] - 150.0) < 1e-9
         row = catalog[list(catalog["name"]).index("oneband")]
         assert int(spiral_mask.data.sum()) == int(row["spiral_area_px"])

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from galseg.measure.bar import VOTE_LEVEL_TOLERANCE, threshold_level
+from galseg.measure.bar import VOTE_LEVEL_TOLERANCE, parse_threshold, threshold_level
 from galseg.predict.segment import N_VOLUNTEERS
 
 CONSENSUS_VOTES = tuple(range(1, N_VOLUNTEERS + 1))
@@ -25,8 +25,18 @@ PEAK_FRACTIONS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 """Per-map rules of the IoU curves: the mask ``fraction >= F * peak`` of each map, F of these.
 A fraction of a map's own peak follows a feature's extent whether the crowd (or the model)
 agrees strongly on it or weakly; ``galseg.measure`` masks arms this way."""
-RULE_FAMILIES = ("votes", "peak")
-"""Kinds of mask rule a threshold is chosen from: fixed votes of 15, or fractions of the peak."""
+PEAK_POWER_FRACTIONS = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5)
+"""F of the rules ``fraction >= F * peak**G`` with G > 1 (:data:`PEAK_EXPONENTS`)."""
+PEAK_EXPONENTS = (1.5, 2.0, 2.5)
+"""G > 1 of the per-map rules ``fraction >= F * peak**G`` (``galseg.measure``'s
+``'peakF^G'``). G = 1 is the plain fraction of the peak; a larger G cuts a map whose peak
+is high (a feature the crowd, or the model, agrees on) at a larger fraction of that peak
+and a faint map at a smaller one."""
+RULE_FAMILIES = ("votes", "peak", *(f"peak^{g:g}" for g in PEAK_EXPONENTS))
+"""Kinds of mask rule a threshold is chosen from: fixed votes of 15 (``'votes'``), fractions
+F of the peak (``'peak'``) and ``F * peak**G`` (``'peak^G'``)."""
+BASIC_RULE_FAMILIES = ("votes", "peak")
+"""Fixed votes and plain fractions of the peak (the rules before ``'peak^G'``)."""
 REPORTED_MAX_VOTES = 8
 """The IoU-by-threshold table shows thresholds up to this many votes."""
 REY_DEUTSCH_VOTES = tuple(range(1, 7))
@@ -65,8 +75,10 @@ def iou_curve(votes: np.ndarray, truth: np.ndarray,
 
 
 def peak_iou_curve(fraction: np.ndarray, truth: np.ndarray,
-                   fractions: Sequence[float] = PEAK_FRACTIONS) -> np.ndarray:
-    """IoU of ``fraction >= F * fraction.max()`` (and > 0) with ``truth`` for each F.
+                   fractions: Sequence[float] = PEAK_FRACTIONS,
+                   exponent: float = 1.0) -> np.ndarray:
+    """IoU of ``fraction >= F * fraction.max()**exponent`` (and > 0) with ``truth`` for
+    each F.
 
     An all-zero map gives empty masks.
 
@@ -75,18 +87,61 @@ def peak_iou_curve(fraction: np.ndarray, truth: np.ndarray,
     >>> fraction = np.array([[0.0, 0.1, 0.4]])
     >>> peak_iou_curve(fraction, np.array([[False, True, True]]), (0.2, 0.5))
     array([1. , 0.5])
+    >>> peak_iou_curve(fraction, np.array([[False, True, True]]), (0.5, 1.0), exponent=2.0)
+    array([1. , 0.5])
     """
-    # the level of galseg.measure's 'peakF' rule, so evaluation and measurement agree
-    levels = [threshold_level(fraction, f"peak{f:g}") for f in fractions]
+    # the level of galseg.measure's 'peakF^G' rule, so evaluation and measurement agree
+    levels = [threshold_level(fraction, peak_rule(f, exponent)) for f in fractions]
     return np.array([iou((fraction >= level - VOTE_LEVEL_TOLERANCE) & (fraction > 0), truth)
                      for level in levels])
 
 
+def family_exponent(family: str) -> float | None:
+    """G of a rule family: 1 for ``'peak'``, G for ``'peak^G'``, None for ``'votes'``."""
+    if family == "votes":
+        return None
+    return float(family.partition("^")[2] or 1.0)
+
+
+def peak_rule(fraction: float, exponent: float = 1.0) -> str:
+    """``galseg.measure``'s rule text: ``'peak0.15'``, or ``'peak0.3^1.5'`` for G != 1."""
+    return f"peak{fraction:g}" + ("" if exponent == 1.0 else f"^{exponent:g}")
+
+
 def rule_label(family: str, value: float | None) -> str | None:
-    """A chosen mask rule as text: ``'0.2 votes'`` or ``'peak0.15'`` (None stays None)."""
+    """A chosen mask rule as text: ``'0.2 votes'``, ``'peak0.15'`` or ``'peak0.3^1.5'``
+    (None stays None)."""
     if value is None:
         return None
-    return f"peak{value:g}" if family == "peak" else f"{value:g} votes"
+    exponent = family_exponent(family)
+    return f"{value:g} votes" if exponent is None else peak_rule(value, exponent)
+
+
+def rule_in_grid(rule: float | str) -> tuple[str, float] | None:
+    """``galseg.measure``'s mask rule as the (family, threshold) of an IoU column, or None
+    when the evaluation's grids do not hold it.
+
+    Examples
+    --------
+    >>> rule_in_grid("peak0.5^2")
+    ('peak^2', 0.5)
+    >>> rule_in_grid(0.2)  # a vote fraction: 3 votes of 15
+    ('votes', 3.0)
+    >>> rule_in_grid("median-nonzero") is None
+    True
+    """
+    parsed = parse_threshold(rule)
+    if parsed.kind == "absolute":
+        family, threshold, grid = "votes", round(parsed.value * N_VOLUNTEERS, 6), MODEL_VOTES
+    elif parsed.kind == "peak":
+        family = "peak" if parsed.exponent == 1.0 else f"peak^{parsed.exponent:g}"
+        threshold = parsed.value
+        grid = PEAK_FRACTIONS if parsed.exponent == 1.0 else PEAK_POWER_FRACTIONS
+        if parsed.exponent != 1.0 and parsed.exponent not in PEAK_EXPONENTS:
+            return None
+    else:
+        return None
+    return (family, threshold) if threshold in grid else None
 
 
 def pixel_scores(mask: np.ndarray, reference: np.ndarray) -> tuple[float, float, float]:
@@ -172,15 +227,21 @@ def fraction_with_error(flags: np.ndarray) -> tuple[float, float]:
 
 
 def iou_column(feature: str, source: str, family: str = "votes") -> str:
-    """Per-galaxy table column of ``source``'s ('model' or 'consensus') IoU curve."""
-    return f"{feature}_iou_{source}" + ("_peak" if family == "peak" else "")
+    """Per-galaxy table column of ``source``'s ('model' or 'consensus') IoU curve:
+    ``<feature>_iou_<source>``, ``..._peak`` or ``..._peak_pow<G>``."""
+    exponent = family_exponent(family)
+    suffix = ("" if exponent is None else "_peak" if exponent == 1.0
+              else f"_peak_pow{exponent:g}")
+    return f"{feature}_iou_{source}{suffix}"
 
 
 def column_votes(name: str) -> tuple[float, ...]:
     """Thresholds of a 2-D column of the per-galaxy table, by its name (votes of 15, or
-    fractions of the peak for ``*_peak`` columns)."""
+    the fractions F of the peak for ``*_peak`` and ``*_peak_pow<G>`` columns)."""
     if name.endswith("_peak"):
         return PEAK_FRACTIONS
+    if "_peak_pow" in name:
+        return PEAK_POWER_FRACTIONS
     if name.endswith("_iou_model"):
         return MODEL_VOTES
     if name.endswith("_iou_consensus"):

@@ -16,10 +16,10 @@ import numpy as np
 from astropy.table import Table
 
 from galseg.evaluate.metrics import (
+    BASIC_RULE_FAMILIES,
     COMPARISONS,
     FEATURES,
     MAJORITY_VOTES,
-    MODEL_VOTES,
     PEAK_FRACTIONS,
     REPORTED_MAX_VOTES,
     REY_DEUTSCH_VOTES,
@@ -28,13 +28,16 @@ from galseg.evaluate.metrics import (
     column_votes,
     detection_scores,
     fraction_with_error,
+    iou_column,
     length_agreement,
     mean_or_nan,
     median_or_nan,
     presence_column,
+    rule_in_grid,
     rule_label,
     std_or_nan,
 )
+from galseg.measure.arms import DEFAULT_SPIRAL_THRESHOLD
 
 if TYPE_CHECKING:
     from galseg.evaluate.segmentation import SegmenterEvaluation
@@ -54,9 +57,12 @@ def _model_vs_consensus(evaluation: SegmenterEvaluation, feature: str) -> dict[s
     """The model's mask against the volunteers' consensus mask on the test galaxies.
 
     The headline compares each at its own best rule, chosen on the calibration galaxies
-    among fixed votes and fractions of the map's peak; ``fixed_votes`` restricts both to
-    fixed votes, ``vote_consensus`` only the consensus (the usual GZ3D consensus mask), and
-    ``majority`` sets the consensus at 8 of 15 votes.
+    among fixed votes, fractions of the map's peak and ``F * peak**G``; ``votes_and_peak``
+    restricts both to the first two, ``fixed_votes`` to fixed votes, ``vote_consensus``
+    only the consensus (the usual GZ3D consensus mask), and ``majority`` sets the
+    consensus at 8 of 15 votes. For the arms, ``default_rule`` sets the model's mask at
+    ``galseg.measure``'s default rule (chosen on the training set's validation galaxies,
+    so on none of these), the mask users get.
     """
     model_rule, consensus_rule = (evaluation.chosen_rule(feature, source)
                                   for source in ("model", "consensus"))
@@ -66,12 +72,19 @@ def _model_vs_consensus(evaluation: SegmenterEvaluation, feature: str) -> dict[s
                                   evaluation.feature_rows(feature, calibration=False))
                 if len(model) else model)  # no model threshold: nothing to compare
     family, threshold = model_rule
-    grid = PEAK_FRACTIONS if family == "peak" else MODEL_VOTES
+    grid = column_votes(iou_column(feature, "model", family))
+    basic_rules = [evaluation.chosen_rule(feature, source, BASIC_RULE_FAMILIES)
+                   for source in ("model", "consensus")]
     return {"model_rule": rule_label(*model_rule), "consensus_rule": rule_label(*consensus_rule),
             # the best model threshold is the lowest tried: a lower one might do better
             "model_rule_at_grid_edge": threshold == grid[0],
             "n_calibration": int(evaluation.feature_rows(feature, calibration=True).sum()),
             "n_test": len(model), **_comparison(model, consensus),
+            "votes_and_peak": {"model_rule": rule_label(*basic_rules[0]),
+                               "consensus_rule": rule_label(*basic_rules[1]),
+                               **_comparison(*evaluation.test_ious(
+                                   feature, model_families=BASIC_RULE_FAMILIES,
+                                   consensus_families=BASIC_RULE_FAMILIES))},
             "fixed_votes": {"model_votes": model_votes, "consensus_votes": consensus_votes,
                             **_comparison(*evaluation.test_ious(
                                 feature, model_families=("votes",),
@@ -79,7 +92,28 @@ def _model_vs_consensus(evaluation: SegmenterEvaluation, feature: str) -> dict[s
             "vote_consensus": {"consensus_votes": consensus_votes,
                                **_comparison(*evaluation.test_ious(
                                    feature, consensus_families=("votes",)))},
-            "majority": {"consensus_votes": MAJORITY_VOTES, **_comparison(model, majority)}}
+            "majority": {"consensus_votes": MAJORITY_VOTES, **_comparison(model, majority)},
+            "default_rule": _default_rule_comparison(evaluation, feature)}
+
+
+def _default_rule_comparison(evaluation: SegmenterEvaluation,
+                             feature: str) -> dict[str, Any] | None:
+    """The model at ``galseg.measure``'s default arm rule against the consensus at its
+    chosen rule, on the test galaxies (None for the bar, whose length rule is not a mask
+    rule of the IoU curves, or when the default is off the grids)."""
+    rule = rule_in_grid(DEFAULT_SPIRAL_THRESHOLD) if feature == "spiral" else None
+    if rule is None:
+        return None
+    consensus_family, consensus_threshold = evaluation.chosen_rule(feature, "consensus")
+    if consensus_threshold is None:
+        return None
+    rows = evaluation.feature_rows(feature, calibration=False)
+    model = evaluation.iou_at(feature, "model", rule[1], rows, rule[0])
+    consensus = evaluation.iou_at(feature, "consensus", consensus_threshold, rows,
+                                  consensus_family)
+    return {"model_rule": rule_label(*rule),
+            "consensus_rule": rule_label(consensus_family, consensus_threshold),
+            **_comparison(model, consensus)}
 
 
 def _rey_deutsch(table: Table) -> dict[str, Any]:
@@ -214,8 +248,18 @@ def _versus_table(versus: dict[str, Any]) -> str:
         table += "\n\n\\* the lowest threshold tried; a lower one might suit the model better."
     rows = []
     for feature, v in versus.items():
-        fixed, votes, majority = v["fixed_votes"], v["vote_consensus"], v["majority"]
-        rows += [(feature, "both at fixed votes", _votes(fixed["model_votes"]) + " votes",
+        basic, fixed, votes, majority = (v["votes_and_peak"], v["fixed_votes"],
+                                         v["vote_consensus"], v["majority"])
+        default = v.get("default_rule")
+        if default:
+            rows.append((feature, "model at galseg.measure's default rule",
+                         default["model_rule"], default["consensus_rule"],
+                         default["mean_iou_model"], default["mean_iou_consensus"],
+                         _better(default)))
+        rows += [(feature, "both at fixed votes or a fraction of the peak (G = 1)",
+                  basic["model_rule"] or "-", basic["consensus_rule"] or "-",
+                  basic["mean_iou_model"], basic["mean_iou_consensus"], _better(basic)),
+                 (feature, "both at fixed votes", _votes(fixed["model_votes"]) + " votes",
                   _votes(fixed["consensus_votes"]) + " votes", fixed["mean_iou_model"],
                   fixed["mean_iou_consensus"], _better(fixed)),
                  (feature, "consensus at fixed votes", v["model_rule"] or "-",
@@ -264,8 +308,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                  + _markdown_table(["comparison", "th", "N", "accuracy", "precision",
                                     "Jaccard"], rows))
     parts.append("**Model mask vs volunteers' consensus mask**, IoU with truth on the test "
-                 "galaxies; each mask's rule (k votes of 15, or 'peakF': F times the map's "
-                 "peak) chosen on the calibration galaxies\n\n"
+                 "galaxies; each mask's rule (k votes of 15, 'peakF': F times the map's "
+                 "peak, or 'peakF^G': F times the peak to the power G) chosen on the "
+                 "calibration galaxies\n\n"
                  + _versus_table(summary["model_vs_consensus"]))
     detection = summary["detection"]
     parts.append("**Detection** against truth\n\n" + _markdown_table(

@@ -12,7 +12,8 @@ Masks from vote fractions are written in votes out of :data:`N_VOLUNTEERS` (15):
 * IoU curves: the consensus mask ``fraction * 15 >= k`` for k = 1..15 votes, the model's
   at the same k and at fractions of one vote (:data:`~galseg.evaluate.metrics.MODEL_VOTES`);
   and for both, per-map masks ``fraction >= F * peak``
-  (:data:`~galseg.evaluate.metrics.PEAK_FRACTIONS`).
+  (:data:`~galseg.evaluate.metrics.PEAK_FRACTIONS`) and ``fraction >= F * peak**G``
+  (:data:`~galseg.evaluate.metrics.PEAK_EXPONENTS`).
 * Rey Deutsch et al. (2023) masks: the model's as :meth:`SegmentationResult.mask`
   (``fraction * 15 >= th - 0.5``), the volunteers' ``votes >= th``, th = 1..6.
 """
@@ -47,6 +48,7 @@ from galseg.evaluate.metrics import (
     VOTE_TOLERANCE,
     best_threshold,
     column_votes,
+    family_exponent,
     iou_column,
     iou_curve,
     peak_iou_curve,
@@ -156,13 +158,15 @@ def galaxy_row(galaxy: TruthGalaxy, result: SegmentationResult) -> dict[str, Any
         row[f"{feature}_l1"] = float(np.mean(np.abs(predicted - volunteers)))
         has_truth = bool(truth.any())
         for source, fraction in (("model", predicted), ("consensus", volunteers)):
-            votes_column, peak_column = (iou_column(feature, source, family)
-                                         for family in RULE_FAMILIES)
-            votes, fractions = column_votes(votes_column), column_votes(peak_column)
-            row[votes_column] = (iou_curve(fraction * N_VOLUNTEERS, truth, votes)
-                                 if has_truth else np.full(len(votes), np.nan))
-            row[peak_column] = (peak_iou_curve(fraction, truth, fractions)
-                                if has_truth else np.full(len(fractions), np.nan))
+            for family in RULE_FAMILIES:
+                column = iou_column(feature, source, family)
+                thresholds, exponent = column_votes(column), family_exponent(family)
+                if not has_truth:
+                    row[column] = np.full(len(thresholds), np.nan)
+                elif exponent is None:
+                    row[column] = iou_curve(fraction * N_VOLUNTEERS, truth, thresholds)
+                else:
+                    row[column] = peak_iou_curve(fraction, truth, thresholds, exponent)
     model_masks = [result.mask("spiral", th) for th in REY_DEUTSCH_VOTES]
     volunteer_masks = [galaxy.votes.spiral_vote_fraction * N_VOLUNTEERS >= th - VOTE_TOLERANCE
                        for th in REY_DEUTSCH_VOTES]
@@ -310,14 +314,16 @@ class SegmenterEvaluation:
     def iou_at(self, feature: str, source: str, threshold: float, rows: np.ndarray,
                family: str = "votes") -> np.ndarray:
         """IoU with truth of ``source``'s ('model' or 'consensus') mask at ``threshold``
-        (votes of 15, or with ``family='peak'`` a fraction of the map's peak)."""
+        (votes of 15, or with a ``'peak'`` or ``'peak^G'`` family the fraction F of the
+        rule ``F * peak**G``)."""
         name = iou_column(feature, source, family)
         return np.asarray(self.table[name][rows, column_votes(name).index(threshold)])
 
     def chosen_rule(self, feature: str, source: str,
                     families: Sequence[str] = RULE_FAMILIES) -> tuple[str, float | None]:
         """``source``'s mask rule chosen on the calibration galaxies: the (family, threshold)
-        with the highest mean IoU with truth there, among ``families`` ('votes', 'peak');
+        with the highest mean IoU with truth there, among ``families`` (of
+        :data:`~galseg.evaluate.metrics.RULE_FAMILIES`);
         the threshold is None without such galaxies."""
         rows = self.feature_rows(feature, calibration=True)
         best: tuple[float, str, float | None] = (-np.inf, families[0], None)

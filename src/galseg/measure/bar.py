@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import astropy.units as u
 import numpy as np
@@ -86,33 +86,65 @@ def kpc_per_arcsec_or_nan(redshift: float) -> float:
     return float(kpc_per_arcsec(redshift).to_value(u.kpc / u.arcsec)) if redshift > 0 else np.nan
 
 
-def parse_threshold(threshold: float | str) -> tuple[str, float]:
-    """Split a threshold rule into ``('absolute', level)``, ``('peak', fraction)`` or
-    ``('nonzero-percentile', q)``.
+class ThresholdRule(NamedTuple):
+    """A parsed mask rule (:func:`parse_threshold`)."""
+
+    kind: str
+    """``'absolute'``, ``'peak'`` or ``'nonzero-percentile'``."""
+    value: float
+    """The level, the fraction F of ``'peakF^G'`` or the percentile."""
+    exponent: float = 1.0
+    """G of ``'peakF^G'`` (1 for every other rule)."""
+
+
+MAX_PEAK_EXPONENT = 4.0
+"""Largest G of a ``'peakF^G'`` rule."""
+MAX_PEAK_FRACTION = 10.0
+"""Largest F of a ``'peakF^G'`` rule with G > 1 (its level ``F * peak**G`` stays below
+the peak only where ``peak < F**(-1 / (G - 1))``)."""
+
+
+def parse_threshold(threshold: float | str) -> ThresholdRule:
+    """Split a threshold rule into its kind, value and exponent.
 
     Parameters
     ----------
     threshold : float or str
-        A vote fraction in (0, 1]; ``'peakF'`` with F in (0, 1] (``'peak0.5'``: half the
-        map's peak); ``'median-nonzero'`` (the median of the map's non-zero pixels) or
-        ``'p80-nonzero'`` (their 80th percentile).
+        A vote fraction in (0, 1] (``kind='absolute'``); ``'peakF'`` with F in (0, 1]
+        (``'peak0.5'``: half the map's peak) or ``'peakF^G'`` (level ``F * peak**G``, G in
+        (0, 4]; F in (0, 1] for G <= 1, else in (0, 10]) (``kind='peak'``);
+        ``'median-nonzero'`` (the median of the map's non-zero pixels) or ``'p80-nonzero'``
+        (their 80th percentile) (``kind='nonzero-percentile'``).
+
+    Returns
+    -------
+    ThresholdRule
+
+    Examples
+    --------
+    >>> parse_threshold("peak0.3^1.5")
+    ThresholdRule(kind='peak', value=0.3, exponent=1.5)
     """
     if isinstance(threshold, str) and threshold in NONZERO_PERCENTILE_RULES:
-        return "nonzero-percentile", NONZERO_PERCENTILE_RULES[threshold]
+        return ThresholdRule("nonzero-percentile", NONZERO_PERCENTILE_RULES[threshold])
     is_peak = isinstance(threshold, str) and threshold.startswith("peak")
     kind = "peak" if is_peak else "absolute"
-    value = np.nan
-    if is_peak or (isinstance(threshold, int | float | np.number)
-                   and not isinstance(threshold, bool)):
+    value, exponent = np.nan, 1.0
+    if is_peak:
+        fraction, caret, power = str(threshold)[4:].partition("^")
         with contextlib.suppress(ValueError):
-            value = float(threshold[4:] if is_peak else threshold)
-    if not 0 < value <= 1:
+            value, exponent = float(fraction), float(power) if caret else 1.0
+    elif isinstance(threshold, int | float | np.number) and not isinstance(threshold, bool):
+        value = float(threshold)
+    max_value = MAX_PEAK_FRACTION if exponent > 1 else 1.0
+    if not (0 < value <= max_value and 0 < exponent <= MAX_PEAK_EXPONENT):
         raise ValueError(
             f"threshold must be a vote fraction in (0, 1], 'peakF' with F in (0, 1] "
-            f"such as 'peak0.5', or one of {sorted(NONZERO_PERCENTILE_RULES)}; "
-            f"got {threshold!r}"
+            f"such as 'peak0.5', 'peakF^G' (level F * peak**G, 0 < G <= "
+            f"{MAX_PEAK_EXPONENT:g}, F <= {MAX_PEAK_FRACTION:g}) such as 'peak0.3^1.5', "
+            f"or one of {sorted(NONZERO_PERCENTILE_RULES)}; got {threshold!r}"
         )
-    return kind, value
+    return ThresholdRule(kind, value, exponent)
 
 
 def threshold_level(vote_fraction: np.ndarray, threshold: float | str) -> float:
@@ -121,13 +153,13 @@ def threshold_level(vote_fraction: np.ndarray, threshold: float | str) -> float:
     NaN pixels count as 0. A map with no positive pixel gives its peak (0 or less), at
     which nothing is detected.
     """
-    kind, value = parse_threshold(threshold)
+    kind, value, exponent = parse_threshold(threshold)
     finite = np.nan_to_num(np.asarray(vote_fraction, dtype=float), nan=0.0)
     peak = float(finite.max()) if finite.size else 0.0
     if kind == "absolute":
         return value
     if kind == "peak":
-        return value * peak
+        return value * peak ** exponent if peak > 0 else peak
     positive = finite[finite > 0]
     return float(np.percentile(positive, value)) if positive.size else peak
 
@@ -361,5 +393,5 @@ def measure_bar(bar_vote_fraction: np.ndarray, **kwargs: Any) -> BarMeasurement:
 
 
 __all__ = ["DEFAULT_BAR_MIN_PEAK", "DEFAULT_BAR_THRESHOLD_RULE", "NONZERO_PERCENTILE_RULES",
-           "BarMeasurement", "measure_bar", "minimum_area_rectangle", "parse_threshold",
-           "threshold_level"]
+           "BarMeasurement", "ThresholdRule", "measure_bar", "minimum_area_rectangle",
+           "parse_threshold", "threshold_level"]
