@@ -114,12 +114,11 @@ def length_stats(measured: np.ndarray, truth: np.ndarray, pa: np.ndarray,
 
 def _predict_maps(model: Path, data: Path, catalog: Table) -> Path:
     """Write the segmenter's maps of the catalog's galaxies to a temporary folder."""
-    import io
     import tempfile
 
     from galseg.data._atomic import write_bytes_atomic
     from galseg.data.images import image_from_array
-    from galseg.predict.segment import SegmentationResult, Segmenter, masks_hdulist
+    from galseg.predict.segment import SegmentationResult, Segmenter, masks_fits_bytes
 
     out = Path(tempfile.mkdtemp(prefix="bar_threshold_maps_"))
     segmenter = Segmenter(model)
@@ -129,9 +128,8 @@ def _predict_maps(model: Path, data: Path, catalog: Table) -> Path:
         images = [image_from_array(s.image, name=str(row["name"]))
                   for s, row in zip(subjects, rows, strict=True)]
         for image, maps in zip(images, segmenter.predict_maps(images), strict=True):
-            buffer = io.BytesIO()
-            masks_hdulist(SegmentationResult(image, maps[0], maps[1])).writeto(buffer)
-            write_bytes_atomic(out / f"{image.name}_masks.fits", buffer.getvalue())
+            write_bytes_atomic(out / f"{image.name}_masks.fits",
+                               masks_fits_bytes(SegmentationResult(image, maps[0], maps[1])))
     return out
 
 

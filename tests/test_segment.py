@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from astropy.io import fits
 from astropy.table import Table
+from astropy.wcs import WCS
 from PIL import Image
 
 from galseg.cli.main import main
 from galseg.data.gz3d import gz3d_wcs, read_gz3d
 from galseg.data.images import image_from_array
 from galseg.measure import DEFAULT_SPIRAL_THRESHOLD
-from galseg.predict.segment import Segmenter
+from galseg.predict.segment import Segmenter, masks_fits_bytes, masks_hdulist
 from galseg.training.examples import gz3d_files
 
 
@@ -195,3 +198,42 @@ def test_overlay_outlines_the_given_masks():
     assert white[5, 5:15].all() and white[5:15, 5].all() and not white[10, 10]
     with pytest.raises(ValueError, match="outline mask shape"):
         overlay_maps(rgb, spiral, spiral, outline_masks=(mask[:5], mask))
+
+
+def test_masks_file_is_valid_fits_that_astropy_reads_back(segmenter, subject, tmp_path):
+    # a long input path needs astropy's CONTINUE cards in the primary header
+    path = tmp_path / ("a_directory_name_long_enough_to_need_a_continue_card_" * 2) / "g.png"
+    wcs = gz3d_wcs(subject.image.shape[:2], 150.0, 2.0, pixscale_arcsec=0.262)
+    image = dataclasses.replace(image_from_array(subject.image, name="g", wcs=wcs), path=path)
+    result = segmenter.segment(image)
+    data = masks_fits_bytes(result, thresholds=(2,), extra_cards={"RUNKEY": "k" * 100})
+    assert len(data) % 2880 == 0
+    hdul = fits.HDUList.fromstring(data)
+    hdul.verify("exception")
+    assert hdul[0].header["INPUT"] == str(path) and hdul[0].header["RUNKEY"] == "k" * 100
+    assert hdul[0].data is None
+    names = [h.name for h in hdul]
+    assert names == ["PRIMARY", "SPIRAL_VOTE_FRACTION", "BAR_VOTE_FRACTION", "SPIRAL_MASK",
+                     "BAR_MASK", "SPIRAL_MASK_TH2", "BAR_MASK_TH2", "MEASUREMENTS"]
+    np.testing.assert_array_equal(hdul["SPIRAL_VOTE_FRACTION"].data, result.spiral_vote_fraction)
+    np.testing.assert_array_equal(hdul["BAR_MASK"].data, result.bar.mask.astype(np.uint8))
+    np.testing.assert_array_equal(hdul["SPIRAL_MASK_TH2"].data, result.mask("spiral", 2))
+    assert hdul["SPIRAL_MASK"].header["RULE"] == str(result.arms.threshold)
+    assert hdul["SPIRAL_MASK"].header["LEVEL"] == pytest.approx(result.arms.threshold_value)
+    assert hdul["BAR_MASK_TH2"].header["THVOTES"] == 2
+    assert WCS(hdul["BAR_VOTE_FRACTION"].header).wcs.crval[0] == pytest.approx(150.0)
+    row = Table.read(hdul["MEASUREMENTS"])[0]
+    for key, value in result.measurements.items():
+        if isinstance(value, float) and np.isnan(value):
+            assert np.ma.is_masked(row[key]) or np.isnan(row[key])  # astropy masks NaN
+        else:
+            assert row[key] == value, key
+    assert masks_hdulist(result)["MEASUREMENTS"].data.shape == (1,)
+
+
+def test_masks_file_without_a_wcs(segmenter, subject):
+    result = segmenter.segment(image_from_array(subject.image, name="g"))
+    hdul = fits.HDUList.fromstring(masks_fits_bytes(result))
+    hdul.verify("exception")
+    assert "CTYPE1" not in hdul["SPIRAL_VOTE_FRACTION"].header
+    assert hdul[0].header["INPUT"] == "g"

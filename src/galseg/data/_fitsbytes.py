@@ -88,17 +88,23 @@ def header_bytes(cards: Iterable[Card], extra: bytes = b"") -> bytes:
     return body + b" " * (-len(body) % BLOCK)
 
 
+def header_card_images(header: Any) -> bytes:
+    """The cards of an astropy ``Header`` (a WCS's ``to_header()``; values that need
+    astropy's long-string CONTINUE cards) as card images for ``extra_cards``."""
+    return header.tostring(sep="", endcard=False, padding=False).encode("ascii")
+
+
 def _pad_data(data: bytes) -> bytes:
     return data + b"\0" * (-len(data) % BLOCK)
 
 
-def image_hdu_bytes(data: np.ndarray, *, primary: bool, extra_cards: bytes = b"") -> bytes:
-    """An image HDU (primary or IMAGE extension) holding ``data``.
+def image_hdu_bytes(data: np.ndarray | None, *, primary: bool, extra_cards: bytes = b"") -> bytes:
+    """An image HDU (primary or IMAGE extension) holding ``data`` (None: no data, NAXIS 0).
 
     ``extra_cards`` are pre-formatted 80-byte card images (e.g. a WCS) placed
     after the mandatory keywords.
     """
-    data = np.asarray(data)
+    data = np.zeros((0,), np.uint8) if data is None else np.asarray(data)
     key = (data.dtype.kind, data.dtype.itemsize)
     if key not in _BITPIX:
         raise TypeError(f"cannot write an image of dtype {data.dtype} to FITS")
@@ -108,6 +114,15 @@ def image_hdu_bytes(data: np.ndarray, *, primary: bool, extra_cards: bytes = b""
         else [("XTENSION", "IMAGE", "Image extension")]
     )
     mandatory.append(("BITPIX", _BITPIX[key], "array data type"))
+    if data.size == 0:  # FITS writes an empty HDU as NAXIS = 0, not a zero-length axis
+        data = data.reshape(0)
+        mandatory.append(("NAXIS", 0, "number of array dimensions"))
+        if primary:
+            mandatory.append(("EXTEND", True, ""))
+        else:
+            mandatory.extend([("PCOUNT", 0, "number of parameters"),
+                              ("GCOUNT", 1, "number of groups")])
+        return header_bytes(mandatory, extra_cards)
     mandatory.append(("NAXIS", data.ndim, "number of array dimensions"))
     # FITS lists axes fastest first: the reverse of numpy's C order.
     mandatory.extend((f"NAXIS{i + 1}", n, "") for i, n in enumerate(reversed(data.shape)))
@@ -119,11 +134,12 @@ def image_hdu_bytes(data: np.ndarray, *, primary: bool, extra_cards: bytes = b""
     return header_bytes(mandatory, extra_cards) + _pad_data(payload)
 
 
-def table_hdu_bytes(columns: Sequence[tuple[str, np.ndarray]]) -> bytes:
+def table_hdu_bytes(columns: Sequence[tuple[str, np.ndarray]], extra_cards: bytes = b"") -> bytes:
     """A BINTABLE extension from ``(name, 1-D array)`` columns of equal length.
 
     Supported dtypes: bool, uint8, int16/32/64, float32/64 and fixed-width bytes
-    (``S<n>``, written as ``<n>A``; give at least width 1).
+    (``S<n>``, written as ``<n>A``; give at least width 1). ``extra_cards`` (80-byte card
+    images, e.g. an EXTNAME) follow the column keywords.
     """
     n_rows = len(columns[0][1]) if columns else 0
     fields = []
@@ -159,4 +175,4 @@ def table_hdu_bytes(columns: Sequence[tuple[str, np.ndarray]]) -> bytes:
         ("GCOUNT", 1, "number of groups"),
         ("TFIELDS", len(fields), "number of table fields"),
     ]
-    return header_bytes(mandatory + cards) + _pad_data(record.tobytes())
+    return header_bytes(mandatory + cards, extra_cards) + _pad_data(record.tobytes())

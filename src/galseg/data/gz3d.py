@@ -47,7 +47,7 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from galseg.data._atomic import write_bytes_atomic
-from galseg.data._fitsbytes import image_hdu_bytes, table_hdu_bytes
+from galseg.data._fitsbytes import header_card_images, image_hdu_bytes, table_hdu_bytes
 from galseg.data._fitsread import read_fits_checked
 from galseg.errors import InputFileError
 from galseg.labels.classification import VolunteerClassification
@@ -789,8 +789,7 @@ def _metadata_table(metadata: Mapping[str, Any]) -> bytes:
 
 def gz3d_bytes(subject: GZ3DSubject) -> bytes:
     """``subject`` as an uncompressed GZ3D FITS file: 11 HDUs in the release layout, no EXTNAME."""
-    wcs_cards = subject.wcs.to_header().tostring(sep="", endcard=False, padding=False)
-    wcs_cards = wcs_cards.encode("ascii")
+    wcs_cards = header_card_images(subject.wcs.to_header())
     masks = (subject.center_mask, subject.star_mask, subject.spiral_mask, subject.bar_mask)
     parts = [image_hdu_bytes(subject.image, primary=True, extra_cards=wcs_cards)]
     parts += [

@@ -28,7 +28,7 @@ from astropy.table import Table
 from tqdm import tqdm
 
 from galseg.data._atomic import write_bytes_atomic
-from galseg.data.encode import fits_bytes, png_bytes
+from galseg.data.encode import png_bytes
 from galseg.data.images import read_image
 from galseg.errors import InputFileError
 from galseg.predict.batch import (
@@ -39,7 +39,7 @@ from galseg.predict.batch import (
     record_failure,
     run_key,
 )
-from galseg.predict.segment import SegmentationResult, Segmenter, masks_hdulist
+from galseg.predict.segment import SegmentationResult, Segmenter, masks_fits_bytes
 from galseg.visualize import overlay_maps
 
 CATALOG_NAME = "catalog.csv"
@@ -91,8 +91,8 @@ def _write(result: SegmentationResult, out_dir: Path, *, thresholds: Sequence[in
                            result.bar_vote_fraction,
                            outline_masks=(result.arms.mask, result.bar.mask))
     write_bytes_atomic(out_dir / f"{name}_overlay.png", png_bytes(overlay))
-    hdul = masks_hdulist(result, thresholds=thresholds, extra_cards={"RUNKEY": key})
-    write_bytes_atomic(out_dir / f"{name}_masks.fits", fits_bytes(hdul))
+    write_bytes_atomic(out_dir / f"{name}_masks.fits",
+                       masks_fits_bytes(result, thresholds=thresholds, extra_cards={"RUNKEY": key}))
     return dict(result.measurements)
 
 
