@@ -230,7 +230,7 @@ def test_the_default_rule_comparison_scores_the_model_at_measures_rule(monkeypat
     monkeypatch.setattr(report, "DEFAULT_SPIRAL_THRESHOLD", 2 / 15)  # 2 votes
     assert _model_vs_consensus(evaluation, "spiral")["default_rule"]["mean_iou_model"] == (
         pytest.approx((0.9 + 0.9) / 2))
-    assert report._default_rule_comparison(evaluation, "bar") is None
+    assert report._default_rule_comparison(evaluation, "bar", ("votes", 1)) is None
 
 
 def test_thresholds_come_from_the_calibration_galaxies_only():

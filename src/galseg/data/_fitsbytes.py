@@ -114,18 +114,11 @@ def image_hdu_bytes(data: np.ndarray | None, *, primary: bool, extra_cards: byte
         else [("XTENSION", "IMAGE", "Image extension")]
     )
     mandatory.append(("BITPIX", _BITPIX[key], "array data type"))
-    if data.size == 0:  # FITS writes an empty HDU as NAXIS = 0, not a zero-length axis
-        data = data.reshape(0)
-        mandatory.append(("NAXIS", 0, "number of array dimensions"))
-        if primary:
-            mandatory.append(("EXTEND", True, ""))
-        else:
-            mandatory.extend([("PCOUNT", 0, "number of parameters"),
-                              ("GCOUNT", 1, "number of groups")])
-        return header_bytes(mandatory, extra_cards)
-    mandatory.append(("NAXIS", data.ndim, "number of array dimensions"))
+    # an HDU without data has NAXIS = 0, not a zero-length axis
+    shape = data.shape if data.size else ()
+    mandatory.append(("NAXIS", len(shape), "number of array dimensions"))
     # FITS lists axes fastest first: the reverse of numpy's C order.
-    mandatory.extend((f"NAXIS{i + 1}", n, "") for i, n in enumerate(reversed(data.shape)))
+    mandatory.extend((f"NAXIS{i + 1}", n, "") for i, n in enumerate(reversed(shape)))
     if primary:
         mandatory.append(("EXTEND", True, ""))
     else:

@@ -132,15 +132,16 @@ def rule_in_grid(rule: float | str) -> tuple[str, float] | None:
     """
     parsed = parse_threshold(rule)
     if parsed.kind == "absolute":
-        family, threshold, grid = "votes", round(parsed.value * N_VOLUNTEERS, 6), MODEL_VOTES
+        family, threshold = "votes", round(parsed.value * N_VOLUNTEERS, 6)
     elif parsed.kind == "peak":
         family = "peak" if parsed.exponent == 1.0 else f"peak^{parsed.exponent:g}"
         threshold = parsed.value
-        grid = PEAK_FRACTIONS if parsed.exponent == 1.0 else PEAK_POWER_FRACTIONS
-        if parsed.exponent != 1.0 and parsed.exponent not in PEAK_EXPONENTS:
-            return None
     else:
         return None
+    if family not in RULE_FAMILIES:
+        return None
+    # the thresholds of the model's IoU column of this family (the same for every feature)
+    grid = column_votes(iou_column("spiral", "model", family))
     return (family, threshold) if threshold in grid else None
 
 

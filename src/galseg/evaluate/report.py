@@ -93,19 +93,19 @@ def _model_vs_consensus(evaluation: SegmenterEvaluation, feature: str) -> dict[s
                                **_comparison(*evaluation.test_ious(
                                    feature, consensus_families=("votes",)))},
             "majority": {"consensus_votes": MAJORITY_VOTES, **_comparison(model, majority)},
-            "default_rule": _default_rule_comparison(evaluation, feature)}
+            "default_rule": _default_rule_comparison(evaluation, feature, consensus_rule)}
 
 
-def _default_rule_comparison(evaluation: SegmenterEvaluation,
-                             feature: str) -> dict[str, Any] | None:
+def _default_rule_comparison(evaluation: SegmenterEvaluation, feature: str,
+                             consensus_rule: tuple[str, float | None],
+                             ) -> dict[str, Any] | None:
     """The model at ``galseg.measure``'s default arm rule against the consensus at its
-    chosen rule, on the test galaxies (None for the bar, whose length rule is not a mask
-    rule of the IoU curves, or when the default is off the grids)."""
+    chosen rule ``consensus_rule`` (family, threshold), on the test galaxies (None for the
+    bar, whose length rule is not a mask rule of the IoU curves, or when the default is
+    off the grids)."""
     rule = rule_in_grid(DEFAULT_SPIRAL_THRESHOLD) if feature == "spiral" else None
-    if rule is None:
-        return None
-    consensus_family, consensus_threshold = evaluation.chosen_rule(feature, "consensus")
-    if consensus_threshold is None:
+    consensus_family, consensus_threshold = consensus_rule
+    if rule is None or consensus_threshold is None:
         return None
     rows = evaluation.feature_rows(feature, calibration=False)
     model = evaluation.iou_at(feature, "model", rule[1], rows, rule[0])
