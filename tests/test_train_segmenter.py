@@ -13,9 +13,11 @@ from conftest import TINY_UNET
 from galseg.models.geometry import dihedral, inverse_dihedral
 from galseg.models.weights import load_segmenter
 from galseg.training.examples import load_examples, split_of
+from galseg.training.loop import augment_images, degrade_images
 from galseg.training.segmenter import (
     TrainConfig,
     augment,
+    average_segmenters,
     masked_l1,
     train_segmenter,
 )
@@ -108,3 +110,103 @@ def test_training_is_deterministic(sim_dataset, tmp_path):
     b = train_segmenter(sim_dataset, tmp_path / "b.pt", config, device="cpu", progress=False,
                         log=lambda _: None)
     assert a.best_val_loss == b.best_val_loss
+
+
+def test_degrade_images_changes_only_the_chosen_images_and_stays_in_range():
+    rng = np.random.default_rng(0)
+    images = torch.rand(16, 3, 24, 24) * 0.5 + 0.25
+    original = images.clone()
+    assert degrade_images(images, rng, 0.0) is images
+    degraded = degrade_images(images, np.random.default_rng(1), 1.0)
+    assert degraded.shape == images.shape
+    assert float(degraded.min()) >= 0.0 and float(degraded.max()) <= 1.0
+    changed = (degraded - images).abs().flatten(1).amax(dim=1) > 1e-4
+    assert bool(changed.all())
+    assert torch.equal(images, original)  # the input is left untouched
+    again = degrade_images(images, np.random.default_rng(1), 1.0)
+    assert torch.equal(again, degraded)
+    half = degrade_images(images, np.random.default_rng(2), 0.5)
+    some = (half - images).abs().flatten(1).amax(dim=1) > 1e-4
+    assert 0 < int(some.sum()) < len(images)
+
+
+def test_degrading_moves_no_target():
+    image = torch.rand(8, 3, 16, 16)
+    target = torch.zeros(8, 2, 16, 16)
+    target[:, 0, 3, 5] = 0.8
+    target[:, 1, 10, 2] = 0.4
+    _, plain = augment(image, target, np.random.default_rng(5), 0.0, 0.0)
+    degraded_image, degraded_target = augment(image, target, np.random.default_rng(5), 0.0, 1.0)
+    assert torch.equal(plain, degraded_target)
+    _, ks = augment_images(image, np.random.default_rng(5), 0.0)
+    moved = torch.stack([dihedral(im, int(k)) for im, k in zip(image, ks, strict=True)])
+    assert not torch.equal(degraded_image, moved)
+
+
+def test_cosine_schedule_decays_the_rate_over_the_epochs(sim_dataset, tmp_path):
+    config = TrainConfig(model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=2,
+                         learning_rate=1e-3, lr_schedule="cosine", degrade_probability=0.5)
+    train_segmenter(sim_dataset, tmp_path / "c.pt", config, device="cpu", progress=False,
+                    log=lambda _: None)
+    with (tmp_path / "c.pt.run" / "metrics.csv").open() as handle:
+        rates = [float(r["lr"]) for r in csv.DictReader(handle)]
+    np.testing.assert_allclose(rates, [1e-3, 5e-4])
+    with pytest.raises(ValueError, match="lr_schedule"):
+        train_segmenter(sim_dataset, tmp_path / "d.pt", TrainConfig(
+            model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=1, lr_schedule="step"),
+            device="cpu", progress=False, log=lambda _: None)
+
+
+def test_init_from_starts_from_the_given_weights(sim_dataset, tmp_path):
+    first = tmp_path / "first.pt"
+    config = TrainConfig(model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=1)
+    train_segmenter(sim_dataset, first, config, device="cpu", progress=False, log=lambda _: None)
+    # With a learning rate of zero no weight moves (batch-norm statistics still do).
+    frozen = TrainConfig(model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=1,
+                         learning_rate=0.0, init_from=str(first))
+    messages = []
+    train_segmenter(sim_dataset, tmp_path / "second.pt", frozen, device="cpu", progress=False,
+                    log=messages.append)
+    assert any("starting from the weights" in m for m in messages)
+    old, _ = load_segmenter(first)
+    new, metadata = load_segmenter(tmp_path / "second.pt")
+    new_parameters = dict(new.named_parameters())
+    for name, tensor in old.named_parameters():
+        assert torch.equal(tensor, new_parameters[name]), name
+    assert metadata.training["config"]["init_from"] == str(first.resolve())
+    with pytest.raises(ValueError, match="another architecture"):
+        train_segmenter(sim_dataset, tmp_path / "third.pt", TrainConfig(
+            model=TINY_UNET, frame_size=32, batch_size=8, max_epochs=1, init_from=str(first)),
+            device="cpu", progress=False, log=lambda _: None)
+
+
+def test_average_segmenters_mixes_a_model_with_its_fine_tuning(sim_dataset, tmp_path):
+    start, tuned = tmp_path / "start.pt", tmp_path / "tuned.pt"
+    config = TrainConfig(model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=1)
+    train_segmenter(sim_dataset, start, config, device="cpu", progress=False, log=lambda _: None)
+    train_segmenter(sim_dataset, tuned, TrainConfig(
+        model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=1, init_from=str(start),
+        degrade_probability=1.0), device="cpu", progress=False, log=lambda _: None)
+    states = {}
+    for weight in (0.0, 0.5, 1.0):
+        path = average_segmenters(start, tuned, tmp_path / f"avg{weight}.pt", weight=weight)
+        model, metadata = load_segmenter(path)
+        states[weight] = model.state_dict()
+        assert metadata.training["weight_average"]["tuned_weight"] == weight
+    start_state = load_segmenter(start)[0].state_dict()
+    tuned_state = load_segmenter(tuned)[0].state_dict()
+    name = next(iter(dict(load_segmenter(start)[0].named_parameters())))  # the first weight
+    assert torch.equal(states[0.0][name], start_state[name])
+    assert torch.equal(states[1.0][name], tuned_state[name])
+    assert not torch.equal(start_state[name], tuned_state[name])
+    # the fp16 file rounds the mean to half precision
+    torch.testing.assert_close(states[0.5][name], (start_state[name] + tuned_state[name]) / 2,
+                               atol=2e-3, rtol=2e-3)
+    with pytest.raises(ValueError, match="weight"):
+        average_segmenters(start, tuned, tmp_path / "bad.pt", weight=1.5)
+    other = tmp_path / "other.pt"
+    train_segmenter(sim_dataset, other, TrainConfig(model=TINY_UNET, frame_size=32,
+                    batch_size=8, max_epochs=1), device="cpu", progress=False,
+                    log=lambda _: None)
+    with pytest.raises(ValueError, match="different architectures"):
+        average_segmenters(start, other, tmp_path / "bad.pt")

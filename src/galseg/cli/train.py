@@ -42,6 +42,12 @@ def _add_run_options(parser: argparse.ArgumentParser, *, batch_size: int, lr: fl
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_init_from(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--init-from", type=Path, default=None, metavar="MODEL",
+                        help=f"start from this {what}'s weights (same architecture), e.g. to "
+                             "fine-tune with other augmentation")
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``galseg train`` and its model subcommands."""
     parser = subparsers.add_parser("train", help="train a model",
@@ -72,6 +78,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     seg.add_argument("--frame-size", type=int, default=128,
                      help="side of the square training frame in pixels (default 128)")
     seg.add_argument("--workers", type=int, default=1, help="processes reading GZ3D files")
+    seg.add_argument("--degrade", type=float, default=0.0, metavar="P",
+                     help="blur, re-colour, re-stretch or add noise to this fraction of the "
+                          "training images, like other surveys (default 0)")
+    seg.add_argument("--lr-schedule", choices=("plateau", "cosine"), default="plateau",
+                     help="'plateau': cut the rate x0.3 after 2 epochs without progress "
+                          "(default); 'cosine': decay it to zero over --epochs")
+    _add_init_from(seg, "segmenter")
     _add_run_options(seg, batch_size=32, lr=1e-3, weight_decay=0.075, epochs=60, patience=6,
                      time_note="")
     seg.set_defaults(func=_train_segmenter)
@@ -124,9 +137,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                      help="also add Gaussian per-pixel noise of a standard deviation drawn "
                           "in [0, COUNTS] (8-bit counts) to the noisy half of the crops "
                           "(default 0: only the paper's uniform +-25)")
-    det.add_argument("--init-from", type=Path, default=None, metavar="MODEL",
-                     help="start from this detector's weights (same architecture), e.g. to "
-                          "fine-tune with other augmentation")
+    _add_init_from(det, "detector")
     det.add_argument("--balance-classes", action="store_true",
                      help="repeat the single-galaxy cutouts (GZ1) of the rarer classes in "
                           "each epoch until all classes are as common as the most common")
@@ -187,7 +198,9 @@ def _train_segmenter(args: argparse.Namespace) -> int:
     config = TrainConfig(model=model, frame_size=args.frame_size, batch_size=args.batch_size,
                          learning_rate=args.lr, weight_decay=args.weight_decay,
                          max_epochs=args.epochs, patience=args.patience,
-                         max_minutes=args.max_minutes, seed=args.seed)
+                         max_minutes=args.max_minutes, seed=args.seed,
+                         lr_schedule=args.lr_schedule, degrade_probability=args.degrade,
+                         init_from=str(args.init_from) if args.init_from else None)
     train_segmenter(args.data, args.out, config, run_dir=args.run_dir, workers=args.workers,
                     device=args.device, progress=not args.quiet)
     return 0

@@ -32,7 +32,12 @@ PEAK_EXPONENTS = (1.5, 2.0, 2.5)
 ``'peakF^G'``). G = 1 is the plain fraction of the peak; a larger G cuts a map whose peak
 is high (a feature the crowd, or the model, agrees on) at a larger fraction of that peak
 and a faint map at a smaller one."""
-RULE_FAMILIES = ("votes", "peak", *(f"peak^{g:g}" for g in PEAK_EXPONENTS))
+def peak_family(exponent: float) -> str:
+    """The rule family of ``F * peak**exponent``: ``'peak'`` for 1, else ``'peak^G'``."""
+    return "peak" if exponent == 1.0 else f"peak^{exponent:g}"
+
+
+RULE_FAMILIES = ("votes", "peak", *(peak_family(g) for g in PEAK_EXPONENTS))
 """Kinds of mask rule a threshold is chosen from: fixed votes of 15 (``'votes'``), fractions
 F of the peak (``'peak'``) and ``F * peak**G`` (``'peak^G'``)."""
 BASIC_RULE_FAMILIES = ("votes", "peak")
@@ -134,8 +139,7 @@ def rule_in_grid(rule: float | str) -> tuple[str, float] | None:
     if parsed.kind == "absolute":
         family, threshold = "votes", round(parsed.value * N_VOLUNTEERS, 6)
     elif parsed.kind == "peak":
-        family = "peak" if parsed.exponent == 1.0 else f"peak^{parsed.exponent:g}"
-        threshold = parsed.value
+        family, threshold = peak_family(parsed.exponent), parsed.value
     else:
         return None
     if family not in RULE_FAMILIES:

@@ -7,12 +7,16 @@ What happens, and why:
   2023), so an unmarked bar channel is "unknown", not "no bar".
 * Augmentation keeps values exact: the 8 flips and right-angle rotations (no
   interpolation of the vote maps), plus an occasional grey image so the model also
-  works on one-band FITS (:mod:`galseg.data.images` makes those grey).
+  works on one-band FITS (:mod:`galseg.data.images` makes those grey). With
+  ``degrade_probability`` > 0 some images are also blurred, re-coloured, re-stretched
+  or made noisier (:func:`galseg.training.loop.degrade_images`) so that a model
+  trained on simulations meets real surveys less surprised; the targets stay exact.
 * Validation and test never see augmentation (a fault of the reference code).
 * AdamW, gradient clipping, learning rate cut by ``lr_factor`` after ``lr_patience``
-  epochs without progress, early stopping on validation loss; the best epoch's weights
-  are written to the model file. A checkpoint after every epoch makes a killed run
-  resume where it stopped, with the same random stream (seeded per epoch).
+  epochs without progress (or a cosine decay, ``lr_schedule='cosine'``), early
+  stopping on validation loss; the best epoch's weights are written to the model
+  file. A checkpoint after every epoch makes a killed run resume where it stopped,
+  with the same random stream (seeded per epoch).
 * Mixed precision and the GPU are used automatically when CUDA is available.
 """
 
@@ -31,13 +35,14 @@ import torch
 
 from galseg.models.geometry import dihedral
 from galseg.models.unet import UNet, UNetConfig, count_parameters
-from galseg.models.weights import SegmenterMetadata, save_segmenter
+from galseg.models.weights import SegmenterMetadata, load_segmenter, save_segmenter
 from galseg.training.examples import SegmentationExamples, load_examples
 from galseg.training.loop import (
     LoopSettings,
     augment_images,
     autocast,
     default_device,
+    degrade_images,
     run_epochs,
     stable_config_json,
 )
@@ -63,10 +68,16 @@ class TrainConfig:
     grey_probability: float = GREY_PROBABILITY
     lr_factor: float = 0.3
     lr_patience: int = 2
+    lr_schedule: str = "plateau"
+    degrade_probability: float = 0.0
+    init_from: str | None = None
+    """An earlier model file (same architecture and frame) whose weights start the run."""
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["model"] = self.model.to_dict()
+        if self.init_from is not None:
+            values["init_from"] = str(Path(self.init_from).resolve())
         return values
 
     @classmethod
@@ -91,9 +102,12 @@ def masked_l1(prediction: torch.Tensor, target: torch.Tensor) -> tuple[torch.Ten
 
 
 def augment(images: torch.Tensor, targets: torch.Tensor, rng: np.random.Generator,
-            grey_probability: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random flips/right-angle rotations (same for image and target) and grey images."""
+            grey_probability: float, degrade_probability: float = 0.0,
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random flips/right-angle rotations (same for image and target), grey images and
+    (with ``degrade_probability``) survey-like degradations of the image alone."""
     images, ks = augment_images(images, rng, grey_probability)
+    images = degrade_images(images, rng, degrade_probability)
     targets = torch.stack([dihedral(t, int(k)) for t, k in zip(targets, ks, strict=True)])
     return images, targets
 
@@ -178,7 +192,16 @@ def train_segmenter(
     log(f"{len(train)} train, {len(val)} validation, {len(test)} test galaxies; "
         f"device {device}")
 
-    model = UNet(config.model).to(device, memory_format=torch.channels_last)
+    model = UNet(config.model)
+    if config.init_from is not None:
+        start, start_metadata = load_segmenter(config.init_from)
+        if start_metadata.model != config.model or start_metadata.frame_size != config.frame_size:
+            raise ValueError(f"init_from {config.init_from} is another architecture or frame "
+                             f"({start_metadata.model}, {start_metadata.frame_size} px) than "
+                             f"asked ({config.model}, {config.frame_size} px)")
+        model.load_state_dict({k: v.float() for k, v in start.state_dict().items()})
+        log(f"starting from the weights of {config.init_from}")
+    model = model.to(device, memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
@@ -186,7 +209,8 @@ def train_segmenter(
 
     def batch_loss(index: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
         images, targets = _batch(train, index)
-        images, targets = augment(images, targets, rng, config.grey_probability)
+        images, targets = augment(images, targets, rng, config.grey_probability,
+                                  config.degrade_probability)
         with autocast(device):
             prediction = model(images.to(device, memory_format=torch.channels_last))
         return masked_l1(prediction.float(), targets.to(device))
@@ -197,7 +221,7 @@ def train_segmenter(
                                               device=device),
         settings=LoopSettings(config.batch_size, config.max_epochs, config.patience,
                               config.max_minutes, config.seed, config.gradient_clip,
-                              config.lr_factor, config.lr_patience),
+                              config.lr_factor, config.lr_patience, config.lr_schedule),
         run_dir=run_dir, config_json=stable_config_json(config.to_dict()), device=device,
         progress=progress, log=log)
     test_loss = (evaluate_loss(model, test, batch_size=2 * config.batch_size, device=device)
@@ -216,3 +240,54 @@ def train_segmenter(
         f"{outcome.best_val_loss:.5f}, test loss {test_loss:.5f} ({outcome.stopped_because})")
     return TrainResult(model_path, outcome.best_epoch, outcome.best_val_loss, test_loss,
                        outcome.epochs_run, outcome.stopped_because, outcome.history)
+
+
+def average_segmenters(
+    start_path: str | PathLike[str],
+    tuned_path: str | PathLike[str],
+    out_path: str | PathLike[str],
+    *,
+    weight: float = 0.5,
+) -> Path:
+    """Write the segmenter whose weights are ``(1 - weight) * start + weight * tuned``.
+
+    ``tuned`` must be a fine-tuning of ``start`` (``--init-from``), so the two lie in one
+    basin of the loss and their average is a working model. Averaging a model with its
+    own fine-tuning on shifted data keeps most of the fine-tuning's robustness to the
+    shift and most of the start's accuracy on the original data (Wortsman et al. 2022,
+    "Robust fine-tuning of zero-shot models", WiSE-FT); galseg uses it to mix the model
+    trained on clean simulations with its fine-tuning on degraded ones
+    (``docs/models.md``). Batch-norm statistics are averaged the same way.
+
+    Parameters
+    ----------
+    start_path, tuned_path : path
+        Model files of :func:`train_segmenter`, same architecture and frame.
+    out_path : path
+        Output model file; its metadata is ``tuned``'s, with the average recorded in
+        ``training['weight_average']``.
+    weight : float
+        Share of ``tuned``, in [0, 1].
+    """
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be in [0, 1], not {weight}")
+    start, start_metadata = load_segmenter(start_path)
+    tuned, tuned_metadata = load_segmenter(tuned_path)
+    if (start_metadata.model != tuned_metadata.model
+            or start_metadata.frame_size != tuned_metadata.frame_size):
+        raise ValueError(f"{start_path} and {tuned_path} are different architectures or "
+                         "frames; only a model and its fine-tuning can be averaged")
+    tuned_state = tuned.state_dict()
+    start.load_state_dict({
+        name: (value.float() * (1.0 - weight) + tuned_state[name].float() * weight)
+        if value.is_floating_point() else tuned_state[name]
+        for name, value in start.state_dict().items()})
+    training = dict(tuned_metadata.training)
+    training["weight_average"] = {"start": str(start_path), "tuned": str(tuned_path),
+                                  "tuned_weight": weight,
+                                  "start_training": start_metadata.training}
+    metadata = SegmenterMetadata(model=tuned_metadata.model,
+                                 frame_size=tuned_metadata.frame_size,
+                                 pixscale_arcsec=tuned_metadata.pixscale_arcsec,
+                                 training=training)
+    return save_segmenter(start, metadata, out_path)
