@@ -3,11 +3,10 @@
 One loop does what all training runs need: shuffled batches from a seeded
 per-epoch random stream, gradient clipping, mixed precision on CUDA, a learning
 rate cut on validation plateaus (or a cosine decay over ``max_epochs``), early
-stopping on validation loss, a time
-limit, a progress bar, ``metrics.csv``, and a checkpoint after every epoch from
-which a killed run resumes exactly (same random stream, the metrics log never
-repeats a row). What differs between models (how a batch becomes a loss, how
-validation is scored) comes in as two functions.
+stopping on validation loss, a time limit, a progress bar, ``metrics.csv``, and a
+checkpoint after every epoch from which a killed run resumes exactly (same random
+stream, the metrics log never repeats a row). What differs between models (how a
+batch becomes a loss, how validation is scored) comes in as two functions.
 """
 
 from __future__ import annotations
@@ -118,7 +117,7 @@ class LoopSettings:
     lr_schedule: str = "plateau"
     """``'plateau'``: cut the rate by ``lr_factor`` after ``lr_patience`` epochs without
     progress; ``'cosine'``: decay it to zero over ``max_epochs`` (half a cosine, one step
-    per epoch), which is better when the time budget, not the data, ends a run."""
+    per epoch), for runs of a planned length such as a fine-tuning."""
 
 
 @dataclass
