@@ -32,6 +32,8 @@ PEAK_EXPONENTS = (1.5, 2.0, 2.5)
 ``'peakF^G'``). G = 1 is the plain fraction of the peak; a larger G cuts a map whose peak
 is high (a feature the crowd, or the model, agrees on) at a larger fraction of that peak
 and a faint map at a smaller one."""
+
+
 def peak_family(exponent: float) -> str:
     """The rule family of ``F * peak**exponent``: ``'peak'`` for 1, else ``'peak^G'``."""
     return "peak" if exponent == 1.0 else f"peak^{exponent:g}"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -199,7 +199,7 @@ def train_segmenter(
             raise ValueError(f"init_from {config.init_from} is another architecture or frame "
                              f"({start_metadata.model}, {start_metadata.frame_size} px) than "
                              f"asked ({config.model}, {config.frame_size} px)")
-        model.load_state_dict({k: v.float() for k, v in start.state_dict().items()})
+        model.load_state_dict(start.state_dict())
         log(f"starting from the weights of {config.init_from}")
     model = model.to(device, memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
@@ -273,21 +273,17 @@ def average_segmenters(
         raise ValueError(f"weight must be in [0, 1], not {weight}")
     start, start_metadata = load_segmenter(start_path)
     tuned, tuned_metadata = load_segmenter(tuned_path)
-    if (start_metadata.model != tuned_metadata.model
-            or start_metadata.frame_size != tuned_metadata.frame_size):
+    if (start_metadata.model, start_metadata.frame_size) != (tuned_metadata.model,
+                                                             tuned_metadata.frame_size):
         raise ValueError(f"{start_path} and {tuned_path} are different architectures or "
                          "frames; only a model and its fine-tuning can be averaged")
     tuned_state = tuned.state_dict()
-    start.load_state_dict({
-        name: (value.float() * (1.0 - weight) + tuned_state[name].float() * weight)
+    start.load_state_dict({  # both float32 (load_segmenter); counters taken from ``tuned``
+        name: value * (1.0 - weight) + tuned_state[name] * weight
         if value.is_floating_point() else tuned_state[name]
         for name, value in start.state_dict().items()})
-    training = dict(tuned_metadata.training)
-    training["weight_average"] = {"start": str(start_path), "tuned": str(tuned_path),
-                                  "tuned_weight": weight,
-                                  "start_training": start_metadata.training}
-    metadata = SegmenterMetadata(model=tuned_metadata.model,
-                                 frame_size=tuned_metadata.frame_size,
-                                 pixscale_arcsec=tuned_metadata.pixscale_arcsec,
-                                 training=training)
+    average = {"start": str(start_path), "tuned": str(tuned_path), "tuned_weight": weight,
+               "start_training": start_metadata.training}
+    metadata = replace(tuned_metadata,
+                       training={**tuned_metadata.training, "weight_average": average})
     return save_segmenter(start, metadata, out_path)
