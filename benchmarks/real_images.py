@@ -3,11 +3,13 @@
 Usage::
 
     python benchmarks/real_images.py [--data ../shared/data] [--model MODEL]
-        [--out docs/images] [--n-gz1 300] [--crop 141]
+        [--out docs/images] [--n-gz1 300] [--crop 141] [--gz1-split test]
+        [--baseline OTHER_MODEL]
 
 1. Galaxy Zoo 1 SDSS cutouts (labelled): how often the model finds spiral arms (and a
    bar) in volunteer-classified spirals and in ellipticals, and how well the peak of the
-   spiral vote map alone separates them (ROC AUC). The galaxies are small in
+   spiral vote map alone separates them (ROC AUC), on the held-back test split by
+   default (``--baseline``: paired comparison with another model). The galaxies are small in
    the 423 px frames, so the central ``--crop`` pixels are used (the frame rule then
    resizes that crop to the model's 128 px frame).
 2. The 1,000 Legacy Surveys cutouts (unlabelled): fraction with arms; a grid of the
@@ -33,6 +35,7 @@ from astropy.table import Table
 from PIL import Image
 from scipy.stats import mannwhitneyu
 
+from galseg.data.gz1 import GZ1_SEGMENTER_CROP, gz1_split
 from galseg.data.images import image_from_array, read_image
 from galseg.predict.segment import Segmenter
 from galseg.visualize import overlay_maps
@@ -60,15 +63,39 @@ def _row_title(result, prefix: str = "") -> str:
     return f"{prefix}arms {m['spiral_area_px']}px{bar}"
 
 
-def gz1(segmenter: Segmenter, data: Path, out: Path, n: int, crop: int) -> None:
+def _auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """ROC AUC of a score that should be larger for ``positive`` (Mann-Whitney U)."""
+    return float(mannwhitneyu(positive, negative).statistic / (len(positive) * len(negative)))
+
+
+def _paired_auc_difference(new: dict[str, np.ndarray], old: dict[str, np.ndarray],
+                           n_resamples: int = 1000) -> tuple[float, float, float]:
+    """AUC(new) - AUC(old), spirals vs ellipticals, on the same galaxies, and its 95%
+    paired bootstrap interval (galaxies resampled within each class)."""
+    rng = np.random.default_rng(0)
+    differences = []
+    for _ in range(n_resamples):
+        s = rng.integers(0, len(new["spiral"]), len(new["spiral"]))
+        e = rng.integers(0, len(new["elliptical"]), len(new["elliptical"]))
+        differences.append(_auc(new["spiral"][s], new["elliptical"][e])
+                           - _auc(old["spiral"][s], old["elliptical"][e]))
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return (_auc(new["spiral"], new["elliptical"]) - _auc(old["spiral"], old["elliptical"]),
+            float(low), float(high))
+
+
+def gz1(segmenter: Segmenter, data: Path, out: Path, n: int, crop: int, split: str,
+        baseline: Segmenter | None = None) -> None:
     labels = Table.read(data / "gz1_sdss" / "labels.csv", format="ascii.csv")
     rng = np.random.default_rng(0)
     shown = []
     peaks: dict[str, np.ndarray] = {}
+    baseline_peaks: dict[str, np.ndarray] = {}
     print("\nGalaxy Zoo 1 SDSS cutouts (central crop "
-          f"{crop} px): fraction with arms / with a bar")
+          f"{crop} px, split {split}): fraction with arms / with a bar")
     for label, title in (((0,), "elliptical"), ((1, 2), "spiral"), ((3,), "edge-on")):
-        rows = [r for r in labels if int(r[labels.colnames[1]]) in label]
+        rows = [r for r in labels if int(r[labels.colnames[1]]) in label
+                and (split == "all" or gz1_split(str(r[labels.colnames[0]])) == split)]
         pick = rng.choice(len(rows), size=min(n, len(rows)), replace=False)
         images = []
         for i in pick:
@@ -84,12 +111,19 @@ def gz1(segmenter: Segmenter, data: Path, out: Path, n: int, crop: int) -> None:
         bars = np.mean([r.measurements["has_bar"] for r in results])
         print(f"  {title:10s} N={len(results):4d}  arms {arms:.2f}  bar {bars:.2f}")
         peaks[title] = np.array([float(r.spiral_vote_fraction.max()) for r in results])
+        if baseline is not None:
+            baseline_peaks[title] = np.array(
+                [float(m[0].max()) for m in baseline.predict_maps(images)])
         shown += [(r, f"GZ1 {title}: " + _row_title(r)) for r in results[:6]]
     # How well the strongest arm vote alone tells the classes apart (1 = perfectly).
     for other in ("spiral", "edge-on"):
-        u = mannwhitneyu(peaks[other], peaks["elliptical"]).statistic
-        auc = u / (len(peaks[other]) * len(peaks["elliptical"]))
-        print(f"  AUC of the peak spiral vote fraction, {other} vs elliptical: {auc:.3f}")
+        print(f"  AUC of the peak spiral vote fraction, {other} vs elliptical: "
+              f"{_auc(peaks[other], peaks['elliptical']):.3f}")
+    if baseline is not None:
+        difference, low, high = _paired_auc_difference(peaks, baseline_peaks)
+        print(f"  baseline AUC spiral vs elliptical "
+              f"{_auc(baseline_peaks['spiral'], baseline_peaks['elliptical']):.3f}; "
+              f"difference {difference:+.3f} (95% paired bootstrap {low:+.3f} to {high:+.3f})")
     _grid([r for r, _ in shown], [t for _, t in shown], out / "real_gz1.png")
     print(f"  (the labels column is {labels.colnames[1]!r})")
 
@@ -130,12 +164,20 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
     parser.add_argument("--n-gz1", type=int, default=300)
-    parser.add_argument("--crop", type=int, default=141)
+    parser.add_argument("--crop", type=int, default=GZ1_SEGMENTER_CROP)
+    parser.add_argument("--gz1-split", choices=("test", "train", "all"), default="test",
+                        help="GZ1 galaxies drawn from (default: the held-back test split, "
+                             "which no shipped model was trained on)")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="MODEL",
+                        help="also run this model on the same GZ1 galaxies and print the "
+                             "paired AUC difference")
     parser.add_argument("--tta", action="store_true")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     segmenter = Segmenter(args.model, device="cpu", tta=args.tta)
-    gz1(segmenter, args.data, args.out, args.n_gz1, args.crop)
+    baseline = (Segmenter(args.baseline, device="cpu", tta=args.tta) if args.baseline
+                else None)
+    gz1(segmenter, args.data, args.out, args.n_gz1, args.crop, args.gz1_split, baseline)
     legacy(segmenter, args.data, args.out)
     nearby(segmenter, args.data, args.out)
 

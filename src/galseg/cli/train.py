@@ -84,6 +84,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     seg.add_argument("--lr-schedule", choices=("plateau", "cosine"), default="plateau",
                      help="'plateau': cut the rate x0.3 after 2 epochs without progress "
                           "(default); 'cosine': decay it to zero over --epochs")
+    seg.add_argument("--weak-gz1", type=Path, default=None, metavar="DIR",
+                     help="Galaxy Zoo 1 SDSS folder (labels.csv, images/): its train-split "
+                          "spirals must show arms somewhere and its ellipticals nothing "
+                          "(an image-level loss added to the masked L1; docs/models.md)")
+    seg.add_argument("--weak-weight", type=float, default=0.1, metavar="W",
+                     help="weight of that loss (default %(default)s)")
     _add_init_from(seg, "segmenter")
     _add_run_options(seg, batch_size=32, lr=1e-3, weight_decay=0.075, epochs=60, patience=6,
                      time_note="")
@@ -200,7 +206,9 @@ def _train_segmenter(args: argparse.Namespace) -> int:
                          max_epochs=args.epochs, patience=args.patience,
                          max_minutes=args.max_minutes, seed=args.seed,
                          lr_schedule=args.lr_schedule, degrade_probability=args.degrade,
-                         init_from=str(args.init_from) if args.init_from else None)
+                         init_from=str(args.init_from) if args.init_from else None,
+                         weak_data=str(args.weak_gz1) if args.weak_gz1 else None,
+                         weak_weight=args.weak_weight)
     train_segmenter(args.data, args.out, config, run_dir=args.run_dir, workers=args.workers,
                     device=args.device, progress=not args.quiet)
     return 0

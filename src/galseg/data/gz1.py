@@ -49,6 +49,10 @@ GZ1_CLASSES = {0: "elliptical", 1: "spiral", 2: "spiral", 3: "spiral"}
 """Galaxy Zoo 1 class code -> galseg class; codes 4 (don't know) and 5 (merger) are left out."""
 
 DEFAULT_TEST_FRACTION = 0.2
+GZ1_SEGMENTER_CROP = 141
+"""Central pixels of a 423 px GZ1 cutout shown to the segmenter (the galaxies are tens of
+pixels across in these frames): by ``benchmarks/real_images.py`` and by the weak labels
+of :mod:`galseg.training.weak_labels`, so both see the same frames."""
 MIN_MASK_PIXELS = 10
 
 

@@ -11,6 +11,10 @@ What happens, and why:
   ``degrade_probability`` > 0 some images are also blurred, re-coloured, re-stretched
   or made noisier (:func:`galseg.training.loop.degrade_images`) so that a model
   trained on simulations meets real surveys less surprised; the targets stay exact.
+* With ``weak_data`` (a Galaxy Zoo 1 SDSS folder) every step also shows real spirals
+  and ellipticals with only their class, and adds the image-level loss of
+  :mod:`galseg.training.weak_labels` (arms somewhere in a spiral, nothing in an
+  elliptical), weighted by ``weak_weight``, to the loss and to the validation loss.
 * Validation and test never see augmentation (a fault of the reference code).
 * AdamW, gradient clipping, learning rate cut by ``lr_factor`` after ``lr_patience``
   epochs without progress (or a cosine decay, ``lr_schedule='cosine'``), early
@@ -46,6 +50,11 @@ from galseg.training.loop import (
     run_epochs,
     stable_config_json,
 )
+from galseg.training.weak_labels import (
+    evaluate_weak_loss,
+    load_gz1_weak_examples,
+    weak_loss,
+)
 
 GREY_PROBABILITY = 0.15
 """Fraction of training images shown in grey (luminance in all three channels)."""
@@ -72,12 +81,20 @@ class TrainConfig:
     degrade_probability: float = 0.0
     init_from: str | None = None
     """An earlier model file (same architecture and frame) whose weights start the run."""
+    weak_data: str | None = None
+    """A Galaxy Zoo 1 SDSS folder whose spirals and ellipticals add the image-level loss of
+    :mod:`galseg.training.weak_labels` (train split only)."""
+    weak_weight: float = 0.1
+    """Weight of that loss against the masked L1 of the simulated galaxies."""
+    weak_batch_size: int = 16
+    """Real galaxies per step (half spirals, half ellipticals)."""
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["model"] = self.model.to_dict()
-        if self.init_from is not None:
-            values["init_from"] = str(Path(self.init_from).resolve())
+        for name in ("init_from", "weak_data"):
+            if values[name] is not None:
+                values[name] = str(Path(values[name]).resolve())
         return values
 
     @classmethod
@@ -191,6 +208,13 @@ def train_segmenter(
                          f"{len(train)} train, {len(val)} val from {data_dir}")
     log(f"{len(train)} train, {len(val)} validation, {len(test)} test galaxies; "
         f"device {device}")
+    weak = weak_train = weak_val = None
+    if config.weak_data is not None:
+        weak = load_gz1_weak_examples(config.weak_data, frame_size=config.frame_size,
+                                      cache=run_dir / "weak_examples.npz", progress=progress)
+        weak_train, weak_val = weak.subset(val=False), weak.subset(val=True)
+        log(f"weak labels: {int(weak.has_arms.sum())} spirals, {int((~weak.has_arms).sum())} "
+            f"ellipticals from {config.weak_data} ({len(weak_val)} validate)")
 
     model = UNet(config.model)
     if config.init_from is not None:
@@ -211,14 +235,31 @@ def train_segmenter(
         images, targets = _batch(train, index)
         images, targets = augment(images, targets, rng, config.grey_probability,
                                   config.degrade_probability)
+        if weak_train is not None:
+            # One forward pass over simulated and real galaxies together: batch norm then
+            # learns statistics of the mix it is evaluated with (separate passes left
+            # running statistics that fit neither and raised the simulations' loss).
+            weak_images, has_arms = weak_train.tensors(
+                weak_train.balanced_batch(config.weak_batch_size, rng))
+            weak_images, _ = augment_images(weak_images, rng, config.grey_probability)
+            images = torch.cat([images, weak_images])
         with autocast(device):
-            prediction = model(images.to(device, memory_format=torch.channels_last))
-        return masked_l1(prediction.float(), targets.to(device))
+            prediction = model(images.to(device, memory_format=torch.channels_last)).float()
+        loss, n = masked_l1(prediction[:len(index)], targets.to(device))
+        if weak_train is None:
+            return loss, n
+        return loss + config.weak_weight * weak_loss(prediction[len(index):], has_arms), n
+
+    def validation_loss() -> float:
+        loss = evaluate_loss(model, val, batch_size=2 * config.batch_size, device=device)
+        if weak_val is not None and len(weak_val):
+            loss += config.weak_weight * evaluate_weak_loss(
+                model, weak_val, batch_size=2 * config.batch_size, device=device)
+        return loss
 
     outcome = run_epochs(
         model, optimiser, n_train=len(train), batch_loss=batch_loss,
-        validation_loss=lambda: evaluate_loss(model, val, batch_size=2 * config.batch_size,
-                                              device=device),
+        validation_loss=validation_loss,
         settings=LoopSettings(config.batch_size, config.max_epochs, config.patience,
                               config.max_minutes, config.seed, config.gradient_clip,
                               config.lr_factor, config.lr_patience, config.lr_schedule),
@@ -234,7 +275,9 @@ def train_segmenter(
                   "val_loss": outcome.best_val_loss, "test_loss": test_loss,
                   "epochs_run": outcome.epochs_run, "stopped": outcome.stopped_because,
                   "minutes": outcome.minutes, "device": str(device),
-                  "config": config.to_dict()})
+                  "config": config.to_dict()}
+        | ({} if weak is None else {"weak_spirals": int(weak.has_arms.sum()),
+                                    "weak_ellipticals": int((~weak.has_arms).sum())}))
     save_segmenter(model, metadata, model_path)
     log(f"wrote {model_path}: best epoch {outcome.best_epoch}, val loss "
         f"{outcome.best_val_loss:.5f}, test loss {test_loss:.5f} ({outcome.stopped_because})")

@@ -1,0 +1,138 @@
+"""Weak image-level labels (Galaxy Zoo 1 classes) for the segmenter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import TINY_UNET
+from galseg.data.gz1 import gz1_split
+from galseg.models.unet import StraightThroughReLU
+from galseg.models.weights import load_segmenter
+from galseg.training.examples import load_examples
+from galseg.training.segmenter import TrainConfig, evaluate_loss, train_segmenter
+from galseg.training.weak_labels import (
+    ARM_LEVEL,
+    TOP_K,
+    evaluate_weak_loss,
+    load_gz1_weak_examples,
+    smooth_maximum,
+    weak_loss,
+)
+
+
+def _maps(n: int, spiral_level: float = 0.0, bar_level: float = 0.0,
+          pixels: int = TOP_K) -> torch.Tensor:
+    """(n, 2, 16, 16) maps with ``pixels`` pixels at the given levels, 0 elsewhere."""
+    maps = torch.zeros(n, 2, 16, 16)
+    maps[:, 0].view(n, -1)[:, :pixels] = spiral_level
+    maps[:, 1].view(n, -1)[:, :pixels] = bar_level
+    return maps
+
+
+def test_smooth_maximum_is_the_mean_of_the_largest_values():
+    maps = _maps(1, 0.5, pixels=TOP_K // 2)
+    assert smooth_maximum(maps)[0, 0] == pytest.approx(0.25)
+    assert smooth_maximum(maps, top_k=1)[0, 0] == pytest.approx(0.5)
+    assert smooth_maximum(torch.rand(1, 2, 3, 3), top_k=100).shape == (1, 2)  # k > pixels
+
+
+def test_weak_loss_known_answers():
+    arms, no_arms = torch.tensor([True]), torch.tensor([False])
+    # an elliptical with nothing, and a spiral with enough arm votes, cost nothing
+    assert float(weak_loss(_maps(1), no_arms)) == 0.0
+    assert float(weak_loss(_maps(1, ARM_LEVEL + 0.1), arms)) == 0.0
+    # an elliptical pays both channels' smooth maxima; a spiral the missing arm votes
+    assert float(weak_loss(_maps(1, 0.3, 0.1), no_arms)) == pytest.approx(0.4)
+    assert float(weak_loss(_maps(1, 0.05, 0.9), arms)) == pytest.approx(ARM_LEVEL - 0.05)
+    # classes are averaged separately: one spiral and three ellipticals weigh equally
+    maps = torch.cat([_maps(1), _maps(3, 0.2)])
+    labels = torch.tensor([True, False, False, False])
+    assert float(weak_loss(maps, labels)) == pytest.approx((ARM_LEVEL + 0.2) / 2)
+
+
+def test_weak_loss_pushes_the_maps_the_right_way():
+    maps = _maps(2, 0.1, 0.1).requires_grad_(True)
+    weak_loss(maps, torch.tensor([True, False])).backward()
+    assert (maps.grad[0, 0].view(-1)[:TOP_K] < 0).all()  # spiral: raise the arm votes
+    assert maps.grad[0, 1].abs().sum() == 0  # a spiral's bar channel is free
+    assert (maps.grad[1].flatten(1)[:, :TOP_K] > 0).all()  # elliptical: lower both
+
+
+def test_weak_loss_stops_pushing_once_an_elliptical_map_is_zero():
+    # The U-Net's head passes gradients straight through its ReLU; a zero map must still
+    # get no gradient from an elliptical, or the logits are pushed down without end.
+    logits = torch.full((1, 2, 8, 8), -3.0, requires_grad=True)
+    weak_loss(StraightThroughReLU()(logits), torch.tensor([False])).backward()
+    assert logits.grad.abs().sum() == 0
+    # ...while a spiral's dead map is still raised
+    logits = torch.full((1, 2, 8, 8), -3.0, requires_grad=True)
+    weak_loss(StraightThroughReLU()(logits), torch.tensor([True])).backward()
+    assert (logits.grad[0, 0] <= 0).all() and logits.grad[0, 0].sum() < 0
+
+
+def _gz1_folder(path, codes):
+    (path / "images").mkdir(parents=True)
+    rows = ["objid,gz1_class,gz1_label"]
+    rng = np.random.default_rng(0)
+    for i, code in enumerate(codes):
+        objid = 587722981733826700 + i
+        rows.append(f"{objid},{code},x")
+        Image.fromarray(rng.integers(0, 255, (60, 60, 3), dtype=np.uint8)).save(
+            path / "images" / f"{objid}.jpeg")
+    (path / "labels.csv").write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_gz1_weak_examples_keep_train_split_spirals_and_ellipticals(tmp_path):
+    codes = [0, 1, 2, 3, 4, 5] * 8
+    source = _gz1_folder(tmp_path / "gz1", codes)
+    broken = source / "images" / "587722981733826700.jpeg"
+    broken.write_bytes(broken.read_bytes()[:40])  # truncated: skipped, not fatal
+    examples = load_gz1_weak_examples(source, frame_size=24, crop=30,
+                                      cache=tmp_path / "c.npz", progress=False)
+    expected = {str(587722981733826700 + i): code in (1, 2) for i, code in enumerate(codes)
+                if code in (0, 1, 2) and i != 0
+                and gz1_split(str(587722981733826700 + i)) == "train"}
+    assert dict(zip(examples.names, examples.has_arms, strict=True)) == expected
+    assert examples.images.shape == (len(expected), 24, 24, 3)
+    assert examples.images.dtype == np.uint8
+    assert len(examples.subset(val=True)) + len(examples.subset(val=False)) == len(expected)
+    # the cache is read back as it was written
+    again = load_gz1_weak_examples(source, frame_size=24, crop=30, cache=tmp_path / "c.npz",
+                                   progress=False)
+    np.testing.assert_array_equal(again.images, examples.images)
+    # balanced batches: half with arms
+    batch = examples.balanced_batch(10, np.random.default_rng(1))
+    assert examples.has_arms[batch].sum() == 5
+
+
+def test_gz1_weak_examples_need_a_labels_file_with_the_columns(tmp_path):
+    (tmp_path / "labels.csv").write_text("objid,label\n1,0\n")
+    with pytest.raises(Exception, match="gz1_class"):
+        load_gz1_weak_examples(tmp_path, progress=False)
+
+
+def test_training_with_weak_labels_runs_and_records_them(sim_dataset, tmp_path):
+    source = _gz1_folder(tmp_path / "gz1", [0, 1, 2] * 10)
+    config = TrainConfig(model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=1,
+                         weak_data=str(source), weak_batch_size=4)
+    messages = []
+    result = train_segmenter(sim_dataset, tmp_path / "w.pt", config, device="cpu",
+                             progress=False, log=messages.append)
+    assert any("weak labels" in m for m in messages)
+    _, metadata = load_segmenter(tmp_path / "w.pt")
+    assert metadata.training["weak_spirals"] > 0 and metadata.training["weak_ellipticals"] > 0
+    assert metadata.training["config"]["weak_data"] == str(source.resolve())
+    # the validation loss is the simulations' masked L1 plus the weighted weak loss
+    model, _ = load_segmenter(tmp_path / "w.pt")
+    examples = load_examples(sim_dataset, frame_size=48, cache=tmp_path / "w.pt.run"
+                             / "examples.npz", progress=False)
+    weak = load_gz1_weak_examples(source, frame_size=48, progress=False).subset(val=True)
+    cpu = torch.device("cpu")
+    sim_part = evaluate_loss(model, examples.subset("val"), batch_size=8, device=cpu)
+    weak_part = config.weak_weight * evaluate_weak_loss(model, weak, batch_size=8, device=cpu)
+    assert weak_part > 0
+    assert abs(sim_part + weak_part - result.best_val_loss) < weak_part / 10
