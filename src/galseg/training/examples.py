@@ -150,12 +150,10 @@ def load_examples(
     files = gz3d_files(data_dir)
     key = json.dumps({"version": CACHE_VERSION, "size": frame_size,
                       "files": [f.name for f in files]})
-    if cache is not None and Path(cache).is_file():
-        with np.load(cache, allow_pickle=False) as stored:
-            if str(stored["key"]) == key:
-                return SegmentationExamples(stored["names"], stored["images"],
-                                            stored["counts"], stored["n_voters"],
-                                            stored["pixscale_arcsec"])
+    stored = read_cache(cache, key)
+    if stored is not None:
+        return SegmentationExamples(stored["names"], stored["images"], stored["counts"],
+                                    stored["n_voters"], stored["pixscale_arcsec"])
     jobs = [(str(f), frame_size) for f in files]
     bar = tqdm(total=len(jobs), desc="reading GZ3D files", unit="file", disable=not progress)
     if workers > 1:
@@ -178,10 +176,26 @@ def load_examples(
         pixscale_arcsec=np.array([r[4] for r in results], dtype=np.float64),
     )
     if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(cache).with_suffix(".tmp.npz")
-        np.savez(tmp, key=np.array(key), names=examples.names, images=examples.images,
-                 counts=examples.counts, n_voters=examples.n_voters,
-                 pixscale_arcsec=examples.pixscale_arcsec)
-        tmp.replace(cache)
+        write_cache(cache, key, names=examples.names, images=examples.images,
+                    counts=examples.counts, n_voters=examples.n_voters,
+                    pixscale_arcsec=examples.pixscale_arcsec)
     return examples
+
+
+def read_cache(cache: str | PathLike[str] | None, key: str) -> dict[str, np.ndarray] | None:
+    """The arrays of an example cache written by :func:`write_cache` with the same ``key``
+    (what it was made from), else None."""
+    if cache is None or not Path(cache).is_file():
+        return None
+    with np.load(cache, allow_pickle=False) as stored:
+        if str(stored["key"]) != key:
+            return None
+        return {name: stored[name] for name in stored.files if name != "key"}
+
+
+def write_cache(cache: str | PathLike[str], key: str, **arrays: np.ndarray) -> None:
+    """Write an ``.npz`` example cache atomically (a killed run leaves no half file)."""
+    Path(cache).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(cache).with_suffix(".tmp.npz")
+    np.savez(tmp, key=np.array(key), **arrays)
+    tmp.replace(cache)

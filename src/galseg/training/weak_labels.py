@@ -39,7 +39,7 @@ from galseg.data.catalogs import read_catalog
 from galseg.data.gz1 import GZ1_SEGMENTER_CROP, gz1_split
 from galseg.errors import InputFileError
 from galseg.models.geometry import resize
-from galseg.training.examples import unit_hash
+from galseg.training.examples import read_cache, unit_hash, write_cache
 
 WEAK_CLASSES = {0: False, 1: True, 2: True}
 """Galaxy Zoo 1 class code -> has arms; edge-on discs (3), don't know (4) and mergers (5)
@@ -188,11 +188,10 @@ def load_gz1_weak_examples(
               if int(row["gz1_class"]) in WEAK_CLASSES and gz1_split(str(row["objid"])) == "train"]
     key = json.dumps({"version": CACHE_VERSION, "frame": frame_size, "crop": crop,
                       "galaxies": chosen})
-    if cache is not None and Path(cache).is_file():
-        with np.load(cache, allow_pickle=False) as stored:
-            if str(stored["key"]) == key:
-                return WeakExamples(stored["names"], stored["images"], stored["has_arms"],
-                                    stored["is_val"])
+    stored = read_cache(cache, key)
+    if stored is not None:
+        return WeakExamples(stored["names"], stored["images"], stored["has_arms"],
+                            stored["is_val"])
     names, images, has_arms = [], [], []
     for objid, arms in tqdm(chosen, desc="reading GZ1 cutouts", unit="image",
                             disable=not progress):
@@ -210,11 +209,8 @@ def load_gz1_weak_examples(
         has_arms=np.array(has_arms, dtype=bool),
         is_val=np.array([unit_hash(f"weak-val:{n}") < VAL_FRACTION for n in names]))
     if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(cache).with_suffix(".tmp.npz")
-        np.savez(tmp, key=np.array(key), names=examples.names, images=examples.images,
-                 has_arms=examples.has_arms, is_val=examples.is_val)
-        tmp.replace(cache)
+        write_cache(cache, key, names=examples.names, images=examples.images,
+                    has_arms=examples.has_arms, is_val=examples.is_val)
     return examples
 
 
