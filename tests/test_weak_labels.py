@@ -136,3 +136,13 @@ def test_training_with_weak_labels_runs_and_records_them(sim_dataset, tmp_path):
     weak_part = config.weak_weight * evaluate_weak_loss(model, weak, batch_size=8, device=cpu)
     assert weak_part > 0
     assert abs(sim_part + weak_part - result.best_val_loss) < weak_part / 10
+
+
+def test_training_refuses_a_negative_weak_weight_or_a_one_galaxy_batch(sim_dataset, tmp_path):
+    source = _gz1_folder(tmp_path / "gz1", [0, 1] * 4)
+    for bad in ({"weak_weight": -0.1}, {"weak_batch_size": 1}):
+        config = TrainConfig(model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=1,
+                             weak_data=str(source), **bad)
+        with pytest.raises(ValueError, match="weak_weight"):
+            train_segmenter(sim_dataset, tmp_path / "x.pt", config, device="cpu",
+                            progress=False, log=lambda _: None)

@@ -210,6 +210,10 @@ def train_segmenter(
         f"device {device}")
     weak = weak_train = weak_val = None
     if config.weak_data is not None:
+        if config.weak_weight < 0 or config.weak_batch_size < 2:
+            raise ValueError(f"weak_weight must be >= 0 and weak_batch_size >= 2 (one galaxy "
+                             f"of each class); got {config.weak_weight}, "
+                             f"{config.weak_batch_size}")
         weak = load_gz1_weak_examples(config.weak_data, frame_size=config.frame_size,
                                       cache=run_dir / "weak_examples.npz", progress=progress)
         weak_train, weak_val = weak.subset(val=False), weak.subset(val=True)
