@@ -33,10 +33,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from astropy.table import Table
 from PIL import Image
-from scipy.stats import mannwhitneyu
 
-from galseg.data.gz1 import GZ1_SEGMENTER_CROP, gz1_split
+from galseg.data.gz1 import GZ1_SEGMENTER_CROP, central_crop, gz1_split
 from galseg.data.images import image_from_array, read_image
+from galseg.evaluate.metrics import roc_auc
 from galseg.predict.segment import Segmenter
 from galseg.visualize import overlay_maps
 
@@ -64,8 +64,9 @@ def _row_title(result, prefix: str = "") -> str:
 
 
 def _auc(positive: np.ndarray, negative: np.ndarray) -> float:
-    """ROC AUC of a score that should be larger for ``positive`` (Mann-Whitney U)."""
-    return float(mannwhitneyu(positive, negative).statistic / (len(positive) * len(negative)))
+    """ROC AUC of a score that should be larger for ``positive`` than for ``negative``."""
+    labels = np.r_[np.ones(len(positive), bool), np.zeros(len(negative), bool)]
+    return roc_auc(np.r_[positive, negative], labels)
 
 
 def _paired_auc_difference(new: dict[str, np.ndarray], old: dict[str, np.ndarray],
@@ -102,10 +103,7 @@ def gz1(segmenter: Segmenter, data: Path, out: Path, n: int, crop: int, split: s
             objid = rows[i][labels.colnames[0]]
             rgb = np.asarray(Image.open(data / "gz1_sdss" / "images" / f"{objid}.jpeg")
                              .convert("RGB"))
-            top = (rgb.shape[0] - crop) // 2
-            left = (rgb.shape[1] - crop) // 2
-            images.append(image_from_array(np.ascontiguousarray(
-                rgb[top:top + crop, left:left + crop]), name=str(objid)))
+            images.append(image_from_array(central_crop(rgb, crop), name=str(objid)))
         results = list(segmenter.segment_many(images))
         arms = np.mean([r.measurements["has_spiral_arms"] for r in results])
         bars = np.mean([r.measurements["has_bar"] for r in results])

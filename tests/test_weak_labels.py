@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from conftest import TINY_UNET
-from galseg.data.gz1 import gz1_split
+from galseg.data.gz1 import central_crop, gz1_split
 from galseg.models.unet import StraightThroughReLU
 from galseg.models.weights import load_segmenter
 from galseg.training.examples import load_examples
@@ -71,6 +71,12 @@ def test_weak_loss_stops_pushing_once_an_elliptical_map_is_zero():
     logits = torch.full((1, 2, 8, 8), -3.0, requires_grad=True)
     weak_loss(StraightThroughReLU()(logits), torch.tensor([True])).backward()
     assert (logits.grad[0, 0] <= 0).all() and logits.grad[0, 0].sum() < 0
+
+
+def test_central_crop_keeps_the_centre_and_the_shorter_side():
+    image = np.arange(7 * 9).reshape(7, 9)
+    np.testing.assert_array_equal(central_crop(image, 3), image[2:5, 3:6])
+    np.testing.assert_array_equal(central_crop(image, 20), image[:, 1:8])  # 7 x 7
 
 
 def _gz1_folder(path, codes):

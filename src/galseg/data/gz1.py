@@ -90,6 +90,15 @@ def central_object_mask(rgb: np.ndarray, *, max_offset_px: float = 10.0) -> np.n
     return ndimage.binary_fill_holes(objects == label)
 
 
+def central_crop(rgb: np.ndarray, side: int = GZ1_SEGMENTER_CROP) -> np.ndarray:
+    """The central ``side`` x ``side`` pixels of an (H, W, ...) image (the central square
+    of the shorter side when the image is smaller)."""
+    height, width = rgb.shape[:2]
+    side = min(side, height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return np.ascontiguousarray(rgb[top:top + side, left:left + side])
+
+
 def gz1_split(objid: str, test_fraction: float = DEFAULT_TEST_FRACTION) -> str:
     """``'test'`` or ``'train'`` for a Galaxy Zoo 1 objID (fixed by its hash)."""
     return "test" if unit_hash(f"gz1:{objid}") < test_fraction else "train"

@@ -97,6 +97,19 @@ def _resize(array: np.ndarray, size: int) -> np.ndarray:
     return resize(tensor, (size, size)).numpy()[0]
 
 
+def frame_image(rgb: np.ndarray, size: int) -> np.ndarray:
+    """An (H, W, 3) colour image on the 0-255 scale brought to the (size, size, 3) uint8
+    training frame (area averaging when shrinking, rounded): how every training image,
+    simulated or real, is stored."""
+    resized = _resize(np.moveaxis(np.asarray(rgb, dtype=np.float32), -1, 0), size)
+    return np.clip(np.moveaxis(resized, 0, -1) + 0.5, 0, 255).astype(np.uint8)
+
+
+def image_batch(images: np.ndarray) -> torch.Tensor:
+    """(n, S, S, 3) uint8 frames -> the models' (n, 3, S, S) float input in [0, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+
+
 def _example(args: tuple[str, int]) -> tuple[str, np.ndarray, np.ndarray, tuple[int, int], float]:
     path, size = args
     subject = read_gz3d(path)
@@ -105,10 +118,9 @@ def _example(args: tuple[str, int]) -> tuple[str, np.ndarray, np.ndarray, tuple[
     height, width = image.shape[:2]
     if height != width:
         raise ValueError(f"{path}: GZ3D images are square; got {height}x{width}")
-    rgb = _resize(np.moveaxis(image, -1, 0).astype(np.float32), size)
     counts = _resize(np.stack([maps.spiral_count, maps.bar_count]).astype(np.float32), size)
     return (subject.name,
-            np.clip(np.moveaxis(rgb, 0, -1) + 0.5, 0, 255).astype(np.uint8),
+            frame_image(image, size),
             np.clip(counts + 0.5, 0, 255).astype(np.uint8),
             (maps.n_spiral_volunteers, maps.n_bar_volunteers),
             subject.pixscale_arcsec * height / size)

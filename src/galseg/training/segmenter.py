@@ -40,7 +40,7 @@ import torch
 from galseg.models.geometry import dihedral
 from galseg.models.unet import UNet, UNetConfig, count_parameters
 from galseg.models.weights import SegmenterMetadata, load_segmenter, save_segmenter
-from galseg.training.examples import SegmentationExamples, load_examples
+from galseg.training.examples import SegmentationExamples, image_batch, load_examples
 from galseg.training.loop import (
     LoopSettings,
     augment_images,
@@ -130,7 +130,7 @@ def augment(images: torch.Tensor, targets: torch.Tensor, rng: np.random.Generato
 
 
 def _batch(examples: SegmentationExamples, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    images = torch.from_numpy(examples.images[index]).permute(0, 3, 1, 2).float() / 255.0
+    images = image_batch(examples.images[index])
     targets = torch.from_numpy(examples.vote_fractions(index))
     return images, targets
 

@@ -36,10 +36,15 @@ from PIL import Image
 from tqdm import tqdm
 
 from galseg.data.catalogs import read_catalog
-from galseg.data.gz1 import GZ1_SEGMENTER_CROP, gz1_split
+from galseg.data.gz1 import GZ1_SEGMENTER_CROP, central_crop, gz1_split
 from galseg.errors import InputFileError
-from galseg.models.geometry import resize
-from galseg.training.examples import read_cache, unit_hash, write_cache
+from galseg.training.examples import (
+    frame_image,
+    image_batch,
+    read_cache,
+    unit_hash,
+    write_cache,
+)
 
 WEAK_CLASSES = {0: False, 1: True, 2: True}
 """Galaxy Zoo 1 class code -> has arms; edge-on discs (3), don't know (4) and mergers (5)
@@ -86,8 +91,7 @@ class WeakExamples:
 
     def tensors(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (n, 3, S, S) float in [0, 1] and labels (n,) bool of ``index``."""
-        images = torch.from_numpy(self.images[index]).permute(0, 3, 1, 2).float() / 255.0
-        return images, torch.from_numpy(self.has_arms[index])
+        return image_batch(self.images[index]), torch.from_numpy(self.has_arms[index])
 
     def balanced_batch(self, size: int, rng: np.random.Generator) -> np.ndarray:
         """Sorted indices of ``size`` galaxies, half with arms and half without (drawn
@@ -122,32 +126,30 @@ def weak_loss(prediction: torch.Tensor, has_arms: torch.Tensor, *, top_k: int = 
     it drove the logits down without bound and the training diverged.
     """
     has_arms = has_arms.to(prediction.device)
-    return _loss_of_peaks(smooth_maximum(prediction, top_k),
-                          smooth_maximum(torch.relu(prediction), top_k), has_arms, arm_level)
+    return _loss_of_peaks(smooth_maximum(prediction[has_arms, :1], top_k)[:, 0],
+                          smooth_maximum(torch.relu(prediction[~has_arms]), top_k),
+                          arm_level, empty=prediction)
 
 
-def _loss_of_peaks(raise_peaks: torch.Tensor, lower_peaks: torch.Tensor,
-                   has_arms: torch.Tensor, arm_level: float) -> torch.Tensor:
+def _loss_of_peaks(spiral_peaks: torch.Tensor, smooth_peaks: torch.Tensor, arm_level: float,
+                   *, empty: torch.Tensor) -> torch.Tensor:
+    """Mean over the two groups of the spirals' missing arm votes (``spiral_peaks``: their
+    spiral maps' smooth maxima) and the smooth galaxies' summed (N, 2) smooth maxima;
+    ``empty * 0`` (keeping a gradient) without galaxies."""
     parts = []
-    if has_arms.any():
-        parts.append((arm_level - raise_peaks[has_arms, 0]).clamp(min=0).mean())
-    if (~has_arms).any():
-        parts.append(lower_peaks[~has_arms].sum(dim=1).mean())
+    if len(spiral_peaks):
+        parts.append((arm_level - spiral_peaks).clamp(min=0).mean())
+    if len(smooth_peaks):
+        parts.append(smooth_peaks.sum(dim=1).mean())
     if not parts:
-        return raise_peaks.sum() * 0.0
+        return empty.sum() * 0.0
     return torch.stack(parts).mean()
 
 
 def _read_crop(path: Path, crop: int, frame_size: int) -> np.ndarray:
     with Image.open(path) as image:
-        rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-    height, width = rgb.shape[:2]
-    side = min(crop, height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    tensor = torch.from_numpy(np.ascontiguousarray(
-        rgb[top:top + side, left:left + side])).permute(2, 0, 1)[None]
-    out = resize(tensor, (frame_size, frame_size))[0].permute(1, 2, 0).numpy()
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        rgb = np.asarray(image.convert("RGB"))
+    return frame_image(central_crop(rgb, crop), frame_size)
 
 
 def load_gz1_weak_examples(
@@ -227,5 +229,6 @@ def evaluate_weak_loss(model: torch.nn.Module, examples: WeakExamples, *, batch_
             peaks.append(smooth_maximum(prediction).cpu())
     if not peaks:
         return float("nan")
-    peak = torch.cat(peaks)  # forward values: the ReLU's straight-through changes no value
-    return float(_loss_of_peaks(peak, peak, torch.from_numpy(examples.has_arms), ARM_LEVEL))
+    peak = torch.cat(peaks)
+    has_arms = torch.from_numpy(examples.has_arms)
+    return float(_loss_of_peaks(peak[has_arms, 0], peak[~has_arms], ARM_LEVEL, empty=peak))
