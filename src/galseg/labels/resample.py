@@ -40,7 +40,6 @@ from typing import Literal
 
 import numpy as np
 from astropy.wcs import WCS
-from reproject import reproject_adaptive, reproject_exact, reproject_interp
 from scipy.ndimage import map_coordinates
 
 from galseg.labels.rasterize import FEATURES, VoteMaps, check_shape
@@ -105,6 +104,10 @@ def reproject_map(
     for name, wcs in (("source_wcs", source_wcs), ("target_wcs", target_wcs)):
         if not isinstance(wcs, WCS) or wcs.naxis != 2 or not wcs.has_celestial:
             raise ValueError(f"{name} must be a two-axis celestial astropy WCS")
+    # Imported here: reproject pulls in dask and zarr, which nothing else needs, so
+    # `import galseg` (and every command that resamples no maps by WCS) stays light.
+    from reproject import reproject_adaptive, reproject_exact, reproject_interp
+
     source = (data.astype(np.float64), source_wcs)
     if method in ("nearest", "bilinear"):
         order = "nearest-neighbor" if method == "nearest" else "bilinear"

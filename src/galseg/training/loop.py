@@ -32,10 +32,24 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def mixed_precision_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast type on ``device``: bfloat16 on CUDA GPUs that have it (Ampere and
+    later), float16 on older ones, None (full float32) elsewhere.
+
+    bfloat16 has float32's range. With float16 (largest value 65504) the paper-size U-Net
+    overflowed after four epochs on an H200 (2026-12-04, ``docs/benchmarks.md``): the
+    forward pass gave inf, batch norm's running statistics took the NaN, and every later
+    epoch was NaN, which loss scaling cannot prevent (it guards the gradients only).
+    """
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def autocast(device: torch.device) -> torch.autocast:
-    """Mixed precision on CUDA (float16), a no-op elsewhere."""
-    return torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda"
-                          else torch.bfloat16, enabled=device.type == "cuda")
+    """Mixed precision on CUDA (:func:`mixed_precision_dtype`), a no-op elsewhere."""
+    dtype = mixed_precision_dtype(device)
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
 def augment_images(images: torch.Tensor, rng: np.random.Generator,
@@ -158,7 +172,9 @@ def run_epochs(
     ``metrics.csv``. On return the model holds the best validation epoch's weights.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    # Loss scaling only where float16 needs it (bfloat16 and float32 do not underflow).
+    scaler = torch.amp.GradScaler(device.type,
+                                  enabled=mixed_precision_dtype(device) == torch.float16)
     scheduler = _scheduler(optimiser, settings)
     state: dict[str, Any] = {"epoch": 0, "best_val_loss": math.inf, "best_epoch": 0,
                              "bad_epochs": 0, "elapsed_s": 0.0, "history": []}
@@ -189,23 +205,39 @@ def run_epochs(
         rng = np.random.default_rng([settings.seed, epoch])
         order = rng.permutation(n_train)
         model.train()
-        running, seen = 0.0, 0
+        running, seen, skipped = 0.0, 0, 0
         bar = tqdm(range(0, len(order), settings.batch_size), desc=f"{label} {epoch}",
                    unit="batch", disable=not progress, leave=False)
         for start in bar:
             index = np.sort(order[start:start + settings.batch_size])
             loss, n = batch_loss(index, rng)
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                # Left out rather than stepped on: on the CPU (no loss scaler) one
+                # non-finite gradient would make every weight NaN.
+                skipped += 1
+                continue
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimiser)
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.gradient_clip)
             scaler.step(optimiser)
             scaler.update()
-            running += float(loss.detach()) * n
+            running += loss_value * n
             seen += n
             bar.set_postfix(loss=f"{running / max(seen, 1):.4f}")
         bar.close()
         val_loss = validation_loss()
+        if seen == 0 or not math.isfinite(val_loss):
+            # Diverged: more epochs cannot recover, and the best epoch is already saved.
+            log(f"{label} {epoch}: training diverged (validation loss {val_loss}, "
+                f"{skipped} of {math.ceil(n_train / settings.batch_size)} batches with a "
+                f"non-finite loss); keeping epoch {state['best_epoch']}. Try a lower "
+                "learning rate.")
+            stopped = "diverged"
+            break
+        if skipped:
+            log(f"{label} {epoch}: {skipped} batches left out for a non-finite loss")
         state["elapsed_s"] += time.perf_counter() - started
         row = {"epoch": epoch, "train_loss": running / max(seen, 1), "val_loss": val_loss,
                "lr": optimiser.param_groups[0]["lr"],
@@ -230,6 +262,9 @@ def run_epochs(
         log(f"{label} {epoch}: train {row['train_loss']:.5f}  val {val_loss:.5f}"
             f"{'  (best)' if improved else ''}  {row['seconds']:.0f} s")
 
+    if not (run_dir / "best_state.pt").is_file():
+        raise RuntimeError(f"training diverged in its first {label} (non-finite loss): "
+                           "no weights to keep; try a lower learning rate")
     model.load_state_dict(torch.load(run_dir / "best_state.pt", map_location=device,
                                      weights_only=True))
     return LoopOutcome(state["best_epoch"], state["best_val_loss"], state["epoch"], stopped,
