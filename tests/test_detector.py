@@ -110,6 +110,28 @@ def test_model_returns_one_class_per_detection_with_probabilities():
     assert torch.all(out["scores"] <= chosen + 1e-6)
 
 
+def test_masks_are_pasted_where_their_targets_were_cut():
+    # A mask target made the way torchvision trains (roi_align, aligned=False) and pasted
+    # back by the model's postprocessing lands on the original mask, not half a pixel off.
+    from scipy import ndimage
+    from torchvision.ops import roi_align
+
+    yy, xx = np.mgrid[:80, :90]
+    truth = ((xx - 41.3) / 17) ** 2 + ((yy - 36.8) / 11) ** 2 <= 1
+    rows, cols = np.nonzero(truth)
+    box = torch.tensor([[cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]],
+                       dtype=torch.float32)
+    target = roi_align(torch.from_numpy(truth.astype(np.float32))[None, None],
+                       torch.cat([torch.zeros(1, 1), box], 1), (28, 28), 1.0)
+    transform = build_detector(TINY).eval().transform
+    pasted = transform.postprocess([{"boxes": box, "masks": target}], [(80, 90)], [(80, 90)])
+    mask = pasted[0]["masks"][0, 0].numpy() >= 0.5
+    assert torch.equal(pasted[0]["boxes"], box)  # boxes are left as predicted
+    offset = np.subtract(ndimage.center_of_mass(mask), ndimage.center_of_mass(truth))
+    assert np.all(np.abs(offset) < 0.15), offset  # torchvision's own paste: -0.5 px
+    assert (mask & truth).sum() / (mask | truth).sum() > 0.93
+
+
 def test_save_load_roundtrip(tmp_path):
     torch.manual_seed(0)
     model = build_detector(TINY)

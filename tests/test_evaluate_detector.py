@@ -409,6 +409,16 @@ def test_centroid_offset_exact_on_known_shift(sim_dir):
     assert not table["matched"][~galaxy].any()
     assert np.allclose(table["dx_px"][galaxy], 2.0)
     assert np.allclose(table["dy_arcsec"][galaxy], -PIXSCALE)
+    # Against the truth mask's own centroid the shift is the whole error too ...
+    against_mask = stats["against_truth_mask"]
+    assert against_mask["n"] == 5
+    assert against_mask["median_dx_px"] == 2.0 and against_mask["median_dy_px"] == -1.0
+    assert np.allclose(table["dx_mask_px"][galaxy], 2.0)
+    assert np.allclose(table["dy_mask_px"][galaxy], -1.0)
+    # ... and a perfect mask has none.
+    perfect = evaluate(FakeDetector(), sim_dir, baseline=False).summary()["centroids"]
+    assert perfect["against_truth_mask"]["median_dx_px"] == 0.0
+    assert perfect["against_truth_mask"]["mad_dy_px"] == 0.0
 
 
 def test_baseline_completeness_on_synthetic_fits_field(sim_dir):

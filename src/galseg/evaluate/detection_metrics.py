@@ -361,6 +361,8 @@ class ImageResult:
     n_classical: int = 0
     det_unlisted: np.ndarray | None = None
     n_classical_unlisted: int = 0
+    truth_mask_centroids: np.ndarray | None = None
+    """(M, 2) each truth mask's centroid in the light the detections' centroids used."""
 
 
 def reduce_image(name: str, source: str, pixscale_arcsec: float | None, truth: TruthObjects,
@@ -587,7 +589,7 @@ def truth_table(images: Sequence[ImageResult]) -> Table:
         "image", "source", "pixscale_arcsec", "index", "class", "x", "y", "matched",
         "detection",
         "predicted_class", "score", "p_spiral", "iou", "centroid_x", "centroid_y", "dx_px",
-        "dy_px", "dx_arcsec", "dy_arcsec")}
+        "dy_px", "dx_arcsec", "dy_arcsec", "dx_mask_px", "dy_mask_px")}
     overlap, galseg, galseg_any, classical = [], [], [], []
     for image in images:
         m = len(image.truth_classes)
@@ -604,6 +606,9 @@ def truth_table(images: Sequence[ImageResult]) -> Table:
 
         centroid = np.array(take(image.det_centroids, (np.nan, np.nan))).reshape(-1, 2)
         offset = centroid - image.truth_xy
+        reference = (np.full((m, 2), np.nan) if image.truth_mask_centroids is None
+                     else np.asarray(image.truth_mask_centroids, float).reshape(-1, 2))
+        mask_offset = centroid - reference
         scale = np.nan if image.pixscale_arcsec is None else image.pixscale_arcsec
         columns["image"] += [image.name] * m
         columns["source"] += [image.source] * m
@@ -624,6 +629,8 @@ def truth_table(images: Sequence[ImageResult]) -> Table:
         columns["dy_px"] += list(offset[:, 1])
         columns["dx_arcsec"] += list(offset[:, 0] * scale)
         columns["dy_arcsec"] += list(offset[:, 1] * scale)
+        columns["dx_mask_px"] += list(mask_offset[:, 0])
+        columns["dy_mask_px"] += list(mask_offset[:, 1])
         overlap.append(image.truth_overlap if image.truth_overlap is not None else None)
         galseg.append(image.found_galseg)
         galseg_any.append(image.found_galseg_any_class)

@@ -12,7 +12,9 @@ Farias et al. (2020) and more:
   of the galaxy classes, masks and boxes, computed by pycocotools;
 * **classification** of matched galaxies: accuracy, per-class precision/recall/F1 and the
   confusion matrix (truth x predicted, with a ``missed`` column);
-* **centroids**: predicted minus true centre of matched galaxies, median and MAD per axis;
+* **centroids**: predicted minus true centre of matched galaxies, median and MAD per axis,
+  and minus the centroid of the galaxy's truth mask in the same light (the model's own
+  error);
 * **completeness and purity** on fully labelled fields, for galseg and for the classical
   SExtractor-style baseline (:func:`galseg.predict.classical.extract_sources` on the r band)
   under one position rule (:func:`match_centroids`);
@@ -246,6 +248,19 @@ def _band_flux(example: DetectionExample) -> np.ndarray | None:
     return read_image(example.fits_path).flux
 
 
+def _mask_centroids(truth: TruthObjects, detections: Detections) -> np.ndarray:
+    """(M, 2) centroids of the truth masks weighted by the light the detections' centroids
+    used: where a perfect mask would put each object's centroid. The detection's offset
+    from it is the model's own error, without the object's offset from its catalogued
+    centre (real cutouts are not centred on their galaxy's light to a pixel)."""
+    m = len(truth.masks)
+    reference = Detections(np.zeros((m, 4)), np.zeros(m),
+                           np.zeros((m, len(detections.class_names))), masks=truth.masks,
+                           weight_image=detections.weight_image,
+                           class_names=detections.class_names)
+    return reference.centroids
+
+
 def _check_scales(scales: Sequence[float]) -> tuple[float, ...]:
     scales = tuple(float(s) for s in scales)
     if any(not (np.isfinite(s) and s >= 0) for s in scales):
@@ -369,7 +384,9 @@ class DetectorEvaluation:
         mask IoU >= 0.5), ``detection`` (its index in the image's detections, -1 if none),
         ``predicted_class`` (empty if unmatched), ``score``, ``p_spiral``, ``iou``,
         ``centroid_x``, ``centroid_y`` (the detection's), ``dx_px``, ``dy_px`` (centroid
-        minus truth), ``dx_arcsec``, ``dy_arcsec`` (NaN without a pixel scale); where some
+        minus truth), ``dx_arcsec``, ``dy_arcsec`` (NaN without a pixel scale),
+        ``dx_mask_px``, ``dy_mask_px`` (centroid minus the truth mask's centroid in the same
+        light, NaN where not computed); where some
         image has them, ``overlap`` (truth flag), ``found_galseg``,
         ``found_galseg_any_class`` and ``found_classical`` (the completeness rule), masked
         where not evaluated.
@@ -438,8 +455,11 @@ class DetectorEvaluation:
         table = self._rows(source)
         sel = (np.asarray(table["matched"])
                & np.isin(np.asarray(table["class"], str), GALAXY_CLASSES))
-        return centroid_offsets(table["dx_px"][sel], table["dy_px"][sel],
-                                pixscale_arcsec=np.asarray(table["pixscale_arcsec"])[sel])
+        scale = np.asarray(table["pixscale_arcsec"])[sel]
+        out = centroid_offsets(table["dx_px"][sel], table["dy_px"][sel], pixscale_arcsec=scale)
+        out["against_truth_mask"] = centroid_offsets(
+            table["dx_mask_px"][sel], table["dy_mask_px"][sel], pixscale_arcsec=scale)
+        return out
 
     @cached_property
     def completeness(self) -> dict[str, Any]:
@@ -480,6 +500,7 @@ class DetectorEvaluation:
 
         det, ap, cls, cen = (s["detection"], s["average_precision"], s["classification"],
                              s["centroids"])
+        mask = cen["against_truth_mask"]
         lines = [f"{det['n_images']} images ({', '.join(self.sources)}), "
                  f"{det['n_truth_galaxies']} truth galaxies, {det['n_truth_stars']} stars, "
                  f"{det['n_detections']} detections", "",
@@ -498,7 +519,11 @@ class DetectorEvaluation:
                   f"{f(cen['median_dy_px'], '.2f')} | -0.2, 1.0 |",
                   f"| centroid MAD x, y (px) | {f(cen['mad_dx_px'], '.2f')}, "
                   f"{f(cen['mad_dy_px'], '.2f')} | {PAPER['centroid_mad_x_px']}, "
-                  f"{PAPER['centroid_mad_y_px']} |"]
+                  f"{PAPER['centroid_mad_y_px']} |",
+                  f"| centroid minus the truth mask's centroid (same light): median dx, dy; "
+                  f"MAD x, y (px) | {f(mask['median_dx_px'], '.2f')}, "
+                  f"{f(mask['median_dy_px'], '.2f')}; {f(mask['mad_dx_px'], '.2f')}, "
+                  f"{f(mask['mad_dy_px'], '.2f')} | - |"]
         if s["completeness"]:
             lines += ["", "| completeness (purity) | " + " | ".join(s["completeness"]) + " |",
                       "|---" * (len(s["completeness"]) + 1) + "|"]
@@ -596,7 +621,8 @@ def evaluate_detector(
             raise ValueError(f"{example.name}: the detector returned masks of shape "
                              f"{detections.masks.shape[1:]} for an image of shape "
                              f"{truth.masks.shape[1:]}")
-        extra: dict[str, Any] = {"truth_overlap": _bool_column(example.objects, "overlap")}
+        extra: dict[str, Any] = {"truth_overlap": _bool_column(example.objects, "overlap"),
+                                 "truth_mask_centroids": _mask_centroids(truth, detections)}
         if truth.complete:
             npix = (np.asarray(example.objects["npix"], float)
                     if "npix" in example.objects.colnames else None)

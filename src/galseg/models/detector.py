@@ -43,7 +43,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN, resnet_fpn_backbone
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.models.detection.roi_heads import RoIHeads, paste_masks_in_image
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import boxes as box_ops
 
@@ -169,6 +169,25 @@ class _FixedScaleTransform(GeneralizedRCNNTransform):
     def resize(self, image: torch.Tensor, target: dict[str, torch.Tensor] | None = None
                ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
         return image, target
+
+    def postprocess(self, result: list[dict[str, torch.Tensor]],
+                    image_shapes: list[tuple[int, int]],
+                    original_image_sizes: list[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
+        """Paste each mask into its box moved by half a pixel right and down.
+
+        torchvision makes the mask targets with ``roi_align(aligned=False)``, which reads
+        a box in coordinates where pixel *centres* are whole numbers, but pastes the
+        predictions back as if pixel *edges* were: every mask came back half a pixel up
+        and left of where it was learned (a truth mask taken through both steps moved
+        by -0.50 px in x and y on 300 GZ1 masks; +0.5 px here gives 0.00, and its IoU
+        with itself rises from 0.956 to 0.965). The boxes are left as predicted.
+        """
+        if self.training:
+            return result
+        for pred, shape in zip(result, original_image_sizes, strict=True):
+            if "masks" in pred:
+                pred["masks"] = paste_masks_in_image(pred["masks"], pred["boxes"] + 0.5, shape)
+        return result
 
 
 class _OneClassRoIHeads(RoIHeads):
