@@ -36,10 +36,11 @@ def mixed_precision_dtype(device: torch.device) -> torch.dtype | None:
     """The autocast type on ``device``: bfloat16 on CUDA GPUs that have it (Ampere and
     later), float16 on older ones, None (full float32) elsewhere.
 
-    bfloat16 has float32's range. With float16 (largest value 65504) the paper-size U-Net
-    overflowed after four epochs on an H200 (2026-12-04, ``docs/benchmarks.md``): the
-    forward pass gave inf, batch norm's running statistics took the NaN, and every later
-    epoch was NaN, which loss scaling cannot prevent (it guards the gradients only).
+    bfloat16 has float32's range. Under float16 (largest value 65504) the paper-size U-Net
+    turned NaN after four epochs on an H200 (2026-12-04, ``docs/benchmarks.md``) and every
+    later epoch stayed NaN. The likely cause, not traced there: an activation overflowed
+    in the forward pass and batch norm's running statistics took the NaN, which loss
+    scaling cannot prevent (it guards the gradients only).
     """
     if device.type != "cuda":
         return None
