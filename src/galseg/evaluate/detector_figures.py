@@ -73,8 +73,9 @@ def noise_figure(evaluation: DetectorEvaluation) -> Figure:
 
 def centroid_figure(evaluation: DetectorEvaluation, *, half_width_px: float = 3.0) -> Figure:
     """Histograms of predicted minus true centroid of matched galaxies, x and y (pixels),
-    with the median and MAD in each title; offsets beyond ``half_width_px`` are piled
-    into the edge bins."""
+    with the median and MAD in each title, and (outlined) of the centroid minus the
+    truth mask's own centroid in the same light, the model's own error; offsets beyond
+    ``half_width_px`` are piled into the edge bins."""
     table = evaluation.table
     sel = (np.asarray(table["matched"])
            & np.isin(np.asarray(table["class"], str), GALAXY_CLASSES))
@@ -86,14 +87,23 @@ def centroid_figure(evaluation: DetectorEvaluation, *, half_width_px: float = 3.
                                                       PAPER["centroid_mad_y_px"]), strict=True):
         offsets = np.asarray(table[f"d{axis}_px"], float)[sel]
         offsets = np.clip(offsets[np.isfinite(offsets)], bins[0], bins[-1])
-        ax.hist(offsets, bins=bins, color="tab:blue", alpha=0.8)
+        ax.hist(offsets, bins=bins, color="tab:blue", alpha=0.8, label="- true centre")
+        against_mask = np.asarray(table[f"d{axis}_mask_px"], float)[sel]
+        against_mask = np.clip(against_mask[np.isfinite(against_mask)], bins[0], bins[-1])
+        ax.hist(against_mask, bins=bins, histtype="step", color="tab:orange", lw=1.2,
+                label="- truth mask's centroid")
         ax.axvline(0, color="k", lw=0.8)
         median, mad = stats[f"median_d{axis}_px"], stats[f"mad_d{axis}_px"]
-        ax.set_title(f"{axis}: median {median:+.2f} px, MAD {mad:.2f} px "
-                     f"(paper MAD {mad_paper})" if np.isfinite(median) else f"{axis}: -",
-                     fontsize=9)
+        own = stats["against_truth_mask"]
+        title = (f"{axis}: median {median:+.2f} px, MAD {mad:.2f} px (paper MAD {mad_paper})"
+                 if np.isfinite(median) else f"{axis}: -")
+        if np.isfinite(own[f"median_d{axis}_px"]):
+            title += (f"\nfrom the mask's centroid: {own[f'median_d{axis}_px']:+.2f} px, "
+                      f"MAD {own[f'mad_d{axis}_px']:.2f} px")
+        ax.set_title(title, fontsize=9)
         ax.set(xlabel=f"centroid {axis} - true {axis} (px)")
     axes[0].set_ylabel(f"matched galaxies (N={stats['n']})")
+    axes[0].legend(fontsize=7, loc="upper left", title="centroid", title_fontsize=7)
     return figure
 
 
