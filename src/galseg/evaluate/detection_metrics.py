@@ -38,7 +38,7 @@ from galseg.evaluate.metrics import (
     median_absolute_deviation,
     median_or_nan,
 )
-from galseg.predict.detections import Detections
+from galseg.predict.detections import Detections, mask_centroid
 
 GALAXY_CLASSES = ("spiral", "elliptical")
 """The classes scored by average precision and classification accuracy."""
@@ -99,7 +99,7 @@ class TruthObjects:
         if len(self.classes) != len(masks):
             raise ValueError(f"classes has {len(self.classes)} entries for {len(masks)} masks")
         if self.xy is None:
-            xy = np.array([_pixel_centre(m) for m in masks]).reshape(-1, 2)
+            xy = np.array([mask_centroid(m) for m in masks]).reshape(-1, 2)
         else:
             xy = np.asarray(self.xy, dtype=np.float64).reshape(-1, 2)
         if len(xy) != len(masks):
@@ -142,11 +142,6 @@ class TruthObjects:
             return np.zeros(len(positions), dtype=bool)
         on_unlisted = _mask_hits(positions, self.unlisted[None])[:, 0]
         return on_unlisted & ~_mask_hits(positions, self.masks).any(axis=1)
-
-
-def _pixel_centre(mask: np.ndarray) -> tuple[float, float]:
-    rows, columns = np.nonzero(mask)
-    return (float(columns.mean()), float(rows.mean())) if len(rows) else (np.nan, np.nan)
 
 
 @dataclass(frozen=True, eq=False)

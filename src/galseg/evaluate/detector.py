@@ -81,7 +81,7 @@ from galseg.evaluate.detection_metrics import (
 from galseg.evaluate.metrics import mean_or_nan
 from galseg.evaluate.report import json_ready
 from galseg.predict.classical import NoDetectionsWarning, SourceExtraction, extract_sources
-from galseg.predict.detections import Detections
+from galseg.predict.detections import Detections, mask_centroid
 
 DEFAULT_NOISE_SCALES = (0.0, 12.75, 25.5, 51.0, 76.5)
 """Gaussian noise sigmas (8-bit counts) of Farias et al. (2020), Fig. 18."""
@@ -253,12 +253,8 @@ def _mask_centroids(truth: TruthObjects, detections: Detections) -> np.ndarray:
     used: where a perfect mask would put each object's centroid. The detection's offset
     from it is the model's own error, without the object's offset from its catalogued
     centre (real cutouts are not centred on their galaxy's light to a pixel)."""
-    m = len(truth.masks)
-    reference = Detections(np.zeros((m, 4)), np.zeros(m),
-                           np.zeros((m, len(detections.class_names))), masks=truth.masks,
-                           weight_image=detections.weight_image,
-                           class_names=detections.class_names)
-    return reference.centroids
+    return np.array([mask_centroid(mask, detections.weight_image)
+                     for mask in truth.masks]).reshape(-1, 2)
 
 
 def _check_scales(scales: Sequence[float]) -> tuple[float, ...]:

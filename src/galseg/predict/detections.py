@@ -27,6 +27,21 @@ from scipy import ndimage
 from galseg.data.detection_examples import DETECTION_CLASSES
 
 
+def mask_centroid(mask: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
+    """``x, y`` of a (H, W) bool ``mask``: the centre of mass of ``weights`` (same shape,
+    clipped at 0) inside it (``scipy.ndimage.center_of_mass``, as Farias et al. 2020);
+    the unweighted centre of its pixels without weights or positive flux; NaN if empty."""
+    rows, columns = np.nonzero(mask)
+    if not len(rows):
+        return np.nan, np.nan
+    if weights is not None:
+        light = np.where(mask, np.clip(weights, 0, None), 0.0)
+        if light.sum() > 0:
+            y, x = ndimage.center_of_mass(light)
+            return float(x), float(y)
+    return float(columns.mean()), float(rows.mean())
+
+
 class Detections:
     """Objects found in one image (module docstring for the array contract).
 
@@ -127,9 +142,8 @@ class Detections:
         """(N, 2) ``x, y``: unweighted centre of each mask's pixels (NaN if empty)."""
         out = np.full((len(self), 2), np.nan)
         for i, crop in enumerate(self.mask_crops):
-            if crop.any():
-                y, x = np.nonzero(crop)
-                out[i] = (x.mean() + self.mask_offsets[i, 1], y.mean() + self.mask_offsets[i, 0])
+            x, y = mask_centroid(crop)
+            out[i] = (x + self.mask_offsets[i, 1], y + self.mask_offsets[i, 0])
         return out
 
     @cached_property
@@ -138,16 +152,11 @@ class Detections:
         its mask (``scipy.ndimage.center_of_mass``, as Farias et al. 2020); the mask's
         pixel centre where there is no weight image or no positive flux; NaN for an
         empty mask."""
-        out = self.pixel_centres.copy()
-        if self.weight_image is None:
-            return out
+        out = np.full((len(self), 2), np.nan)
         for i, crop in enumerate(self.mask_crops):
-            if not crop.any():
-                continue
-            weights = np.where(crop, np.clip(self.weight_image[self._window(i)], 0, None), 0.0)
-            if weights.sum() > 0:
-                y, x = ndimage.center_of_mass(weights)
-                out[i] = (x + self.mask_offsets[i, 1], y + self.mask_offsets[i, 0])
+            weights = None if self.weight_image is None else self.weight_image[self._window(i)]
+            x, y = mask_centroid(crop, weights)
+            out[i] = (x + self.mask_offsets[i, 1], y + self.mask_offsets[i, 0])
         return out
 
     def label_map(self) -> np.ndarray:
