@@ -19,16 +19,7 @@ WORK=${WORK:-runs/gpu_work}
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-150}
-mkdir -p "$OUT" "$WORK"
-galseg() { "$PY" -m galseg "$@"; }
-left() { echo $((BUDGET - SECONDS)); }
-stamp() { echo "[$(date -u +%T) +${SECONDS}s] $*"; }
-
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv \
-    > "$WORK/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$WORK/nvidia-smi.txt"
-cat "$WORK/nvidia-smi.txt"
-"$PY" -c "import torch, os; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
-    torch.cuda.get_device_name() if torch.cuda.is_available() else '', 'cores', os.cpu_count())"
+source "$(dirname "$0")/gpu_common.sh"
 
 # The simulated galaxies of the CPU recipe (scripts/train_default_segmenter.sh): same
 # seeds, so the same 6,000 galaxies and the same 70/10/20 split.

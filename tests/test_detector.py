@@ -17,7 +17,12 @@ from galseg.data.detection_examples import (
     write_example_tables,
     write_masks,
 )
-from galseg.data.gz1 import central_object_mask, gz1_split, write_gz1_examples
+from galseg.data.gz1 import (
+    central_object_mask,
+    gz1_split,
+    write_gz1_compact,
+    write_gz1_examples,
+)
 from galseg.models.detector import (
     PAPER_DETECTOR_CONFIG,
     DetectorConfig,
@@ -35,6 +40,7 @@ from galseg.training.detector import (
     load_training_item,
     train_detector,
 )
+from galseg.training.weak_labels import load_gz1_weak_examples
 
 TINY = DetectorConfig(lean_widths=(8, 8, 16, 16), fpn_channels=16, box_head_dim=32,
                       mask_head_channels=8, mask_head_layers=1, score_threshold=0.0)
@@ -152,17 +158,22 @@ def test_central_object_mask_keeps_only_the_centre_object():
     assert not central_object_mask(np.zeros((20, 20, 3))).any()
 
 
-def test_gz1_examples(tmp_path):
-    source = tmp_path / "gz1"
+def _gz1_source(source, codes=(0, 1, 2, 3, 4, 5, 0, 3), missing=(7,)):
+    """A Galaxy Zoo 1 folder of 64 px JPEGs with one disc at the centre."""
     (source / "images").mkdir(parents=True)
     rows = ["objid,gz1_class,gz1_label"]
-    for i, code in enumerate([0, 1, 2, 3, 4, 5, 0, 3]):
+    for i, code in enumerate(codes):
         objid = 587722981733826700 + i
         rows.append(f"{objid},{code},x")
         rgb, _ = _disc_picture((64, 64), [(31.5, 31.5)], 6, seed=i)
-        if i != 7:
+        if i not in missing:
             Image.fromarray(rgb).save(source / "images" / f"{objid}.jpeg")
     (source / "labels.csv").write_text("\n".join(rows) + "\n")
+    return source
+
+
+def test_gz1_examples(tmp_path):
+    source = _gz1_source(tmp_path / "gz1")
     counts = write_gz1_examples(source, tmp_path / "out", progress=False)
     assert counts["left_out_class"] == 2 and counts["no_image"] == 1
     assert counts["train"] + counts["test"] == 5
@@ -176,6 +187,35 @@ def test_gz1_examples(tmp_path):
             assert example.objects["x"][0] == 31.5
             total += 1
     assert total == 5
+
+
+def test_gz1_compact_copy_is_the_central_crop_for_detector_and_weak_labels(tmp_path):
+    source = _gz1_source(tmp_path / "gz1", codes=(0, 1, 2, 3) * 5, missing=())
+    write_gz1_examples(source, tmp_path / "out", test_fraction=0.0, progress=False)
+    original = read_detection_examples(tmp_path / "out" / "train")
+    # 31 px: 16 px off each side, one whole 16 px block of the 4:2:0 JPEG
+    n = write_gz1_compact(tmp_path / "out" / "train", tmp_path / "compact", side=31,
+                          progress=False)
+    compact = read_detection_examples(tmp_path / "compact")
+    assert n == len(compact) == len(original) == 20
+    for small, full in zip(compact, original, strict=True):
+        assert small.name == full.name and small.shape == (31, 31)
+        assert small.image_path.parent == tmp_path / "compact" / "images"
+        np.testing.assert_array_equal(small.masks(), full.masks()[:, 16:47, 16:47])
+        assert small.objects["x"][0] == small.objects["y"][0] == 15.5
+        assert small.objects["npix"][0] == full.masks().sum()  # the disc is inside
+        assert small.classes == full.classes
+        difference = small.rgb().astype(float) - full.rgb()[16:47, 16:47]
+        assert np.abs(difference).mean() < 0.5
+    image, target = load_training_item(compact[0], crop_size=24,
+                                       rng=np.random.default_rng(0), classes=TINY.classes)
+    assert image.shape == (3, 24, 24) and len(target["masks"]) == 1
+    # ... and the weak labels read the same galaxies, class and central pixels
+    weak = [load_gz1_weak_examples(folder, frame_size=16, crop=21, progress=False)
+            for folder in (source, tmp_path / "compact")]
+    assert len(weak[0]) > 0 and list(weak[0].names) == list(weak[1].names)
+    np.testing.assert_array_equal(weak[0].has_arms, weak[1].has_arms)
+    assert np.abs(weak[0].images.astype(float) - weak[1].images).mean() < 0.5
 
 
 # ---------------------------------------------------------------------------- training
@@ -209,6 +249,19 @@ def test_train_detector_runs_and_resumes(tmp_path):
     assert metadata.training["epochs_run"] == 2
     # fields hold two objects each, so balancing would repeat none: one pass each
     assert metadata.training["n_train"] == metadata.training["n_train_per_epoch"] == again.n_train
+
+
+def test_train_detector_does_not_depend_on_the_number_of_workers(tmp_path):
+    data = _example_folder(tmp_path / "d", n=8)
+    config = DetectorTrainConfig(data=(str(data),), model=TINY, crop_size=48, batch_size=4,
+                                 max_epochs=1, val_fraction=0.3, seed=2)
+    states = []
+    for workers in (1, 3):
+        result = train_detector(config, tmp_path / f"w{workers}.pt", workers=workers,
+                                progress=False, log=lambda s: None)
+        states.append(load_detector(result.model_path)[0].state_dict())
+    for name, value in states[0].items():
+        torch.testing.assert_close(value, states[1][name], msg=name)
 
 
 def test_pixel_noise_has_the_asked_scale():

@@ -149,6 +149,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                           "each epoch until all classes are as common as the most common")
     _add_run_options(det, batch_size=4, lr=1e-3, weight_decay=1e-4, epochs=40, patience=5,
                      time_note="")
+    det.add_argument("--workers", type=int, default=1,
+                     help="threads preparing the training crops (default 1; on a GPU, "
+                          "several keep it busy; the result does not depend on it)")
     det.set_defaults(func=_train_detector)
 
     from galseg.training.morphology import DEFAULT_MORPHOLOGY_CONFIG as morph_default
@@ -240,7 +243,8 @@ def _train_detector(args: argparse.Namespace) -> int:
         seed=args.seed, noise_sigma=args.noise_sigma,
         init_from=str(args.init_from) if args.init_from is not None else None,
         balance_classes=args.balance_classes, device=args.device)
-    train_detector(config, args.out, run_dir=args.run_dir, progress=not args.quiet)
+    train_detector(config, args.out, run_dir=args.run_dir, workers=args.workers,
+                   progress=not args.quiet)
     return 0
 
 

@@ -34,6 +34,7 @@ What happens, and why:
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -48,7 +49,13 @@ from galseg.models.detector import DetectorConfig, GalaxyMaskRCNN, build_detecto
 from galseg.models.geometry import dihedral
 from galseg.models.weights import DetectorMetadata, load_detector, save_detector
 from galseg.training.examples import unit_hash
-from galseg.training.loop import LoopSettings, default_device, run_epochs, stable_config_json
+from galseg.training.loop import (
+    LoopSettings,
+    autocast,
+    default_device,
+    run_epochs,
+    stable_config_json,
+)
 
 MIN_KEPT_FRACTION = 0.5
 """An object cut by a training crop is kept when this share of its mask remains."""
@@ -216,12 +223,13 @@ def _set_batchnorm_eval(model: torch.nn.Module) -> None:
 
 
 def train_detector(config: DetectorTrainConfig, out: str | PathLike[str], *,
-                   run_dir: str | PathLike[str] | None = None, progress: bool = True,
-                   log=print) -> DetectorTrainingResult:
+                   run_dir: str | PathLike[str] | None = None, workers: int = 1,
+                   progress: bool = True, log=print) -> DetectorTrainingResult:
     """Train a detector and write it to ``out`` (module docstring).
 
     ``run_dir`` (default ``<out>.run``) holds the checkpoint a killed run resumes
-    from and ``metrics.csv``.
+    from and ``metrics.csv``. ``workers`` threads prepare the training crops (the
+    result does not depend on their number).
     """
     out = Path(out)
     run_dir = Path(run_dir) if run_dir is not None else out.with_name(out.name + ".run")
@@ -251,16 +259,28 @@ def train_detector(config: DetectorTrainConfig, out: str | PathLike[str], *,
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
 
-    def batch_loss(index: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
-        items = [load_training_item(
-            train[i], crop_size=config.crop_size, rng=rng, classes=classes,
-            noise_amplitude=config.noise_amplitude,
+    def training_item(i: int, seed: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return load_training_item(
+            train[i], crop_size=config.crop_size, rng=np.random.default_rng(seed),
+            classes=classes, noise_amplitude=config.noise_amplitude,
             noise_probability=config.noise_probability, noise_sigma=config.noise_sigma,
-            grey_probability=config.grey_probability) for i in index]
+            grey_probability=config.grey_probability)
+
+    # Reading, cropping and augmenting a cutout takes about 10 ms of one core: on a GPU
+    # that, not the network, sets the pace unless several threads share it (image
+    # decoding, decompression and the array work release the GIL).
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+
+    def batch_loss(index: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
+        # One random stream per item, drawn in order: the crops and augmentations do
+        # not depend on how many threads make them.
+        seeds = rng.integers(0, 2**63, size=len(index)).tolist()
+        items = list((pool.map if pool else map)(training_item, index.tolist(), seeds))
         images = [image.to(device) for image, _ in items]
         targets = [{k: v.to(device) for k, v in target.items()} for _, target in items]
-        losses = model(images, targets)
-        return sum(losses.values()), len(index)
+        with autocast(device):
+            losses = model(images, targets)
+        return sum(loss.float() for loss in losses.values()), len(index)
 
     val_items = [load_training_item(e, crop_size=config.crop_size, rng=None, classes=classes)
                  for e in val]
@@ -277,9 +297,10 @@ def train_detector(config: DetectorTrainConfig, out: str | PathLike[str], *,
         with torch.no_grad():
             for start in range(0, len(val_items), config.batch_size):
                 chunk = val_items[start:start + config.batch_size]
-                losses = model([im.to(device) for im, _ in chunk],
-                               [{k: v.to(device) for k, v in t.items()} for _, t in chunk])
-                total += float(sum(losses.values())) * len(chunk)
+                with autocast(device):
+                    losses = model([im.to(device) for im, _ in chunk],
+                                   [{k: v.to(device) for k, v in t.items()} for _, t in chunk])
+                total += float(sum(loss.float() for loss in losses.values())) * len(chunk)
         torch.set_rng_state(state)
         return total / len(val_items)
 
@@ -289,10 +310,14 @@ def train_detector(config: DetectorTrainConfig, out: str | PathLike[str], *,
                             lr_factor=0.3, lr_patience=2)
     config_values = config.to_dict()
     config_values.pop("device")
-    outcome = run_epochs(model, optimiser, n_train=len(train), batch_loss=batch_loss,
-                         validation_loss=validation_loss, settings=settings, run_dir=run_dir,
-                         config_json=stable_config_json(config_values), device=device,
-                         progress=progress, log=log)
+    try:
+        outcome = run_epochs(model, optimiser, n_train=len(train), batch_loss=batch_loss,
+                             validation_loss=validation_loss, settings=settings,
+                             run_dir=run_dir, config_json=stable_config_json(config_values),
+                             device=device, progress=progress, log=log)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     # n_train counts distinct images; with balance_classes an epoch sees more.
     training = {"config": config_values, "n_train": n_distinct,
                 "n_train_per_epoch": len(train), "n_val": len(val),
