@@ -23,6 +23,7 @@ from galseg.data.gz1 import (
     write_gz1_compact,
     write_gz1_examples,
 )
+from galseg.errors import InputFileError
 from galseg.models.detector import (
     PAPER_DETECTOR_CONFIG,
     DetectorConfig,
@@ -216,6 +217,9 @@ def test_gz1_compact_copy_is_the_central_crop_for_detector_and_weak_labels(tmp_p
     assert len(weak[0]) > 0 and list(weak[0].names) == list(weak[1].names)
     np.testing.assert_array_equal(weak[0].has_arms, weak[1].has_arms)
     assert np.abs(weak[0].images.astype(float) - weak[1].images).mean() < 0.5
+    with pytest.raises(InputFileError, match="gz1_class"):  # a simulated folder
+        write_gz1_compact(_example_folder(tmp_path / "sim", n=1), tmp_path / "no",
+                          progress=False)
 
 
 # ---------------------------------------------------------------------------- training

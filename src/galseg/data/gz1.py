@@ -217,6 +217,9 @@ def write_gz1_compact(
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     examples, objects, labels = [], [], []
     source = read_detection_examples(examples_dir)
+    if len(source) and "gz1_class" not in source.objects.colnames:
+        raise InputFileError(Path(examples_dir) / "objects.csv",
+                             "no 'gz1_class' column: not a galseg gz1-masks folder")
     for example in tqdm(source, desc="gz1 compact", unit="image", disable=not progress):
         height, width = example.shape
         top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
@@ -246,10 +249,10 @@ def _write_crop(image_path: Path, box: tuple[int, int, int, int], out_path: Path
 
     with Image.open(image_path) as image:
         options: dict = {"quality": 95}
-        if image.format == "JPEG":
+        if image.format == "JPEG" and image.mode == "RGB":
             options = {"qtables": image.quantization,
                        "subsampling": JpegImagePlugin.get_sampling(image)}
-        crop = image.convert("RGB").crop(box) if image.mode != "RGB" else image.crop(box)
+        crop = image.convert("RGB").crop(box)
         tmp = out_path.with_name(out_path.stem + ".tmp.jpeg")
         crop.save(tmp, "JPEG", optimize=True, **options)
         tmp.replace(out_path)
