@@ -58,13 +58,7 @@ cp "$WORK/seg_paper_clean.pt" "$OUT/" 2>/dev/null  # at once: a later step may b
 
 # Stage 2: fine-tuned on half-degraded images from stage 1, cosine decay over as many
 # epochs as fit in the time left (from stage 1's seconds per epoch).
-epochs=$("$PY" - "$WORK/seg_paper_clean.pt.run/metrics.csv" "$(left)" <<'EOF'
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-per_epoch = sorted(float(r["seconds"]) for r in rows)[len(rows) // 2]
-print(max(1, int((float(sys.argv[2]) - 45) / (per_epoch * 1.1))))
-EOF
-) || epochs=3
+epochs=$(epochs_that_fit "$WORK/seg_paper_clean.pt.run/metrics.csv" $(( $(left) - 45 )))
 stamp "paper-size degraded fine-tune, $epochs epochs"
 galseg train segmenter --data "$WORK/sim_train" --out "$WORK/seg_paper_degraded.pt" \
     "${PAPER[@]}" --init-from "$WORK/seg_paper_clean.pt" --lr 3e-4 --lr-schedule cosine \
