@@ -4,18 +4,21 @@
 # the 2-core CPU gives (docs/benchmarks.md, "Preparing a GPU session").
 #
 #   python scripts/compact_gz1.py runs/gz1/train .gpu_carry/gz1_train     # here, 28 s
-#   OUT=runs/gpu2 STEPS="morphology detector" \
+#   OUT=runs/gpu2 STEPS="detector" \
 #       bash benchmarks/gpu_training_session.sh [BUDGET_S] [GZ1_COMPACT]
 #
 # BUDGET_S (default 500) is the wall time the whole script may take. GZ1_COMPACT is the
 # copy made by scripts/compact_gz1.py (default .gpu_carry/gz1_train). STEPS (default
-# "morphology detector"), in this order, each written to $OUT as soon as it ends (a
-# later step may be cut off):
-#   morphology  the detector's second look (spiral or elliptical) with a larger input,
-#               MORPH_INPUT px (default 128; shipped 64), on the GZ1 copy and the
-#               1,000 simulated training fields of the CPU recipe (seed 11); five folds
-#               of at most MORPH_MINUTES (default 0.6) each: $OUT/morphology.pt, its
-#               out-of-fold scores in $OUT/morphology_log.txt;
+# "detector"), in this order, each written to $OUT as soon as it ends (a later step may
+# be cut off):
+#   morphology  the detector's second look (spiral or elliptical), MORPH_INPUT px
+#               (default 64, as shipped) and MORPH_WIDTHS (default "16 32 64 128", as
+#               shipped), on the GZ1 copy and the 1,000 simulated training fields of the
+#               CPU recipe (seed 11); five folds of at most MORPH_MINUTES (default 0.6)
+#               each: $OUT/morphology.pt, its out-of-fold scores in
+#               $OUT/morphology_log.txt. Not a default step any more: on one fold on
+#               the CPU, 96 px, other crop contexts and twice the widths all scored
+#               below the shipped recipe (docs/models.md, morphology card);
 #   segmenter   the paper-size U-Net through the shipped recipe's stages (clean,
 #               degraded fine-tune, average, weak GZ1 labels, average) in SEG_MINUTES
 #               (default 4) on the 6,000 simulated galaxies of seed 1000:
@@ -34,10 +37,11 @@ OUT=${OUT:-runs/gpu2}
 WORK=${WORK:-runs/gpu2_work}
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
-STEPS=${STEPS:-"morphology detector"}
+STEPS=${STEPS:-"detector"}
 N_FIELDS=${N_FIELDS:-1000}
 N_GALAXIES=${N_GALAXIES:-6000}
-MORPH_INPUT=${MORPH_INPUT:-128}
+MORPH_INPUT=${MORPH_INPUT:-64}
+MORPH_WIDTHS=${MORPH_WIDTHS:-"16 32 64 128"}
 MORPH_MINUTES=${MORPH_MINUTES:-0.6}
 SEG_MINUTES=${SEG_MINUTES:-4}
 WORKERS=${WORKERS:-$(( $(nproc) - 2 > 1 ? $(nproc) - 2 : 1 ))}
@@ -53,8 +57,10 @@ if step morphology || step detector; then
 fi
 
 if step morphology; then
-    stamp "second look, $MORPH_INPUT px input, at most $MORPH_MINUTES min a fold"
+    stamp "second look, $MORPH_INPUT px input, widths $MORPH_WIDTHS, at most $MORPH_MINUTES min a fold"
+    # shellcheck disable=SC2086  # MORPH_WIDTHS is four words
     galseg train morphology --data "$GZ1" "$WORK/det_train" --input-size "$MORPH_INPUT" \
+        --widths $MORPH_WIDTHS \
         --epochs 40 --max-minutes "$MORPH_MINUTES" --device "$DEVICE" --quiet \
         --out "$WORK/morphology.pt" > "$OUT/morphology_log.txt" 2>&1 \
         || stamp "morphology FAILED"

@@ -225,12 +225,42 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     return a, b
 
 
-def _train_fold(fold: int, examples: CutoutExamples, folds: np.ndarray,
-                config: EnsembleTrainConfig, run_dir: Path, device: torch.device,
-                progress: bool, log: Callable[[str], None],
-                ) -> tuple[CutoutNet, dict[str, Any], np.ndarray]:
-    """Train (or, when ``done.npz`` exists, reload) fold ``fold``'s network; returns it,
-    the fold's facts and its logits for the held-out examples (``folds == fold``)."""
+def train_fold(fold: int, examples: CutoutExamples, folds: np.ndarray,
+               config: EnsembleTrainConfig, run_dir: Path, device: torch.device,
+               progress: bool, log: Callable[[str], None],
+               ) -> tuple[CutoutNet, dict[str, Any], np.ndarray]:
+    """Train (or, when ``done.npz`` exists, reload) one member of the ensemble.
+
+    Public so that one fold can be trained alone to compare recipes at a fifth of
+    the cost of a whole ensemble (``benchmarks/morphology_one_fold.py``).
+
+    Parameters
+    ----------
+    fold : int
+        The held-out fold; the network trains on ``folds != fold``.
+    examples : CutoutExamples
+        All examples.
+    folds : numpy.ndarray
+        Each example's fold (:meth:`CutoutExamples.folds`).
+    config : EnsembleTrainConfig
+        The recipe.
+    run_dir : pathlib.Path
+        Checkpoints go to ``run_dir / f"fold{fold}"``; a finished fold is reloaded.
+    device : torch.device
+    progress : bool
+        Show a progress bar.
+    log : callable
+        Receives one line per epoch and a summary.
+
+    Returns
+    -------
+    model : CutoutNet
+        The best epoch's network, in eval mode.
+    info : dict
+        The fold's facts (best epoch, validation loss, AUC, minutes, ...).
+    logits : numpy.ndarray
+        Its logits for the held-out examples (``folds == fold``), in their order.
+    """
     fold_dir = run_dir / f"fold{fold}"
     done_path = fold_dir / "done.npz"
     train = examples.subset(np.flatnonzero(folds != fold))
@@ -355,8 +385,8 @@ def train_ensemble(
     members, infos = [], []
     oof = np.full(len(examples), np.nan, np.float32)
     for fold in range(config.n_folds):
-        member, info, logits = _train_fold(fold, examples, folds, config, run_dir, device,
-                                           progress, log)
+        member, info, logits = train_fold(fold, examples, folds, config, run_dir, device,
+                                          progress, log)
         oof[folds == fold] = logits
         members.append(member)
         infos.append({k: v for k, v in info.items() if k != "config"})
