@@ -169,11 +169,12 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, default=None, metavar="MODEL",
                         help="also run this model on the same GZ1 galaxies and print the "
                              "paired AUC difference")
-    parser.add_argument("--tta", action="store_true")
+    parser.add_argument("--views", type=int, choices=(1, 2, 4, 8), default=None,
+                        help="test-time views (default: the segmenter's default)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    segmenter = Segmenter(args.model, device="cpu", tta=args.tta)
-    baseline = (Segmenter(args.baseline, device="cpu", tta=args.tta) if args.baseline
+    segmenter = Segmenter(args.model, device="cpu", views=args.views)
+    baseline = (Segmenter(args.baseline, device="cpu", views=args.views) if args.baseline
                 else None)
     gz1(segmenter, args.data, args.out, args.n_gz1, args.crop, args.gz1_split, baseline)
     legacy(segmenter, args.data, args.out)

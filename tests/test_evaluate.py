@@ -55,7 +55,7 @@ def sim_dir(tmp_path_factory):
 class _LookupSegmenter:
     """Stand-in for Segmenter: answers each image (by name) with maps made from its galaxy."""
 
-    scale, tta = "frame", False
+    scale, views = "frame", 1
 
     def __init__(self, data_dir, maps_of):
         catalog = read_catalog(data_dir)

@@ -16,13 +16,13 @@ from galseg.cli.main import main
 from galseg.data.gz3d import gz3d_wcs, read_gz3d
 from galseg.data.images import image_from_array
 from galseg.measure import DEFAULT_SPIRAL_THRESHOLD
-from galseg.predict.segment import Segmenter, masks_fits_bytes, masks_hdulist
+from galseg.predict.segment import DEFAULT_VIEWS, Segmenter, masks_fits_bytes, masks_hdulist
 from galseg.training.examples import gz3d_files
 
 
 @pytest.fixture(scope="module")
 def segmenter(tiny_segmenter_path):
-    return Segmenter(tiny_segmenter_path, device="cpu", batch_size=4)
+    return Segmenter(tiny_segmenter_path, device="cpu", batch_size=4, views=1)
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +64,40 @@ def test_frame_rule_matches_the_model_on_a_training_sized_image(segmenter, subje
     np.testing.assert_allclose(maps, direct[0].clamp(0, 1).numpy(), atol=1e-5)
 
 
-def test_tta_is_equivariant(tiny_segmenter_path, subject):
-    tta = Segmenter(tiny_segmenter_path, device="cpu", tta=True)
+def test_eight_views_are_equivariant_to_rotations(tiny_segmenter_path, subject):
+    tta = Segmenter(tiny_segmenter_path, device="cpu", views=8)
     a = tta.segment(image_from_array(subject.image, name="a"))
     b = tta.segment(image_from_array(np.ascontiguousarray(np.rot90(subject.image)), name="b"))
     np.testing.assert_allclose(np.rot90(a.spiral_vote_fraction), b.spiral_vote_fraction,
                                atol=1e-4)
+
+
+@pytest.mark.parametrize(("views", "transform"), [
+    (2, np.fliplr), (4, np.fliplr), (4, lambda a: np.rot90(a, 2))])
+def test_fewer_views_are_equivariant_to_their_own_transforms(tiny_segmenter_path, subject,
+                                                            views, transform):
+    segmenter = Segmenter(tiny_segmenter_path, device="cpu", views=views)
+    a = segmenter.predict_maps([image_from_array(subject.image, name="a")])[0]
+    moved = np.ascontiguousarray(transform(subject.image))
+    b = segmenter.predict_maps([image_from_array(moved, name="b")])[0]
+    np.testing.assert_allclose(np.stack([transform(m) for m in a]), b, atol=1e-4)
+
+
+def test_two_views_average_the_image_and_its_flip(tiny_segmenter_path, subject):
+    one = Segmenter(tiny_segmenter_path, device="cpu")
+    assert one.views == DEFAULT_VIEWS == 1
+    two = Segmenter(tiny_segmenter_path, device="cpu", views=2)
+    image = image_from_array(subject.image, name="a")
+    flipped = image_from_array(np.ascontiguousarray(np.fliplr(subject.image)), name="b")
+    plain, mirror = one.predict_maps([image])[0], one.predict_maps([flipped])[0]
+    expected = np.clip((plain + mirror[:, :, ::-1]) / 2, 0, 1)
+    np.testing.assert_allclose(two.predict_maps([image])[0], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("views", [0, 3, 16, True])
+def test_other_view_counts_are_refused(tiny_segmenter_path, views):
+    with pytest.raises(ValueError, match="views"):
+        Segmenter(tiny_segmenter_path, device="cpu", views=views)
 
 
 def test_batches_give_the_same_maps_as_single_images(segmenter, sim_dataset):
@@ -237,3 +265,19 @@ def test_masks_file_without_a_wcs(segmenter, subject):
     hdul.verify("exception")
     assert "CTYPE1" not in hdul["SPIRAL_VOTE_FRACTION"].header
     assert hdul[0].header["INPUT"] == "g"
+
+
+@pytest.mark.parametrize(("argv", "views"), [
+    ([], None), (["--views", "1"], 1), (["--views", "4"], 4), (["--tta"], 8)])
+def test_views_options_of_segment_and_evaluate(argv, views):
+    from galseg.cli.main import build_parser
+    parser = build_parser()
+    assert parser.parse_args(["segment", "x.png", "--out", "o", *argv]).views == views
+    assert parser.parse_args(["evaluate", "segmenter", "--data", "d", *argv]).views == views
+
+
+def test_views_and_tta_together_are_refused(capsys):
+    from galseg.cli.main import build_parser
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["segment", "x.png", "--out", "o", "--views", "2", "--tta"])
+    assert "not allowed with" in capsys.readouterr().err

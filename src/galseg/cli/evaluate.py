@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from galseg.cli._args import add_morphology_option
+from galseg.cli._args import add_morphology_option, add_views_option
 from galseg.errors import GalsegError
 
 DEFAULT_OUT = Path("evaluation")
@@ -73,8 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                      help=f"output folder (default: ./{DEFAULT_OUT})")
     seg.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                      help="evaluate only the first N galaxies (names sorted)")
-    seg.add_argument("--tta", action="store_true",
-                     help="average over the 8 flips/right-angle rotations (8x slower)")
+    add_views_option(seg)
     seg.add_argument("--examples", type=_positive_int, default=6, metavar="N",
                      help="galaxies (rows) in figure_examples.png (default 6)")
     seg.add_argument("--seed", type=int, default=0,
@@ -166,7 +165,7 @@ def _evaluate_segmenter(args: argparse.Namespace) -> int:
     from galseg.predict.segment import Segmenter
 
     def evaluate() -> tuple[Any, list[Path]]:
-        segmenter = Segmenter(args.model, tta=args.tta, batch_size=args.batch_size,
+        segmenter = Segmenter(args.model, views=args.views, batch_size=args.batch_size,
                               device=args.device)
         evaluation = evaluate_segmenter(args.data, segmenter, limit=args.limit,
                                         batch_size=args.batch_size, progress=not args.quiet)

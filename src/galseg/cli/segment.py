@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from galseg.cli._args import vote_threshold
+from galseg.cli._args import add_views_option, vote_threshold
 from galseg.errors import GalsegError, InputFileError
 
 
@@ -57,8 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--thresholds", nargs="+", type=vote_threshold, default=[], metavar="N",
                         help="also write binary masks SPIRAL_MASK_TH<N>/BAR_MASK_TH<N> "
                              "where predicted votes (of 15) reach N")
-    parser.add_argument("--tta", action="store_true",
-                        help="average over the 8 flips/right-angle rotations (8x slower)")
+    add_views_option(parser)
     parser.add_argument("--batch-size", type=int, default=32, help="images per batch (32)")
     parser.add_argument("--fits-catalog", action="store_true",
                         help="also write DIR/catalog.fits")
@@ -80,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         redshifts = (read_redshifts(args.catalog, name_column=args.name_column,
                                     redshift_column=args.redshift_column)
                      if args.catalog else None)
-        segmenter = Segmenter(args.model, scale=args.scale, tta=args.tta,
+        segmenter = Segmenter(args.model, scale=args.scale, views=args.views,
                               batch_size=args.batch_size, device=args.device)
     except (GalsegError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -255,7 +255,7 @@ def evaluate_segmenter(
     for i, column in enumerate(("has_spiral_arms", "has_bar", "bar_length_px", "bar_pa_deg")):
         table.add_column(np.asarray(truth[column]), index=2 + i, name=f"truth_{column}")
     setup = {"data_dir": str(data_dir), "scale": getattr(segmenter, "scale", None),
-             "tta": getattr(segmenter, "tta", None)}
+             "views": getattr(segmenter, "views", None)}
     return SegmenterEvaluation(table, setup=setup)
 
 

@@ -25,6 +25,13 @@ def inverse_dihedral(tensor: torch.Tensor, k: int) -> torch.Tensor:
     return tensor.flip(-1) if k >= 4 else tensor
 
 
+DIHEDRAL_VIEWS: dict[int, tuple[int, ...]] = {1: (0,), 2: (0, 4), 4: (0, 2, 4, 6),
+                                              8: tuple(range(8))}
+"""Test-time views (elements ``k`` of :func:`dihedral`) averaged for a number of views:
+the identity; with the left-right flip; with the flip and the half turn; all eight.
+Each set is a subgroup, so the average is exactly invariant to its own transforms."""
+
+
 def resize(tensor: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     """Resize (N, C, H, W) to ``shape``: area averaging when shrinking (anti-aliased),
     bilinear interpolation otherwise; unchanged when already that shape."""

@@ -75,7 +75,7 @@ def read_redshifts(path: str | PathLike[str], *, name_column: str = "name",
 
 def _run_key(segmenter: Segmenter, thresholds: Sequence[int], redshift: float | None) -> str:
     return run_key({"model": segmenter.metadata.to_json(), "scale": segmenter.scale,
-                    "tta": segmenter.tta, "thresholds": list(thresholds), "redshift": redshift})
+                    "views": segmenter.views, "thresholds": list(thresholds), "redshift": redshift})
 
 
 def _measurements(hdul: fits.HDUList) -> dict[str, Any]:

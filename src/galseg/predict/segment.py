@@ -41,7 +41,7 @@ from galseg.data._fitsbytes import card_image, header_card_images, image_hdu_byt
 from galseg.data.images import InputImage, read_image
 from galseg.data.maps import fraction_extname, mask_extname, measured_mask_extname
 from galseg.measure import ArmMeasurement, BarMeasurement, measure_features
-from galseg.models.geometry import dihedral, inverse_dihedral, resize
+from galseg.models.geometry import DIHEDRAL_VIEWS, dihedral, inverse_dihedral, resize
 from galseg.models.unet import UNet
 from galseg.models.weights import SegmenterMetadata, load_segmenter
 
@@ -49,6 +49,11 @@ ScaleRule = Literal["frame", "pixscale", "native"]
 SCALE_RULES = ("frame", "pixscale", "native")
 N_VOLUNTEERS = 15
 """Volunteers per galaxy in GZ3D; ``--thresholds`` are votes out of this number."""
+DEFAULT_VIEWS = 1
+"""Test-time views averaged by default: none, the network alone. Two views (the image
+and its left-right flip) make the arm masks better on unseen simulations but run at
+0.55-0.62 of the end-to-end speed on a 2-core CPU, which the speed target does not
+allow for the default (docs/models.md, "Test-time views")."""
 
 
 @dataclass(frozen=True)
@@ -135,9 +140,11 @@ class Segmenter:
         Model file; default: the weights shipped with galseg.
     scale : {'frame', 'pixscale', 'native'}
         How inputs are brought to the training scale (module docstring).
-    tta : bool
-        Average the predictions over the 8 flips and right-angle rotations (8x slower,
-        slightly smoother maps).
+    views : {1, 2, 4, 8}, optional
+        Average the maps over this many flips and right-angle rotations of the input
+        (:data:`~galseg.models.geometry.DIHEDRAL_VIEWS`): 1 is the network alone,
+        2 adds the left-right flip, 8 is every flip and rotation. The network's cost
+        grows with the number. Default (None): :data:`DEFAULT_VIEWS`.
     batch_size : int
         Images per forward pass; bounds memory together with the frame size.
     device : str or torch.device
@@ -155,7 +162,7 @@ class Segmenter:
         model_path: str | PathLike[str] | None = None,
         *,
         scale: ScaleRule = "frame",
-        tta: bool = False,
+        views: int | None = None,
         batch_size: int = 32,
         device: str | torch.device | None = None,
         model: UNet | None = None,
@@ -165,6 +172,9 @@ class Segmenter:
             raise ValueError(f"scale must be one of {SCALE_RULES}, got {scale!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        views = DEFAULT_VIEWS if views is None else views
+        if isinstance(views, bool) or views not in DIHEDRAL_VIEWS:
+            raise ValueError(f"views must be one of {sorted(DIHEDRAL_VIEWS)}, got {views!r}")
         self.device = torch.device(device) if device else torch.device(
             "cuda" if torch.cuda.is_available() else "cpu")
         if model is None:
@@ -174,19 +184,19 @@ class Segmenter:
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.metadata = metadata
         self.scale = scale
-        self.tta = tta
+        self.views = views
         self.batch_size = batch_size
 
     # --- network ------------------------------------------------------------------
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         batch = batch.to(self.device, memory_format=torch.channels_last)
         with torch.inference_mode():
-            if not self.tta:
+            if self.views == 1:
                 return self.model(batch).clamp_(0, 1).float().cpu()
             total = torch.zeros((batch.shape[0], 2, *batch.shape[-2:]), device=self.device)
-            for k in range(8):
+            for k in DIHEDRAL_VIEWS[self.views]:
                 total += inverse_dihedral(self.model(dihedral(batch, k)), k)
-            return (total / 8).clamp_(0, 1).cpu()
+            return (total / self.views).clamp_(0, 1).cpu()
 
     def _model_shape(self, image: InputImage) -> tuple[int, int]:
         height, width = image.shape
