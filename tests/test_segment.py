@@ -281,3 +281,14 @@ def test_views_and_tta_together_are_refused(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["segment", "x.png", "--out", "o", "--views", "2", "--tta"])
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_views_choices_of_the_cli_are_the_segmenters():
+    from galseg.cli.main import build_parser
+    from galseg.models.geometry import DIHEDRAL_VIEWS
+    parser = build_parser()
+    for views in DIHEDRAL_VIEWS:
+        assert parser.parse_args(["segment", "x.png", "--out", "o", "--views",
+                                  str(views)]).views == views
+    with pytest.raises(SystemExit):
+        parser.parse_args(["segment", "x.png", "--out", "o", "--views", "3"])
