@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from galseg.evaluate.metrics import roc_auc
+from galseg.models.weights import MorphologyMetadata
 from galseg.training.ensemble import train_fold
 from galseg.training.morphology import DEFAULT_MORPHOLOGY_CONFIG, morphology_examples
 
@@ -39,8 +40,8 @@ def main() -> None:
                         help="detection example folders (as galseg train morphology)")
     parser.add_argument("--input-size", type=int, default=default.model.input_size)
     parser.add_argument("--widths", type=int, nargs=4, default=list(default.model.widths))
-    parser.add_argument("--crop-context", type=float, default=2.5)
-    parser.add_argument("--min-crop", type=float, default=24.0)
+    parser.add_argument("--crop-context", type=float, default=MorphologyMetadata.crop_context)
+    parser.add_argument("--min-crop", type=float, default=MorphologyMetadata.min_crop_px)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/morph_one_fold"))

@@ -37,6 +37,7 @@ from PIL import Image
 from galseg.data.gz1 import GZ1_SEGMENTER_CROP, central_crop, gz1_split
 from galseg.data.images import image_from_array, read_image
 from galseg.evaluate.metrics import roc_auc
+from galseg.models.geometry import DIHEDRAL_VIEWS
 from galseg.predict.segment import Segmenter
 from galseg.visualize import overlay_maps
 
@@ -169,7 +170,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, default=None, metavar="MODEL",
                         help="also run this model on the same GZ1 galaxies and print the "
                              "paired AUC difference")
-    parser.add_argument("--views", type=int, choices=(1, 2, 4, 8), default=None,
+    parser.add_argument("--views", type=int, choices=sorted(DIHEDRAL_VIEWS), default=None,
                         help="test-time views (default: the segmenter's default)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -12,10 +12,11 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from PIL import Image
 
-from galseg.cli.main import main
+from galseg.cli.main import build_parser, main
 from galseg.data.gz3d import gz3d_wcs, read_gz3d
 from galseg.data.images import image_from_array
 from galseg.measure import DEFAULT_SPIRAL_THRESHOLD
+from galseg.models.geometry import DIHEDRAL_VIEWS
 from galseg.predict.segment import DEFAULT_VIEWS, Segmenter, masks_fits_bytes, masks_hdulist
 from galseg.training.examples import gz3d_files
 
@@ -270,22 +271,18 @@ def test_masks_file_without_a_wcs(segmenter, subject):
 @pytest.mark.parametrize(("argv", "views"), [
     ([], None), (["--views", "1"], 1), (["--views", "4"], 4), (["--tta"], 8)])
 def test_views_options_of_segment_and_evaluate(argv, views):
-    from galseg.cli.main import build_parser
     parser = build_parser()
     assert parser.parse_args(["segment", "x.png", "--out", "o", *argv]).views == views
     assert parser.parse_args(["evaluate", "segmenter", "--data", "d", *argv]).views == views
 
 
 def test_views_and_tta_together_are_refused(capsys):
-    from galseg.cli.main import build_parser
     with pytest.raises(SystemExit):
         build_parser().parse_args(["segment", "x.png", "--out", "o", "--views", "2", "--tta"])
     assert "not allowed with" in capsys.readouterr().err
 
 
 def test_views_choices_of_the_cli_are_the_segmenters():
-    from galseg.cli.main import build_parser
-    from galseg.models.geometry import DIHEDRAL_VIEWS
     parser = build_parser()
     for views in DIHEDRAL_VIEWS:
         assert parser.parse_args(["segment", "x.png", "--out", "o", "--views",

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from galseg.models.geometry import dihedral
+from galseg.models.geometry import DIHEDRAL_VIEWS, dihedral
 
 ARCHITECTURES = ("lean", "paper")
 
@@ -184,7 +184,7 @@ def ensemble_logit(members: list[CutoutNet], images: torch.Tensor, *,
                    tta: bool = False) -> torch.Tensor:
     """Mean logit of ``members`` for a batch (N, 3, S, S); with ``tta`` also averaged
     over the 8 flips and right-angle rotations of each image."""
-    views = range(8) if tta else (0,)
+    views = DIHEDRAL_VIEWS[8 if tta else 1]
     return torch.stack([m(dihedral(images, k)) for m in members for k in views]).mean(0)
 
 
