@@ -16,6 +16,7 @@ from galseg.data.images import (
     IMAGE_SUFFIXES,
     InputImage,
     find_images,
+    header_band_names,
     image_from_array,
     read_image,
 )
@@ -167,6 +168,33 @@ def test_band_order_from_header_and_argument(tmp_path):
     with pytest.raises(InputFileError, match="'gri'"):
         read_image(wrong)
     assert np.array_equal(read_image(wrong, bands="zrg").rgb, expected)
+
+
+@pytest.mark.parametrize("stated", ["z,r,g", "Z, R, G", "z r g", "z;r;g", "zrg"])
+def test_band_list_with_separators_in_the_header(tmp_path, stated):
+    cut = cutout(seed=2)
+    path = write_fits(tmp_path / "sep.fits", cut.bands[[2, 1, 0]], BUNIT="nmgy", BANDS=stated)
+    image = read_image(path)
+    assert image.bands == "zrg"
+    assert np.array_equal(image.rgb, legacy_rgb(cut.bands) / np.float32(255))
+
+
+def test_header_band_names():
+    assert header_band_names("g,r,z") == "grz"
+    assert header_band_names(" g, r , z ") == "grz"
+    assert header_band_names("G/R/Z") == "grz"
+    assert header_band_names("r") == "r"
+    assert header_band_names("") == ""
+    assert header_band_names("g,r,i2") == "g,r,i2"  # not one letter each: kept for the error
+
+
+def test_comma_separated_wrong_bands_are_named_in_the_error(tmp_path):
+    cut = cutout(seed=2)
+    path = write_fits(tmp_path / "gri.fits", cut.bands, BUNIT="nmgy", BANDS="g,r,i")
+    with pytest.raises(InputFileError, match="'gri'"):
+        read_image(path)
+    one = write_fits(tmp_path / "one.fits", cut.bands[2], BUNIT="nmgy", BANDS="z,")
+    assert read_image(one).bands == "z"
 
 
 @pytest.mark.parametrize(("seed", "tolerance"), [(1, 0.06), (2, 0.02), (5, 0.03)])

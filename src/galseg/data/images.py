@@ -11,6 +11,7 @@ exact rules, and why, are in ``docs/inputs.md``. Nothing is ever written.
 from __future__ import annotations
 
 import glob
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -243,6 +244,24 @@ def _from_bands(
     )
 
 
+_BAND_SEPARATORS = re.compile(r"[\s,;/|+]+")
+
+
+def header_band_names(value: object) -> str:
+    """A header's band list as one letter per band, lower case: ``'grz'``, ``'g,r,z'``,
+    ``'G R Z'`` and ``'g, r, z'`` all give ``'grz'``.
+
+    A list separated by commas, spaces, semicolons, slashes, bars or plus signs whose
+    items are not single letters (``'g,r,i2'``) is returned joined as it is, so that the
+    caller's error message names what the header said.
+    """
+    text = str(value).strip().lower()
+    items = [item for item in _BAND_SEPARATORS.split(text) if item]
+    if all(len(item) == 1 for item in items):
+        return "".join(items)
+    return text
+
+
 def _band_order(
     source: str | Path, n_bands: int, bands: str | None, header: fits.Header | None
 ) -> str:
@@ -251,7 +270,7 @@ def _band_order(
             raise InputFileError(source, f"has {n_bands} band(s) but bands={bands!r} is given")
         return bands
     header = fits.Header() if header is None else header
-    stated = str(header.get("BANDS", "")).strip().lower()
+    stated = header_band_names(header.get("BANDS", ""))
     if not stated and n_bands == 3:
         stated = "".join(str(header.get(f"BAND{i}", "")).strip().lower() for i in range(3))
     if n_bands == 1:
