@@ -64,11 +64,11 @@ def check_marks(marks: Table) -> Table:
         notes = ["" if h else str(v) for v, h in zip(marks["note"], hidden, strict=True)]
     out["note"] = np.array(notes, dtype=str) if notes else np.zeros(0, dtype=str)
     for i, row in enumerate(out):
-        where = f"marks row {i + 1} ({row['field']} #{row['id']})"
+        where = f"marks row {i + 1} ({row['field']} #{int(row['id'])})"
         if row["class"] not in MARK_CLASSES:
-            raise ValueError(f"{where}: class {row['class']!r} is not one of {MARK_CLASSES}")
+            raise ValueError(f"{where}: class {str(row['class'])!r} is not one of {MARK_CLASSES}")
         if row["part"] not in PARTS:
-            raise ValueError(f"{where}: part {row['part']!r} is not one of {PARTS}")
+            raise ValueError(f"{where}: part {str(row['part'])!r} is not one of {PARTS}")
         if not (np.isfinite(row["x"]) and np.isfinite(row["y"])
                 and np.isfinite(row["size_px"]) and row["size_px"] > 0):
             raise ValueError(f"{where}: x, y and a positive size_px are needed")

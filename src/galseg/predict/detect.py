@@ -17,7 +17,11 @@ own pixels:
    removes what is left of duplicates from objects larger than the overlap.
 3. **Masks** are kept as crops inside each box, so memory grows with the number
    of objects, not with objects x pixels.
-4. **Morphology.** With a :class:`~galseg.predict.morphology.MorphologyClassifier`
+4. **Passes at other scales** (``scales``, default one pass at 1): the picture is also
+   resampled by each extra factor (0.5 shows big galaxies at half size, inside the
+   anchors' range), tiled and detected the same way; all passes' detections go
+   through the final suppression together, masks and boxes mapped to input pixels.
+5. **Morphology.** With a :class:`~galseg.predict.morphology.MorphologyClassifier`
    (the shipped one by default), each object's galaxy probability (spiral +
    elliptical) is split between the two by the classifier's closer look at a crop
    around the box, on the same model grid; the detector's own split is replaced.
@@ -78,6 +82,11 @@ class Detector:
         Tiling of large pictures, in model pixels.
     batch_size : int
         Tiles run together.
+    scales : tuple of float
+        Passes over the picture, each at this factor times the model grid (module
+        docstring, 4.); ``(1.0,)`` is one pass.
+    merge_iou : float
+        Box IoU above which detections of different tiles or passes are one object.
     morphology : MorphologyClassifier, optional
         Second look at each galaxy for spiral against elliptical (module docstring);
         None: the detector's own class probabilities.
@@ -86,7 +95,8 @@ class Detector:
     def __init__(self, model: GalaxyMaskRCNN, metadata: DetectorMetadata, *,
                  device: torch.device | str | None = None, score_threshold: float | None = None,
                  tile_size: int = 512, tile_overlap: int = 128, batch_size: int = 4,
-                 morphology: MorphologyClassifier | None = None) -> None:
+                 morphology: MorphologyClassifier | None = None,
+                 scales: tuple[float, ...] = (1.0,), merge_iou: float = MERGE_NMS_IOU) -> None:
         if not 0 <= tile_overlap < tile_size:
             raise ValueError("tile_overlap must be >= 0 and smaller than tile_size")
         self.device = torch.device(device) if device is not None else torch.device(
@@ -97,6 +107,12 @@ class Detector:
                                 else float(score_threshold))
         self.tile_size, self.tile_overlap, self.batch_size = tile_size, tile_overlap, batch_size
         self.morphology = morphology
+        scales = tuple(float(s) for s in scales)
+        if not scales or not all(s > 0 and np.isfinite(s) for s in scales):
+            raise ValueError(f"scales must be positive numbers, got {scales}")
+        if not 0 < merge_iou <= 1:
+            raise ValueError(f"merge_iou must be in (0, 1], got {merge_iou}")
+        self.scales, self.merge_iou = scales, float(merge_iou)
 
     @classmethod
     def from_file(cls, path: str | PathLike[str] | None = None, *,
@@ -168,12 +184,50 @@ class Detector:
         if not (factor > 0 and np.isfinite(factor)):
             raise ValueError(f"scale must be a positive number, got {factor}")
         height, width = picture.shape[:2]
-        tensor = torch.from_numpy(np.ascontiguousarray(picture.transpose(2, 0, 1)))[None]
-        model_shape = (max(1, round(height * factor)), max(1, round(width * factor)))
-        tensor = resize(tensor, model_shape)[0]
-
+        full = torch.from_numpy(np.ascontiguousarray(picture.transpose(2, 0, 1)))[None]
+        tensor = None
         boxes, scores, probs, crops = [], [], [], []
-        tiles = list(self._tiles(model_shape))
+        for relative in self.scales:
+            pass_factor = factor * relative
+            model_shape = (max(1, round(height * pass_factor)),
+                           max(1, round(width * pass_factor)))
+            grid = resize(full, model_shape)[0]
+            if relative == self.scales[0]:
+                tensor, base_factor = grid, pass_factor
+            for box, score, prob, crop in self._detect_grid(grid, pass_factor,
+                                                            (height, width)):
+                boxes.append(box / pass_factor)  # input pixels
+                scores.append(score)
+                probs.append(prob)
+                crops.append(crop)
+
+        # A box whose mask has no pixel on the input grid is not an object.
+        solid = [i for i, (crop, _) in enumerate(crops) if crop.any()]
+        boxes, scores = [boxes[i] for i in solid], [scores[i] for i in solid]
+        probs, crops = [probs[i] for i in solid], [crops[i] for i in solid]
+        if boxes:
+            stacked = torch.stack(boxes)
+            order = nms(stacked.float(), torch.tensor(scores, dtype=torch.float32),
+                        self.merge_iou).tolist()
+        else:
+            stacked, order = torch.zeros((0, 4), dtype=torch.float64), []
+        final_boxes = stacked[order].numpy() if order else np.zeros((0, 4))
+        class_probs = np.array([probs[i] for i in order]).reshape(-1, len(self.classes))
+        if self.morphology is not None and order:
+            p_spiral = self.morphology.p_spiral(tensor, final_boxes * base_factor)
+            class_probs = split_galaxy_probability(class_probs, self.classes, p_spiral)
+        return Detections(
+            boxes=final_boxes.reshape(-1, 4), scores=np.array([scores[i] for i in order]),
+            class_probs=class_probs,
+            mask_crops=[crops[i][0] for i in order],
+            mask_offsets=np.array([crops[i][1] for i in order], np.int64).reshape(-1, 2),
+            shape=(height, width), weight_image=weight_image, class_names=self.classes)
+
+    def _detect_grid(self, tensor: torch.Tensor, factor: float, shape: tuple[int, int]
+                     ) -> Iterator[tuple[torch.Tensor, float, np.ndarray, tuple]]:
+        """One pass: ``(box in model pixels, score, class probabilities, mask crop on the
+        input grid)`` of each detection of the tiles of ``tensor`` (3, H, W)."""
+        tiles = list(self._tiles(tuple(tensor.shape[1:])))
         for start in range(0, len(tiles), self.batch_size):
             chunk = tiles[start:start + self.batch_size]
             images = [tensor[:, y0:y0 + self.tile_size, x0:x0 + self.tile_size].to(self.device)
@@ -192,33 +246,8 @@ class Detector:
                 tile_probs = out["class_probs"][mine].cpu().double().numpy()
                 tile_masks = out["masks"][mine][:, 0].cpu()
                 for j, box in enumerate(b):
-                    boxes.append(box)
-                    scores.append(tile_scores[j])
-                    probs.append(tile_probs[j])
-                    crops.append(self._mask_crop(tile_masks[j], y0, x0, box, factor,
-                                                 (height, width)))
-
-        # A box whose mask has no pixel on the input grid is not an object.
-        solid = [i for i, (crop, _) in enumerate(crops) if crop.any()]
-        boxes, scores = [boxes[i] for i in solid], [scores[i] for i in solid]
-        probs, crops = [probs[i] for i in solid], [crops[i] for i in solid]
-        if boxes:
-            stacked = torch.stack(boxes)
-            order = nms(stacked.float(), torch.tensor(scores, dtype=torch.float32),
-                        MERGE_NMS_IOU).tolist()
-        else:
-            stacked, order = torch.zeros((0, 4), dtype=torch.float64), []
-        final_boxes = (stacked[order].numpy() / factor) if order else np.zeros((0, 4))
-        class_probs = np.array([probs[i] for i in order]).reshape(-1, len(self.classes))
-        if self.morphology is not None and order:
-            p_spiral = self.morphology.p_spiral(tensor, stacked[order].numpy())
-            class_probs = split_galaxy_probability(class_probs, self.classes, p_spiral)
-        return Detections(
-            boxes=final_boxes.reshape(-1, 4), scores=np.array([scores[i] for i in order]),
-            class_probs=class_probs,
-            mask_crops=[crops[i][0] for i in order],
-            mask_offsets=np.array([crops[i][1] for i in order], np.int64).reshape(-1, 2),
-            shape=(height, width), weight_image=weight_image, class_names=self.classes)
+                    yield (box, tile_scores[j], tile_probs[j],
+                           self._mask_crop(tile_masks[j], y0, x0, box, factor, shape))
 
     @staticmethod
     def _mask_crop(mask: torch.Tensor, y0: int, x0: int, box: torch.Tensor, factor: float,

@@ -1,0 +1,128 @@
+"""Eye marks, marking tiles, composed GZ1 fields and the real-field scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+from PIL import Image
+
+from galseg.data.gz1_fields import compose_gz1_field
+from galseg.evaluate.real_fields import match_marks, score_field, summarize
+from galseg.labels.eye_marks import check_marks, marking_tiles, read_marks, write_marks
+
+MARKS_CSV = Path(__file__).parents[1] / "benchmarks" / "real_field_marks.csv"
+
+
+def _marks(rows):
+    return Table(rows=rows, names=("field", "id", "x", "y", "size_px", "class", "part", "note"))
+
+
+def test_marks_round_trip_and_errors(tmp_path):
+    marks = _marks([("f", 1, 10.0, 12.0, 20.0, "Spiral", "tune", ""),
+                    ("f", 2, 40.0, 42.0, 16.0, "unclear", "test", "a note")])
+    write_marks(marks, tmp_path / "m.csv")
+    back = read_marks(tmp_path / "m.csv")
+    assert list(back["class"]) == ["spiral", "unclear"]
+    assert list(back["note"]) == ["", "a note"]
+    with pytest.raises(ValueError, match="class 'bar'"):
+        check_marks(_marks([("f", 1, 1.0, 1.0, 20.0, "bar", "tune", "")]))
+    with pytest.raises(ValueError, match="part"):
+        check_marks(_marks([("f", 1, 1.0, 1.0, 20.0, "spiral", "train", "")]))
+    with pytest.raises(ValueError, match="positive size"):
+        check_marks(_marks([("f", 1, 1.0, 1.0, 0.0, "spiral", "tune", "")]))
+    with pytest.raises(ValueError, match="repeats"):
+        check_marks(_marks([("f", 1, 1.0, 1.0, 20.0, "spiral", "tune", ""),
+                            ("f", 1, 5.0, 1.0, 20.0, "spiral", "tune", "")]))
+
+
+def test_committed_marks_are_valid():
+    marks = read_marks(MARKS_CSV)
+    assert {"hdf", "m51_kpno_B", "m101", "m83", "m61"} <= set(marks["field"])
+    hdf = marks[marks["field"] == "hdf"]
+    # The deep field's parts are its halves: tune left of column 500.
+    assert np.all((hdf["x"] < 500) == (hdf["part"] == "tune"))
+
+
+def test_marking_tiles_cover_the_picture_and_draw_marks():
+    rgb = np.zeros((120, 90, 3), np.uint8)
+    marks = _marks([("f", 1, 45.0, 60.0, 20.0, "elliptical", "tune", "")])
+    tiles = list(marking_tiles(rgb, tile=50, zoom=2, overlap=10, marks=marks))
+    assert {(t.x0, t.y0) for t in tiles} == {(x, y) for x in (0, 40) for y in (0, 40, 80)}
+    first = tiles[0]
+    assert first.image.size == (50 * 2 + 34, 50 * 2 + 34)
+    # The mark (orange) is drawn on the tile holding it, not on a far one.
+    holding = next(t for t in tiles if (t.x0, t.y0) == (40, 40))
+    far = next(t for t in tiles if (t.x0, t.y0) == (0, 80))
+    orange = np.array([255, 170, 60])
+    assert (np.asarray(holding.image) == orange).all(axis=2).any()
+    assert not (np.asarray(far.image) == orange).all(axis=2).any()
+
+
+def test_match_marks_position_size_and_one_to_one():
+    marks = _marks([("f", 1, 50.0, 50.0, 40.0, "spiral", "tune", ""),
+                    ("f", 2, 100.0, 100.0, 20.0, "elliptical", "tune", "")])
+    xy = np.array([[52.0, 50.0],     # finds mark 1 (within 12 px, size ratio 1)
+                   [51.0, 50.0],     # a knot at the centre: too small for mark 1
+                   [100.0, 108.0],   # 8 px off a 20 px mark: beyond 6 px
+                   [100.0, 101.0]])  # finds mark 2
+    sizes = np.array([38.0, 8.0, 20.0, 18.0])
+    assert list(match_marks(xy, sizes, marks)) == [0, 3]
+    assert list(match_marks(np.zeros((0, 2)), np.zeros(0), marks)) == [-1, -1]
+
+
+def test_score_field_purity_rules():
+    marks = _marks([("f", 1, 50.0, 50.0, 40.0, "spiral", "tune", ""),
+                    ("f", 2, 150.0, 50.0, 20.0, "unclear", "tune", ""),
+                    ("f", 3, 250.0, 50.0, 20.0, "elliptical", "tune", ""),
+                    ("f", 4, 250.0, 150.0, 12.0, "star", "tune", "")])
+    xy = np.array([[50.0, 50.0], [60.0, 60.0], [152.0, 52.0], [300.0, 300.0],
+                   [200.0, 200.0], [250.0, 151.0]])
+    sizes = np.array([40.0, 12.0, 60.0, 30.0, 5.0, 12.0])
+    p = np.array([0.9, 0.5, 0.5, 0.5, 0.5, 0.5])
+    score = score_field("f", marks, xy, sizes, p)
+    assert list(score.detections["status"]) == ["match", "false", "neutral", "false",
+                                                "small", "match"]
+    summary = summarize([score])
+    assert summary["completeness"]["all"] == {"n": 3, "found": 1, "completeness": 1 / 3}
+    assert summary["completeness"][">=30 px"]["found"] == 1
+    assert summary["completeness"]["15-30 px"] == {"n": 2, "found": 0, "completeness": 0.0}
+    assert summary["purity"]["purity"] == pytest.approx(2 / 4)
+    assert summary["class"]["spiral"] == 1.0
+
+
+def _gz1_folder(root: Path, n: int = 6) -> list[str]:
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    yy, xx = np.mgrid[:120, :120]
+    ids = []
+    for i in range(n):
+        sky = rng.normal(20, 3, (120, 120, 3))
+        galaxy = 200 * np.exp(-np.hypot(xx - 60, (yy - 60) * (1 + 0.2 * i)) / 6.0)
+        picture = np.clip(sky + galaxy[..., None], 0, 255).astype(np.uint8)
+        objid = f"{1000 + i}"
+        Image.fromarray(picture).save(root / "images" / f"{objid}.jpeg", quality=95)
+        ids.append(objid)
+    Table({"objid": ids, "gz1_class": [0, 1, 2, 3, 0, 1]}).write(root / "labels.csv",
+                                                                  format="ascii.csv")
+    return ids
+
+
+def test_compose_gz1_field_marks_what_it_pastes(tmp_path):
+    ids = _gz1_folder(tmp_path)
+    field = compose_gz1_field(tmp_path, ids[:3], seed=1, shape=(256, 256), n_donors=2,
+                              size_range=(20.0, 40.0), field="c1", part="test")
+    assert field.rgb.shape == (256, 256, 3) and field.rgb.dtype == np.uint8
+    marks = check_marks(field.marks)
+    assert len(marks) == 3 and set(marks["part"]) == {"test"}
+    assert list(field.marks["objid"]) == ids[:3]
+    assert np.all((marks["size_px"] >= 20) & (marks["size_px"] <= 40))
+    grey = field.rgb.astype(float).mean(axis=2)
+    sky = np.median(grey)
+    for row in marks:  # each mark sits on a bright galaxy, well above the sky
+        assert grey[round(row["y"]), round(row["x"])] > sky + 60
+    again = compose_gz1_field(tmp_path, ids[:3], seed=1, shape=(256, 256), n_donors=2,
+                              size_range=(20.0, 40.0), field="c1", part="test")
+    assert np.array_equal(field.rgb, again.rgb)
