@@ -126,3 +126,10 @@ def test_compose_gz1_field_marks_what_it_pastes(tmp_path):
     again = compose_gz1_field(tmp_path, ids[:3], seed=1, shape=(256, 256), n_donors=2,
                               size_range=(20.0, 40.0), field="c1", part="test")
     assert np.array_equal(field.rgb, again.rgb)
+
+
+def test_catalogue_without_classes_has_no_class_score():
+    marks = _marks([("f", 1, 50.0, 50.0, 40.0, "spiral", "tune", "")])
+    summary = summarize([score_field("f", marks, np.array([[50.0, 50.0]]), np.array([40.0]))])
+    assert summary["completeness"]["all"]["found"] == 1
+    assert summary["class"]["n"] == 0 and np.isnan(summary["class"]["accuracy"])

@@ -17,7 +17,7 @@ mask, so detections are matched by position and size (the rule is
   :data:`MIN_SCORED_DETECTION_PX` (below what was marked); every other one is a false
   positive (pieces of marked galaxies included);
 * **class**: of found ``spiral`` and ``elliptical`` marks, the share given their class
-  (``p_spiral >= 0.5`` is spiral).
+  (``p_spiral >= 0.5`` is spiral; a catalogue without ``p_spiral`` has no class).
 
 The same rule scores any catalogue with centres and sizes (the classical baseline).
 """
@@ -121,8 +121,8 @@ def score_field(field: str, marks: Table, xy: np.ndarray, sizes: np.ndarray,
     marks = marks.copy()
     marks["found"] = found >= 0
     marks["detection"] = found
-    predicted = np.where(found >= 0, np.where(p[np.maximum(found, 0)] >= 0.5, "spiral",
-                                              "elliptical"), "")
+    called = np.where(np.isnan(p), "", np.where(p >= 0.5, "spiral", "elliptical"))
+    predicted = np.where(found >= 0, called[np.maximum(found, 0)] if len(p) else "", "")
     marks["predicted_class"] = predicted if len(marks) else np.zeros(0, str)
     status = np.full(len(sizes), "false", dtype="<U7")
     status[found[found >= 0]] = "match"
@@ -168,8 +168,8 @@ def summarize(scores: Sequence[FieldScore]) -> dict[str, Any]:
                      "neutral": int((status == "neutral").sum()),
                      "small": int((status == "small").sum()),
                      "purity": n_match / n_scored if n_scored else np.nan}
-    typed = found & np.isin(classes, ("spiral", "elliptical"))
     predicted = np.asarray(marks["predicted_class"], str)
+    typed = found & np.isin(classes, ("spiral", "elliptical")) & (predicted != "")
     right = predicted == classes
     out["class"] = {"n": int(typed.sum()),
                     "accuracy": float(right[typed].mean()) if typed.any() else np.nan}
