@@ -48,3 +48,25 @@ def tiny_shred_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     members = [CutoutNet(TINY_SHREDNET).eval() for _ in range(2)]
     path = tmp_path_factory.mktemp("shred_model") / "tiny_shreds.pt"
     return save_shred_classifier(members, ShredMetadata(TINY_SHREDNET, threshold=0.5), path)
+
+
+@pytest.fixture(scope="session")
+def review_sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two sources of vote-fraction maps of 10 simulated 48x48 galaxies, made with galseg:
+    the shipped model's (``galseg segment``: ``<name>_masks.fits``) and the simulated
+    volunteers' (``galseg labels``: ``gz3d_<name>_127_<k>_votes.fits``, other names, so
+    matched by sky position), and the images (g, r, z FITS cubes with a WCS)."""
+    from galseg.data.images import find_images
+    from galseg.data.maps import write_label_files
+    from galseg.predict.run import run_segment
+    from galseg.predict.segment import Segmenter
+
+    out = tmp_path_factory.mktemp("review_sources")
+    simulate_dataset(out / "sim", SimulationConfig(n=10, size=48, seed=5, write_bands=True),
+                     workers=1, progress=False)
+    (out / "labels").mkdir()
+    for path in sorted((out / "sim" / "gz3d").glob("*.fits.gz")):
+        write_label_files(path, out / "labels")
+    run_segment(find_images(out / "sim" / "bands"), out / "segment", segmenter=Segmenter(),
+                progress=False)
+    return {"images": out / "sim" / "bands", "model": out / "segment", "crowd": out / "labels"}

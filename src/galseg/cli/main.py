@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "galseg.cli.detect",
     "galseg.cli.shreds",
     "galseg.cli.evaluate",
+    "galseg.cli.review",
 )
 
 
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Galaxy structure from images: spiral-arm and bar maps with measurements "
             "(segment), every galaxy found, outlined and classified (detect), shred flags for "
             "source catalogs (shreds), training and evaluation against exact truth (train, "
-            "evaluate), crowd labels (labels, gz1-masks) and simulated galaxies (simulate)."
+            "evaluate), blinded expert review of masks in the browser (review), crowd labels "
+            "(labels, gz1-masks) and simulated galaxies (simulate)."
         ),
     )
     parser.add_argument("--version", action="version", version=f"galseg {__version__}")

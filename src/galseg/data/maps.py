@@ -52,6 +52,22 @@ from galseg.labels.resample import reproject_vote_maps
 PNG_SCALE = 65535
 """Full scale of the 16-bit PNG: a fraction f is stored as round(f * 65535)."""
 
+N_VOLUNTEERS = 15
+"""Volunteers per galaxy in GZ3D: predicted vote fractions are fractions of this many,
+and thresholds on them are votes out of it."""
+
+
+def predicted_vote_mask(vote_fraction: np.ndarray, threshold_votes: float,
+                        n_volunteers: int = N_VOLUNTEERS) -> np.ndarray:
+    """Pixels where a predicted vote-fraction map reaches ``threshold_votes`` votes.
+
+    The rule of ``galseg segment --thresholds`` (Rey Deutsch et al. 2023 thresholds
+    th = 1..6 of 15): ``fraction * n_volunteers >= threshold_votes - 0.5``. A predicted
+    fraction is an expected vote count, hence the half vote of tolerance; the volunteers'
+    own maps use whole votes (:meth:`VoteMaps.mask`).
+    """
+    return np.asarray(vote_fraction) * n_volunteers >= threshold_votes - 0.5
+
 
 def fraction_extname(feature: str) -> str:
     """FITS extension name of ``feature``'s vote fraction, e.g. 'SPIRAL_VOTE_FRACTION'."""

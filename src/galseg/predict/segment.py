@@ -39,7 +39,13 @@ from astropy.io import fits
 
 from galseg.data._fitsbytes import card_image, header_card_images, image_hdu_bytes, table_hdu_bytes
 from galseg.data.images import InputImage, read_image
-from galseg.data.maps import fraction_extname, mask_extname, measured_mask_extname
+from galseg.data.maps import (
+    N_VOLUNTEERS,
+    fraction_extname,
+    mask_extname,
+    measured_mask_extname,
+    predicted_vote_mask,
+)
 from galseg.measure import ArmMeasurement, BarMeasurement, measure_features
 from galseg.models.geometry import DIHEDRAL_VIEWS, dihedral, inverse_dihedral, resize
 from galseg.models.unet import UNet
@@ -47,8 +53,6 @@ from galseg.models.weights import SegmenterMetadata, load_segmenter
 
 ScaleRule = Literal["frame", "pixscale", "native"]
 SCALE_RULES = ("frame", "pixscale", "native")
-N_VOLUNTEERS = 15
-"""Volunteers per galaxy in GZ3D; ``--thresholds`` are votes out of this number."""
 DEFAULT_VIEWS = 1
 """Test-time views averaged by default: none, the network alone. Two views (the image
 and its left-right flip) make the arm masks better on unseen simulations but run at
@@ -109,8 +113,7 @@ class SegmentationResult:
              n_volunteers: int = N_VOLUNTEERS) -> np.ndarray:
         """Pixels where the predicted votes reach ``threshold_votes`` of ``n_volunteers``
         (Rey Deutsch et al. 2023 thresholds th = 1..6 of 15)."""
-        # Half a vote of tolerance: a predicted fraction is an expected vote count.
-        return self.vote_fraction(feature) * n_volunteers >= threshold_votes - 0.5
+        return predicted_vote_mask(self.vote_fraction(feature), threshold_votes, n_volunteers)
 
 
 def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
