@@ -73,6 +73,10 @@
   }
 
   async function show(newState) {
+    // the pair first, then the progress: "pair k" is only said once pair k is shown
+    if (newState.position !== null && (!item || item.position !== newState.position)) {
+      item = await api(`/api/item/${newState.position}`);
+    }
     state = newState;
     setProgress();
     for (const button of $$(".undo")) button.disabled = !state.last;
@@ -82,7 +86,6 @@
       $("#done").hidden = false;
       return;
     }
-    if (!item || item.position !== state.position) item = await api(`/api/item/${state.position}`);
     for (const panel of $$(".panel")) showFrame(panel.querySelector(".frame"), panel.dataset.side);
     if (zoomSide) showZoom(zoomSide);
     $("#done").hidden = true;
