@@ -21,7 +21,7 @@ from galseg.data.maps import predicted_vote_mask, read_vote_maps_fits, write_vot
 from galseg.errors import InputFileError
 from galseg.labels.rasterize import VoteMaps
 from galseg.review.prepare import mask_outline, prepare_review
-from galseg.review.report import fleiss_kappa, outcome, review_report
+from galseg.review.report import choice_for, fleiss_kappa, outcome, review_report
 from galseg.review.sources import MapFile, find_map_files, read_mask
 from galseg.review.store import CHOICES, ReviewConflict, ReviewStore
 
@@ -393,6 +393,9 @@ def test_outcome_maps_the_screen_to_the_sources():
     assert outcome("left", "a") == "a_better" and outcome("left", "b") == "b_better"
     assert outcome("right", "a") == "b_better" and outcome("right", "b") == "a_better"
     assert outcome("both_bad", "b") == "both_bad"
+    for left in "ab":
+        for name in ("a_better", "b_better", "both_good", "both_bad"):
+            assert outcome(choice_for(name, left), left) == name
 
 
 def test_report_counts_intervals_p_values_and_agreement(review_dir, tmp_path, capsys):
@@ -407,11 +410,7 @@ def test_report_counts_intervals_p_values_and_agreement(review_dir, tmp_path, ca
             shown_left = left[name_of[store.item(reviewer, position)["image_file"]]]
             # mostly prefer source A, on whichever side it is shown
             wanted = str(rng.choice(list(expected), p=[0.6, 0.15, 0.15, 0.1]))
-            if wanted in ("a_better", "b_better"):
-                choice = "left" if wanted[0] == shown_left else "right"
-            else:
-                choice = wanted
-            store.record_choice(reviewer, position, choice)
+            store.record_choice(reviewer, position, choice_for(wanted, shown_left))
             expected[wanted] += 1
     report = review_report(review_dir)
     assert len(report.choices) == 30

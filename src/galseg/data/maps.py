@@ -173,6 +173,48 @@ def _header_int(path: Path, header: fits.Header, key: str, extname: str) -> int:
     return value
 
 
+def _fraction_hdu(path: Path, hdul: fits.HDUList, feature: str) -> tuple[np.ndarray, fits.Header]:
+    """The (H, W) float64 fraction map of ``feature`` and its header; clear errors."""
+    extname = fraction_extname(feature)
+    if extname not in hdul:
+        raise InputFileError(path, f"has no {extname} extension")
+    hdu = hdul[extname]
+    fraction = np.asarray(hdu.data, dtype=np.float64)
+    if fraction.ndim != 2:
+        raise InputFileError(path, f"{extname} is not a 2-D image")
+    return fraction, hdu.header
+
+
+def _header_wcs(header: fits.Header) -> WCS | None:
+    if "CTYPE1" not in header:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        return WCS(header, naxis=2)
+
+
+def read_vote_fraction_fits(path: str | PathLike[str], feature: str,
+                            ) -> tuple[np.ndarray, WCS | None]:
+    """One feature's vote-fraction map and its WCS (None if it has none), from any galseg
+    FITS of vote fractions: ``galseg labels``' ``<name>_votes.fits`` or ``galseg
+    segment``'s ``<name>_masks.fits`` (predicted fractions, no ``NVOTERS``).
+
+    Raises
+    ------
+    galseg.errors.InputFileError
+        Missing or unreadable file, no such extension, not a 2-D map.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "file does not exist")
+
+    def read(hdul: fits.HDUList) -> tuple[np.ndarray, WCS | None]:
+        fraction, header = _fraction_hdu(path, hdul, check_feature(feature))
+        return fraction, _header_wcs(header)
+
+    return read_fits_checked(path, read)
+
+
 def read_vote_maps_fits(path: str | PathLike[str]) -> VoteMaps:
     """Read maps written by :func:`write_vote_maps_fits`.
 
@@ -195,24 +237,16 @@ def read_vote_maps_fits(path: str | PathLike[str]) -> VoteMaps:
     def read(hdul: fits.HDUList) -> WCS | None:
         wcs = None
         for feature in FEATURES:
-            extname = fraction_extname(feature)
-            if extname not in hdul:
-                raise InputFileError(path, f"has no {extname} extension")
-            hdu = hdul[extname]
-            fraction = np.asarray(hdu.data, dtype=np.float64)
-            if fraction.ndim != 2:
-                raise InputFileError(path, f"{extname} is not a 2-D image")
-            n = _header_int(path, hdu.header, "NVOTERS", extname)
+            fraction, header = _fraction_hdu(path, hdul, feature)
+            n = _header_int(path, header, "NVOTERS", fraction_extname(feature))
             expected = fraction * n
             counts[feature] = (
-                np.rint(expected).astype(np.int32) if hdu.header.get("COUNTINT") else expected
+                np.rint(expected).astype(np.int32) if header.get("COUNTINT") else expected
             )
             voters[feature] = n
-            markers[feature] = hdu.header.get("NMARKERS")
-            if wcs is None and "CTYPE1" in hdu.header:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", FITSFixedWarning)
-                    wcs = WCS(hdu.header, naxis=2)
+            markers[feature] = header.get("NMARKERS")
+            if wcs is None:
+                wcs = _header_wcs(header)
         return wcs
 
     wcs = read_fits_checked(path, read)

@@ -55,6 +55,20 @@ def outcome(choice: str, left_source: str) -> str:
     raise ValueError(f"unknown choice {choice!r}")
 
 
+def choice_for(outcome_name: str, left_source: str) -> str:
+    """The click that gives ``outcome_name`` when source ``left_source`` is on the left
+    (the inverse of :func:`outcome`; for scripted reviewers in tests and examples).
+
+    >>> choice_for("b_better", "a")
+    'right'
+    """
+    if outcome_name in ("a_better", "b_better"):
+        return "left" if outcome_name[0] == left_source else "right"
+    if outcome_name in ("both_good", "both_bad"):
+        return outcome_name
+    raise ValueError(f"unknown outcome {outcome_name!r}")
+
+
 @dataclass(frozen=True)
 class Proportion:
     """``count`` of ``out_of`` with its exact binomial interval and p-values against 50%."""

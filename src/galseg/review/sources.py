@@ -17,7 +17,6 @@ images' WCS within ``radius_arcsec``.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -26,15 +25,13 @@ from pathlib import Path
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord, search_around_sky
-from astropy.io import fits
-from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs import WCS
 
-from galseg.data._fitsread import read_fits_checked
 from galseg.data.images import image_name
 from galseg.data.maps import (
-    fraction_extname,
     predicted_vote_mask,
     read_reference_grid,
+    read_vote_fraction_fits,
     read_vote_maps_fits,
     threshold_mask,
 )
@@ -105,26 +102,6 @@ def find_map_files(folder: str | PathLike[str]) -> list[MapFile]:
     return list(found.values())
 
 
-def _read_model_fraction(path: Path, feature: str) -> tuple[np.ndarray, WCS | None]:
-    extname = fraction_extname(feature)
-
-    def read(hdul: fits.HDUList) -> tuple[np.ndarray, WCS | None]:
-        if extname not in hdul:
-            raise InputFileError(path, f"has no {extname} extension")
-        hdu = hdul[extname]
-        data = np.asarray(hdu.data, dtype=np.float64)
-        if data.ndim != 2:
-            raise InputFileError(path, f"{extname} is not a 2-D image")
-        wcs = None
-        if "CTYPE1" in hdu.header:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FITSFixedWarning)
-                wcs = WCS(hdu.header, naxis=2)
-        return np.nan_to_num(data), wcs
-
-    return read_fits_checked(path, read)
-
-
 def _corners(shape: tuple[int, int]) -> np.ndarray:
     height, width = shape
     return np.array([[0, 0], [width - 1, 0], [0, height - 1], [width - 1, height - 1]], float)
@@ -173,7 +150,8 @@ def read_mask(map_file: MapFile, feature: str, threshold_votes: int, *,
         maps = read_vote_maps_fits(map_file.path)
         map_wcs, map_shape = maps.wcs, maps.shape
     else:
-        fraction, map_wcs = _read_model_fraction(map_file.path, feature)
+        fraction, map_wcs = read_vote_fraction_fits(map_file.path, feature)
+        fraction = np.nan_to_num(fraction)
         map_shape = fraction.shape
     resample = (wcs is not None and map_wcs is not None
                 and not same_grid(map_wcs, map_shape, wcs, shape))
