@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from galseg.review.app import cookie_name
+from galseg.review.store import ReviewStore
+
 HOST = "127.0.0.1"
 
 
@@ -40,6 +43,7 @@ class ReviewServer:
     def __init__(self, review_dir: Path, *, cli: bool = False) -> None:
         self.review_dir = Path(review_dir)
         self.cli = cli
+        self.cookie = cookie_name(ReviewStore(review_dir))
         self.process: subprocess.Popen | None = None
         self.port = 0
 
@@ -47,7 +51,9 @@ class ReviewServer:
     def base(self) -> str:
         return f"http://{HOST}:{self.port}"
 
-    def start(self, timeout_s: float = 60.0) -> ReviewServer:
+    def start(self, timeout_s: float = 300.0) -> ReviewServer:
+        """Start and wait until the server answers (the CLI imports torch among its
+        subcommands: on a loaded machine that alone can take a minute)."""
         self.port = free_port()
         command = ([sys.executable, "-m", "galseg", "review", "serve", str(self.review_dir),
                     "--port", str(self.port)] if self.cli
@@ -101,7 +107,7 @@ class ReviewServer:
         connection = http.client.HTTPConnection(HOST, self.port, timeout=10)
         all_headers = dict(headers or {})
         if token is not None:
-            all_headers["Cookie"] = f"galseg_review={token}"
+            all_headers["Cookie"] = f"{self.cookie}={token}"
         if isinstance(body, dict):
             body = json.dumps(body)
             all_headers.setdefault("Content-Type", "application/json")

@@ -217,7 +217,8 @@ def test_link_sets_an_httponly_cookie_and_pages_forbid_framing(review_dir, serve
     status, headers, _ = server.request("GET", f"/r/{token}")
     assert status == 303 and headers["location"] == "/"
     cookie = headers["set-cookie"]
-    assert f"galseg_review={token}" in cookie and "HttpOnly" in cookie
+    assert f"{server.cookie}={token}" in cookie and "HttpOnly" in cookie
+    assert server.cookie.startswith("galseg_review_") and len(server.cookie) == 26
     assert "samesite=lax" in cookie.lower()
     status, headers, page = server.request("GET", "/", token=token)
     assert status == 200 and b"Which outline marks the spiral arms better?" in page
@@ -274,7 +275,7 @@ def test_request_size_limits(review_dir, server):
 
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     connection.putrequest("POST", "/api/choice")
-    for name, value in {**headers, "Cookie": f"galseg_review={token}",
+    for name, value in {**headers, "Cookie": f"{server.cookie}={token}",
                         "Transfer-Encoding": "chunked"}.items():
         connection.putheader(name, value)
     connection.endheaders()

@@ -3,9 +3,9 @@
 Security model (docs/review.md):
 
 * **Nothing without a token.** A reviewer's link ``/r/<token>`` sets an HttpOnly cookie
-  holding the token and redirects to the page; every other request (page, script, style,
-  images, API; unknown paths too) needs that cookie to name a reviewer, else 403 and an
-  empty body. Only the token's SHA-256 is in the database.
+  (:func:`cookie_name`) holding the token and redirects to the page; every other request
+  (page, script, style, images, API; unknown paths too) needs that cookie to name a
+  reviewer, else 403 and a one-line text body. Only the token's SHA-256 is in the database.
 * **Own choices only.** Every query is scoped to the reviewer the cookie names. Pairs are
   addressed by position in the reviewer's own order, so no id in a request reaches
   another reviewer's choices, and nothing served says which source is on which side
@@ -20,6 +20,7 @@ Security model (docs/review.md):
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import html
 import json
@@ -39,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from galseg.review.store import CHOICES, ReviewConflict, Reviewer, ReviewStore
 
-COOKIE_NAME = "galseg_review"
+COOKIE_PREFIX = "galseg_review_"
 COOKIE_MAX_AGE_S = 60 * 24 * 3600
 """The link's cookie lasts 60 days, so a reviewer can stop and come back."""
 MAX_BODY_BYTES = 1024
@@ -94,6 +95,7 @@ class Guard:
     def __init__(self, app: ASGIApp, store: ReviewStore) -> None:
         self.app = app
         self.store = store
+        self.cookie = cookie_name(store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan
@@ -109,7 +111,8 @@ class Guard:
             return
         if not scope["path"].startswith("/r/"):
             reviewer = await to_thread.run_sync(self.store.reviewer_for_token,
-                                                _cookie_token(headers.get(b"cookie")))
+                                                _cookie_token(headers.get(b"cookie"),
+                                                              self.cookie))
             if reviewer is None:
                 await _send_plain(send, 403, "forbidden: open the page with your review link")
                 return
@@ -142,7 +145,14 @@ class Guard:
                 await _send_plain(send, 413, "request too large")
 
 
-def _cookie_token(raw: bytes | None) -> str | None:
+def cookie_name(store: ReviewStore) -> str:
+    """The review's cookie: ``galseg_review_`` and an id of the review, so that two reviews
+    served from one host (cookies do not tell ports apart) keep their own links."""
+    digest = hashlib.sha256(f"cookie:{store.meta['secret']}".encode()).hexdigest()
+    return COOKIE_PREFIX + digest[:12]
+
+
+def _cookie_token(raw: bytes | None, name: str) -> str | None:
     if not raw:
         return None
     cookie = SimpleCookie()
@@ -150,7 +160,7 @@ def _cookie_token(raw: bytes | None) -> str | None:
         cookie.load(raw.decode("latin-1"))
     except CookieError:
         return None
-    morsel = cookie.get(COOKIE_NAME)
+    morsel = cookie.get(name)
     return morsel.value if morsel is not None else None
 
 
@@ -168,6 +178,7 @@ def create_app(review_dir: str | PathLike[str]) -> Starlette:
     store = ReviewStore(review_dir)
     root = store.review_dir.resolve()
     feature = store.meta["feature"]
+    cookie = cookie_name(store)
 
     def reviewer_of(request: Request) -> Reviewer:
         return request.state.reviewer
@@ -183,7 +194,7 @@ def create_app(review_dir: str | PathLike[str]) -> Starlette:
         response = RedirectResponse("/", status_code=303)
         # Lax, not Strict: a link opened from a mail program must reach the page; posts
         # are protected by the same-origin token instead.
-        response.set_cookie(COOKIE_NAME, token, max_age=COOKIE_MAX_AGE_S, httponly=True,
+        response.set_cookie(cookie, token, max_age=COOKIE_MAX_AGE_S, httponly=True,
                             samesite="lax", secure=request.url.scheme == "https", path="/")
         return _no_store(response)
 
