@@ -193,8 +193,9 @@ def run_serve(args: argparse.Namespace) -> int:
         return _fail(str(error))
     reviewers = store.reviewers()
     n_pairs = store.n_pairs()
-    print(f"galseg review: {n_pairs} pairs, {len(reviewers)} reviewers "
-          + ", ".join(f"{r['name']} {r['n_done']}/{n_pairs}" for r in reviewers), file=sys.stderr)
+    done = ", ".join(f"{r['name']} {r['n_done']}/{n_pairs}" for r in reviewers)
+    print(f"galseg review: {n_pairs} pairs, {len(reviewers)} reviewers"
+          + (f" ({done})" if done else ""), file=sys.stderr)
     if not reviewers:
         print(f"no reviewers yet: galseg review invite {args.review_dir} NAME", file=sys.stderr)
     if not _is_loopback(args.host):

@@ -191,11 +191,16 @@ def prepare_review(
     records: list[PairRecord] = []
     failures: list[tuple[str, str]] = []
     n_identical = 0
-    bar = tqdm(total=wanted, desc="preparing pairs", unit="pair", disable=not progress)
+    # all galaxies: count the galaxies looked at (some give no pair); n of them: the pairs
+    per_galaxy = n is None
+    bar = tqdm(total=wanted, desc="preparing pairs", unit="galaxy" if per_galaxy else "pair",
+               disable=not progress)
     for index in rng.permutation(len(galaxies)):
         if len(records) == wanted:
             break
         galaxy = galaxies[index]
+        if per_galaxy:
+            bar.update()
         try:
             record, identical = _pair(galaxy, feature, threshold_votes, out_dir)
         except (InputFileError, OSError, ValueError) as error:
@@ -210,7 +215,8 @@ def prepare_review(
             n_identical += 1
             continue
         records.append(record)
-        bar.update()
+        if not per_galaxy:
+            bar.update()
     bar.close()
     if not records:
         raise ValueError(f"no pair could be made from {len(galaxies)} matched galaxies "
