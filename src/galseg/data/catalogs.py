@@ -31,6 +31,8 @@ import contextlib
 import gzip
 import re
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
@@ -134,17 +136,22 @@ def read_catalog(path: str | PathLike[str], *, format: str | None = None) -> tup
 _READ_ERRORS = (*FITS_READ_ERRORS, pa.ArrowException)
 
 
-def _read_fits(path: Path) -> Table:
-    def read(hdul: fits.HDUList) -> Table:
-        index = next((i for i, hdu in enumerate(hdul)
-                      if isinstance(hdu, fits.BinTableHDU | fits.TableHDU)), None)
-        if index is None:
-            raise InputFileError(path, "FITS file holds no table HDU")
-        # character_as_bytes=False: text columns as str; mask_invalid=False: NaN
-        # and empty strings stay values, so they are written back unchanged.
-        return Table.read(hdul[index], character_as_bytes=False, mask_invalid=False)
+def _table_hdu(path: Path, hdul: fits.HDUList) -> fits.BinTableHDU | fits.TableHDU:
+    hdu = next((h for h in hdul if isinstance(h, fits.BinTableHDU | fits.TableHDU)), None)
+    if hdu is None:
+        raise InputFileError(path, "FITS file holds no table HDU")
+    return hdu
 
-    return read_fits_checked(path, read, what="FITS table")
+
+def _fits_table(hdu: fits.BinTableHDU | fits.TableHDU) -> Table:
+    # character_as_bytes=False: text columns as str; mask_invalid=False: NaN
+    # and empty strings stay values, so they are written back unchanged.
+    return Table.read(hdu, character_as_bytes=False, mask_invalid=False)
+
+
+def _read_fits(path: Path) -> Table:
+    return read_fits_checked(path, lambda hdul: _fits_table(_table_hdu(path, hdul)),
+                             what="FITS table")
 
 
 def _read_ecsv(path: Path) -> Table:
@@ -182,15 +189,17 @@ def _csv_header(path: Path) -> list[str]:
     return header
 
 
+def _csv_as_text(names: list[str]) -> pacsv.ConvertOptions:
+    """Every column as text, empty cells as empty strings (typed afterwards)."""
+    return pacsv.ConvertOptions(column_types={name: pa.string() for name in names},
+                                strings_can_be_null=False, quoted_strings_can_be_null=False,
+                                null_values=[])
+
+
 def _read_csv(path: Path) -> Table:
     names = _csv_header(path)
     try:
-        arrow = pacsv.read_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in names},
-                strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[]),
-        )
+        arrow = pacsv.read_csv(path, convert_options=_csv_as_text(names))
     except pa.ArrowException as error:
         # a killed writer leaves a last line with too few cells: Arrow says so here
         raise InputFileError(path, f"not a readable CSV table, or truncated "
@@ -203,47 +212,104 @@ def _read_csv(path: Path) -> Table:
     return table
 
 
-def _type_csv_column(text: pa.Array, name: str) -> Column:
+@dataclass(frozen=True)
+class CsvColumnKind:
+    """What the text of one CSV column allows (see :func:`_type_csv_column`).
+
+    Found for a whole column, or for parts of it and combined with :meth:`merge`, so
+    a catalog read in partitions types each column as the whole file would.
+    """
+
+    any_value: bool = False
+    all_int: bool = True
+    all_digits: bool = True
+    all_bool: bool = True
+    all_float: bool = True
+    all_repr: bool = True
+    decimals: frozenset[int] = frozenset()
+    all_fixed: bool = True
+
+    @classmethod
+    def of(cls, text: pa.Array) -> CsvColumnKind:
+        filled = text.filter(pc.invert(pc.equal(text, "")))
+        if len(filled) == 0:
+            return cls()
+        all_int = pc.all(pc.match_substring_regex(filled, _INT_TEXT)).as_py()
+        if all_int:
+            try:
+                pc.cast(filled, pa.int64())
+            except pa.ArrowInvalid:  # overflow: more than int64 holds
+                all_int = False
+        all_digits = pc.all(pc.match_substring_regex(filled, _DIGITS_TEXT)).as_py()
+        all_bool = pc.all(pc.is_in(filled, pa.array(["True", "False"]))).as_py()
+        strings = filled.to_pylist()
+        try:
+            numbers = [float(s) for s in strings]
+        except ValueError:
+            return cls(True, all_int, all_digits, all_bool, False, False, frozenset(), False)
+        decimals, fixed = set(), True
+        for value, string in zip(numbers, strings, strict=True):
+            n = len(m.group(1)) if (m := _FIXED_TEXT.match(string)) else -1
+            decimals.add(n)
+            fixed = fixed and n > 0 and f"{value:.{n}f}" == string
+        all_repr = all(repr(v) == s for v, s in zip(numbers, strings, strict=True))
+        return cls(True, all_int, all_digits, all_bool, True, all_repr, frozenset(decimals),
+                   fixed)
+
+    def merge(self, other: CsvColumnKind) -> CsvColumnKind:
+        if not other.any_value:
+            return self
+        if not self.any_value:
+            return other
+        return CsvColumnKind(True, self.all_int and other.all_int,
+                             self.all_digits and other.all_digits,
+                             self.all_bool and other.all_bool,
+                             self.all_float and other.all_float,
+                             self.all_repr and other.all_repr,
+                             self.decimals | other.decimals,
+                             self.all_fixed and other.all_fixed)
+
+
+def _type_csv_column(text: pa.Array, name: str, kind: CsvColumnKind | None = None) -> Column:
     """Type a CSV column of text without losing anything (see the module docstring).
 
     Integers only when written as ``str(int)`` would write them (no leading zeros or
     ``+``, within int64), so ids keep their text; floats whenever every value
     parses, with a fixed ``.Nf`` display format when all values have N decimals
-    (so ``150.100000`` comes back as written); otherwise text.
+    (so ``150.100000`` comes back as written); otherwise text. ``kind`` (default:
+    this text's own) decides, so that parts of one column are typed alike.
     """
+    kind = CsvColumnKind.of(text) if kind is None else kind
     empty = pc.equal(text, "")
     mask = empty.to_numpy(zero_copy_only=False)
-    filled = text.filter(pc.invert(empty))
-    if len(filled) == 0:
+
+    def as_text() -> Column:
         return Column(text.to_numpy(zero_copy_only=False).astype(str), name=name)
+
+    if not kind.any_value:
+        return as_text()
 
     def masked(values: np.ndarray, fill: object, **kwargs: object) -> Column:
         if not mask.any():
             return Column(values, name=name, **kwargs)
         return MaskedColumn(values, mask=mask, name=name, fill_value=fill, **kwargs)
 
-    if pc.all(pc.match_substring_regex(filled, _INT_TEXT)).as_py():
-        with contextlib.suppress(pa.ArrowInvalid):  # overflow: more than int64 holds
-            values = pc.cast(pc.if_else(empty, "0", text), pa.int64())
-            return masked(values.to_numpy(zero_copy_only=False), 0)
-    if pc.all(pc.match_substring_regex(filled, _DIGITS_TEXT)).as_py():
+    if kind.all_int:
+        values = pc.cast(pc.if_else(empty, "0", text), pa.int64())
+        return masked(values.to_numpy(zero_copy_only=False), 0)
+    if kind.all_digits:
         # whole numbers written with leading zeros or beyond int64: ids, kept as text
-        return Column(text.to_numpy(zero_copy_only=False).astype(str), name=name)
-    if pc.all(pc.is_in(filled, pa.array(["True", "False"]))).as_py():
+        return as_text()
+    if kind.all_bool:
         return masked(pc.equal(text, "True").to_numpy(zero_copy_only=False), False)
-    strings = filled.to_pylist()
-    try:
-        numbers = [float(s) for s in strings]
-    except ValueError:
-        return Column(text.to_numpy(zero_copy_only=False).astype(str), name=name)
+    if not kind.all_float:
+        return as_text()
     values = np.zeros(len(text), np.float64)
-    values[~mask] = numbers
-    decimals = {len(m.group(1)) if (m := _FIXED_TEXT.match(s)) else -1 for s in strings}
+    if (~mask).any():
+        values[~mask] = [float(s) for s in text.filter(pc.invert(empty)).to_pylist()]
     fmt = None
-    if any(repr(v) != s for v, s in zip(numbers, strings, strict=True)) and len(decimals) == 1:
-        (n,) = decimals
-        if n > 0 and all(f"{v:.{n}f}" == s for v, s in zip(numbers, strings, strict=True)):
-            fmt = f".{n}f"
+    if not kind.all_repr and len(kind.decimals) == 1 and kind.all_fixed:
+        fmt = f".{next(iter(kind.decimals))}f"
     return masked(values, np.nan, **({"format": fmt} if fmt else {}))
 
 
@@ -253,6 +319,11 @@ def _read_parquet(path: Path) -> Table:
     except _READ_ERRORS as error:
         raise InputFileError(path, f"not a readable Parquet file, or truncated "
                                    f"({str(error).splitlines()[0]})") from None
+    return _table_from_arrow(path, arrow)
+
+
+def _table_from_arrow(path: Path, arrow: pa.Table,
+                      metadata: dict[bytes, bytes] | None = None) -> Table:
     table = Table()
     for name in arrow.column_names:
         try:
@@ -261,7 +332,7 @@ def _read_parquet(path: Path) -> Table:
             raise InputFileError(path, f"column {name!r} of Arrow type "
                                        f"{arrow.schema.field(name).type} cannot be read "
                                        f"({error})") from None
-    _apply_astropy_meta(table, arrow.schema.metadata or {})
+    _apply_astropy_meta(table, arrow.schema.metadata or metadata or {})
     return table
 
 
@@ -312,6 +383,138 @@ def _apply_astropy_meta(table: Table, metadata: dict[bytes, bytes]) -> None:
             for attr in ("unit", "format", "description", "meta"):
                 if attr in column:
                     setattr(col, attr, column[attr])
+
+
+# --------------------------------------------------------------------------- partitions
+
+
+class CatalogPartitions:
+    """A catalog file read a partition of rows at a time, in order, in bounded memory.
+
+    Each partition is what :func:`read_catalog` would give for those rows (same
+    types, units, masks): CSV columns are typed from the whole file (a first pass
+    over it, :class:`CsvColumnKind`), Parquet is read by record batches, FITS
+    tables are memory-mapped (a ``.fits.gz`` file is decompressed in memory) and
+    ECSV, which cannot be streamed, is read whole.
+
+    Parameters
+    ----------
+    path : str or path-like
+    format : {'fits', 'csv', 'ecsv', 'parquet'}, optional
+        Default: from the file name.
+
+    Attributes
+    ----------
+    n_rows : int
+    format : str
+    """
+
+    def __init__(self, path: str | PathLike[str], *, format: str | None = None) -> None:
+        self.path = Path(path)
+        self.format = _check_format(self.path, format)
+        self._csv_kinds: dict[str, CsvColumnKind] = {}
+        self._whole: Table | None = None
+        if self.format == "ecsv":
+            self._whole, _ = read_catalog(self.path, format="ecsv")
+            self.n_rows = len(self._whole)
+            return
+        if not self.path.is_file():
+            read_catalog(self.path, format=self.format)  # raises the clear error
+        if self.format == "parquet":
+            try:
+                self.n_rows = pq.ParquetFile(self.path).metadata.num_rows
+            except _READ_ERRORS as error:
+                raise InputFileError(self.path, f"not a readable Parquet file, or truncated "
+                                                f"({str(error).splitlines()[0]})") from None
+        elif self.format == "csv":
+            self.n_rows = 0
+            for batch in self._csv_batches():
+                self.n_rows += batch.num_rows
+                for name, column in zip(batch.schema.names, batch.columns, strict=True):
+                    kind = CsvColumnKind.of(column)
+                    self._csv_kinds[name] = self._csv_kinds.get(name, CsvColumnKind()).merge(kind)
+        else:
+            self.n_rows = read_fits_checked(
+                self.path, lambda hdul: len(_table_hdu(self.path, hdul).data),
+                what="FITS table")
+        if self.n_rows == 0:
+            raise InputFileError(self.path, "catalog has no rows")
+
+    def _csv_batches(self) -> Iterator[pa.RecordBatch]:
+        names = _csv_header(self.path)
+        try:
+            reader = pacsv.open_csv(self.path, convert_options=_csv_as_text(names))
+            if reader.schema.names != names:
+                raise InputFileError(self.path, "CSV header could not be parsed consistently")
+            yield from reader
+        except pa.ArrowException as error:
+            raise InputFileError(self.path, f"not a readable CSV table, or truncated "
+                                            f"({str(error).splitlines()[0]})") from None
+
+    def _arrow_tables(self, rows: int) -> Iterator[pa.Table]:
+        """Arrow tables of exactly ``rows`` rows (the last one fewer)."""
+        if self.format == "csv":
+            batches: Iterator[pa.RecordBatch] = self._csv_batches()
+        else:
+            try:
+                batches = pq.ParquetFile(self.path).iter_batches(batch_size=rows)
+            except _READ_ERRORS as error:
+                raise InputFileError(self.path, f"not a readable Parquet file "
+                                                f"({str(error).splitlines()[0]})") from None
+        pending: list[pa.RecordBatch] = []
+        count = 0
+        try:
+            for batch in batches:
+                pending.append(batch)
+                count += batch.num_rows
+                while count >= rows:
+                    table = pa.Table.from_batches(pending)
+                    yield table.slice(0, rows)
+                    rest = table.slice(rows)
+                    pending, count = rest.to_batches(), rest.num_rows
+        except _READ_ERRORS as error:
+            raise InputFileError(self.path, f"not a readable {self.format} file, or truncated "
+                                            f"({str(error).splitlines()[0]})") from None
+        if count:
+            yield pa.Table.from_batches(pending)
+
+    def partitions(self, rows: int) -> Iterator[Table]:
+        """Yield the catalog ``rows`` rows at a time (the last partition may be shorter)."""
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise ValueError(f"partition rows must be a positive integer, got {rows!r}")
+        if self._whole is not None:
+            for start in range(0, self.n_rows, rows):
+                yield self._whole[start:start + rows]
+        elif self.format == "fits":
+            yield from self._fits_partitions(rows)
+        elif self.format == "csv":
+            for arrow in self._arrow_tables(rows):
+                table = Table()
+                for name in arrow.column_names:
+                    table[name] = _type_csv_column(arrow.column(name).combine_chunks(), name,
+                                                   self._csv_kinds[name])
+                yield table
+        else:
+            metadata = pq.read_schema(self.path).metadata
+            for arrow in self._arrow_tables(rows):
+                yield _table_from_arrow(self.path, arrow, metadata)
+
+    def _fits_partitions(self, rows: int) -> Iterator[Table]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyWarning)
+            try:
+                hdul = fits.open(self.path, memmap=True)
+            except FITS_READ_ERRORS as error:
+                raise InputFileError(self.path, f"not a readable FITS table ({error})") from None
+        with hdul:
+            hdu = _table_hdu(self.path, hdul)
+            for start in range(0, self.n_rows, rows):
+                part = type(hdu)(data=hdu.data[start:start + rows], header=hdu.header)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", VerifyWarning)
+                    table = _fits_table(part)
+                # a copy: the partition must not keep the memory map (and the file) open
+                yield table.copy(copy_data=True)
 
 
 # --------------------------------------------------------------------------- writing
