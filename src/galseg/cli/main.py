@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "galseg.cli.segment",
     "galseg.cli.detect",
     "galseg.cli.shreds",
+    "galseg.cli.survey",
     "galseg.cli.evaluate",
     "galseg.cli.review",
 )

@@ -27,7 +27,6 @@ Every write is atomic (temporary file in the destination folder, then renamed).
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import re
 import warnings

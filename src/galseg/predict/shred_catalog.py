@@ -180,10 +180,10 @@ def _cut(image: InputImage, x: float, y: float, *, size: int, zoom: float,
 Outcome = tuple[np.ndarray | None, str]
 
 
-class _FileCutouts:
+class FileCutouts:
     """One cutout file per row: ``images_dir / pattern.format(id=..., <column>=...)``."""
 
-    def __init__(self, table: Table, *, images_dir: Path, pattern: str, id_column: str,
+    def __init__(self, table: Table | None, *, images_dir: Path, pattern: str, id_column: str,
                  size: int, model_pixscale: float, pixscale_arcsec: float | None,
                  bands: str | None, bunit: str | None, min_coverage: float,
                  workers: int) -> None:
@@ -195,13 +195,18 @@ class _FileCutouts:
                              "bunit": bunit}
         self.min_coverage = min_coverage
         self.workers = workers
+        if table is None:  # files named by the caller: only one() is used
+            self.fields, self.columns = [], {}
+            return
         self.fields = _pattern_fields(pattern, table.colnames, id_column)
         self.columns = {name: table[id_column if name == "id" else name]
                         for name in self.fields}
         _check_pattern(pattern, {n: _cell_values(c, np.arange(1))[0]
                                  for n, c in self.columns.items()})
 
-    def __call__(self, rows: np.ndarray) -> list[Outcome]:
+    def names(self, rows: np.ndarray) -> list[str | Outcome]:
+        """The file name of each row, or ``(None, flag)`` where the pattern cannot be
+        filled."""
         values = {name: _cell_values(col, rows) for name, col in self.columns.items()}
         names: list[str | Outcome] = []
         for k in range(len(rows)):
@@ -213,6 +218,10 @@ class _FileCutouts:
                 names.append(self.pattern.format(**cells))
             except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
                 names.append((None, f"missing_id: {_one_line(error)}"))
+        return names
+
+    def __call__(self, rows: np.ndarray) -> list[Outcome]:
+        names = self.names(rows)
         todo = [n for n in names if isinstance(n, str)]
         if self.workers > 1 and len(todo) > 1:
             # Reading and decoding files releases the GIL: threads overlap it.
@@ -438,7 +447,7 @@ class _Progress:
             self.path.unlink(missing_ok=True)
 
 
-def _classifier_key(classifier: ShredClassifier) -> str:
+def classifier_key(classifier: ShredClassifier) -> str:
     digest = hashlib.sha256(classifier.metadata.to_json().encode())
     digest.update(f"tta={classifier.tta}".encode())  # TTA changes every p_shred
     for member in classifier.members:
@@ -451,7 +460,7 @@ def _classifier_key(classifier: ShredClassifier) -> str:
 # --------------------------------------------------------------------------- the run
 
 
-def _add_columns(table: Table, p_shred: np.ndarray, flags: np.ndarray,
+def add_shred_columns(table: Table, p_shred: np.ndarray, flags: np.ndarray,
                  threshold: float) -> None:
     unknown = np.isnan(p_shred)
     new_columns = [
@@ -604,7 +613,7 @@ def clean_catalog(
 
     size, model_pixscale = classifier.cutout_size, classifier.pixscale_arcsec
     settings: dict[str, Any] = {
-        "catalog": sha256_of(catalog_path), "model": _classifier_key(classifier),
+        "catalog": sha256_of(catalog_path), "model": classifier_key(classifier),
         "pixscale_arcsec": pixscale_arcsec, "bands": bands, "bunit": bunit,
         "min_coverage": min_coverage,
     }
@@ -612,7 +621,7 @@ def clean_catalog(
         images_dir = Path(images_dir)
         if not images_dir.is_dir():
             raise InputFileError(images_dir, "cutout folder does not exist")
-        source: Callable[[np.ndarray], list[Outcome]] = _FileCutouts(
+        source: Callable[[np.ndarray], list[Outcome]] = FileCutouts(
             table, images_dir=images_dir, pattern=pattern, id_column=id_column, size=size,
             model_pixscale=model_pixscale, pixscale_arcsec=pixscale_arcsec, bands=bands,
             bunit=bunit, min_coverage=min_coverage, workers=workers)
@@ -660,7 +669,7 @@ def clean_catalog(
             flags[rows] = chunk_flags
             bar.update(len(rows))
         bar.close()
-        _add_columns(table, p_shred, flags.astype(str), threshold)
+        add_shred_columns(table, p_shred, flags.astype(str), threshold)
         write_catalog(table, out_path, format=out_format)
         finished = True
     finally:
