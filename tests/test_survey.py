@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from astropy.io import fits
 from astropy.table import MaskedColumn, Table, vstack
+from astropy.wcs import WCS
 from PIL import Image
 
 from galseg.data.catalogs import CatalogPartitions, read_catalog, write_catalog
@@ -264,3 +273,261 @@ def test_merge_keeps_one_schema_and_units(tmp_path):
     assert list(merged["name"]) == ["a", "bbb", "c", "dddddd", "e"]
     assert merged["v"].unit == "deg" and np.ma.is_masked(merged["v"][3])
     assert pq.read_metadata(path).num_rows == 5
+
+
+# ---------------------------------------------------------------------------- processes
+
+
+def _galseg(*args: str) -> list[str]:
+    return [sys.executable, "-m", "galseg.cli.main", *map(str, args)]
+
+
+def _environment() -> dict[str, str]:
+    """This interpreter's environment, galseg importable from the tested source."""
+    import galseg
+
+    env = dict(os.environ)
+    src = str(Path(galseg.__file__).parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """End ``process`` and everything it started (its own session), surely."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_survey_through_a_dask_scheduler_and_two_workers(cutouts, tiny_shred_model_path,
+                                                         tmp_path):
+    dask = str(Path(sys.executable).with_name("dask"))
+    env = _environment()
+    scheduler_file = tmp_path / "scheduler.json"
+    log = (tmp_path / "dask.log").open("w")
+    processes = []
+    try:
+        processes.append(subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(scheduler_file)],
+            env=env, stdout=log, stderr=log, start_new_session=True))
+        _wait_for(scheduler_file.is_file, 180, "the scheduler")
+        for name in ("w1", "w2"):
+            processes.append(subprocess.Popen(
+                [dask, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
+                 "--host", "127.0.0.1", "--no-dashboard", "--name", name],
+                env=env, stdout=log, stderr=log, start_new_session=True))
+        from distributed import Client
+
+        with Client(scheduler_file=str(scheduler_file), timeout="60s") as client:
+            client.wait_for_workers(2, timeout=300)
+            address = client.scheduler.address
+        out = tmp_path / "out"
+        done = subprocess.run(
+            _galseg("survey", cutouts / "catalog.csv", "--task", "shreds", "--out", out,
+                    "--images", cutouts / "images", "--id-column", "objID", "--model",
+                    tiny_shred_model_path, "--scheduler", address, "--partition-rows", "3",
+                    "--batch-size", "8", "--device", "cpu", "--quiet"),
+            env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "23 rows ->" in done.stdout
+        got, _ = read_catalog(out / "catalog.parquet")
+        assert len(got) == 23 and list(got["mag_r"]) == list(np.arange(23) * 0.5 + 15)
+        assert list(got["shred_flag"]).count("ok") == 19
+    finally:
+        for process in reversed(processes):
+            _stop(process)
+        log.close()
+
+
+@pytest.mark.slow
+def test_killed_survey_resumes_without_losing_or_repeating_rows(cutouts, tiny_shred_model_path,
+                                                                tmp_path):
+    n = 600
+    table = Table({"row_id": np.arange(n), "objID": 100 + np.arange(n) % 9})
+    write_catalog(table, tmp_path / "big.parquet")
+    out = tmp_path / "out"
+    command = _galseg("survey", tmp_path / "big.parquet", "--task", "shreds", "--out", out,
+                      "--images", cutouts / "images", "--id-column", "objID", "--model",
+                      tiny_shred_model_path, "--workers", "1", "--partition-rows", "10",
+                      "--batch-size", "8", "--device", "cpu", "--quiet")
+    env = _environment()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        def parts() -> int:
+            folder = out / "parts"
+            return len(list(folder.glob("part-*.parquet"))) if folder.is_dir() else 0
+
+        _wait_for(lambda: parts() >= 3 or process.poll() is not None, 600, "three partitions")
+        os.killpg(process.pid, signal.SIGKILL)  # the client and its local cluster at once
+        process.wait(timeout=60)
+    finally:
+        _stop(process)
+    killed_at = parts()
+    assert not (out / "catalog.parquet").exists(), "the run ended before it was killed"
+    assert 3 <= killed_at < n // 10
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"({10 * killed_at} done by an earlier run)" in done.stdout
+    got, _ = read_catalog(out / "catalog.parquet")
+    assert list(got["row_id"]) == list(range(n))  # nothing lost, nothing twice, in order
+    classifier = ShredClassifier.from_file(tiny_shred_model_path, device="cpu", batch_size=8)
+    expected = clean_catalog(tmp_path / "big.parquet", tmp_path / "single.parquet",
+                             classifier=classifier, images_dir=cutouts / "images",
+                             id_column="objID", progress=False)
+    single, _ = read_catalog(expected.path)
+    np.testing.assert_allclose(np.ma.filled(got["p_shred"], np.nan),
+                               np.ma.filled(single["p_shred"], np.nan), rtol=1e-6,
+                               equal_nan=True)
+
+
+# ---------------------------------------------------------------------------- fetching
+
+
+class _FakeService:
+    """A cutout service on 127.0.0.1 serving FITS cubes (legacy) or JPEGs (sdss) the test
+    made: RA 10 is outside the footprint (a blank image), RA 20 has no cutout (404), RA 30
+    fails twice (503) before it answers."""
+
+    def __init__(self, size: int, pixscale: float) -> None:
+        import http.server
+        import threading
+        import urllib.parse
+
+        self.requests: list[dict[str, str]] = []
+        self.failures = {30: 2}
+        service = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urllib.parse.urlsplit(self.path)
+                query = dict(urllib.parse.parse_qsl(url.query))
+                service.requests.append({"path": url.path, **query})
+                ra = round(float(query["ra"]))
+                if ra == 20:
+                    self.send_error(404)
+                    return
+                if service.failures.get(ra, 0) > 0:
+                    service.failures[ra] -= 1
+                    self.send_error(503)
+                    return
+                body = service.body(url.path, ra, float(query["dec"]))
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.size, self.pixscale = size, pixscale
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def body(self, path: str, ra: int, dec: float) -> bytes:
+        import io
+
+        rgb = _picture(ra, self.size) if ra != 10 else np.zeros((self.size,) * 2 + (3,),
+                                                                 np.uint8)
+        buffer = io.BytesIO()
+        if path.endswith(".fits"):
+            wcs = WCS(naxis=2)
+            wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+            wcs.wcs.crval = [ra, dec]
+            wcs.wcs.crpix = [self.size / 2 + 0.5] * 2
+            wcs.wcs.cdelt = [-self.pixscale / 3600, self.pixscale / 3600]
+            header = wcs.to_header()
+            header["BANDS"] = "grz"
+            header["BUNIT"] = "nanomaggy"
+            cube = np.stack([rgb[..., i] / 255.0 for i in (2, 1, 0)]).astype(np.float32)
+            fits.PrimaryHDU(cube, header=header).writeto(buffer)
+        else:
+            Image.fromarray(rgb).save(buffer, format="JPEG", quality=95)
+        return buffer.getvalue()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("service", ["legacy", "sdss"])
+def test_survey_fetches_cutouts_once_with_retries_and_no_data_rows(
+        service, tiny_shred_model_path, tmp_path):
+    from galseg.survey.fetch import FetchSettings
+
+    fake = _FakeService(128, 0.469)
+    try:
+        table = Table({"name": ["a", "b", "c", "d", "e"], "RA": [41.0, 10.0, 20.0, 30.0, 42.0],
+                       "DEC": [1.0, 2.0, 3.0, 4.0, 95.0]})
+        write_catalog(table, tmp_path / "positions.ecsv")
+        endpoint = "/viewer/cutout.fits" if service == "legacy" else "/ImgCutout/getjpeg"
+        fetch = FetchSettings(service, cache_dir=str(tmp_path / "cache"), size=128,
+                              pixscale_arcsec=0.469, url=fake.url + endpoint, backoff_s=0.01,
+                              rate_per_s=200)
+        settings = SurveySettings("shreds", fetch=fetch, ra_column="RA", dec_column="DEC",
+                                  model=str(tiny_shred_model_path), device="cpu",
+                                  batch_size=4)
+        result = run_survey(tmp_path / "positions.ecsv", tmp_path / "out", settings,
+                            partition_rows=2, workers=1, processes=False, progress=False)
+        got, _ = read_catalog(result.catalog)
+        assert list(got["name"]) == ["a", "b", "c", "d", "e"]
+        assert list(got["shred_flag"][[0, 3]]) == ["ok", "ok"]
+        assert "no data: blank image" in got["error"][1]
+        assert "no data" in got["error"][2] and "404" in got["error"][2]
+        assert got["error"][4] == "fetch: bad_coordinates"
+        first = fake.requests[0]
+        if service == "legacy":
+            assert first["path"] == "/viewer/cutout.fits" and first["layer"] == "ls-dr10"
+            assert (first["size"], first["pixscale"], first["bands"]) == ("128", "0.469", "grz")
+        else:
+            assert (first["width"], first["height"], first["scale"]) == ("128", "128", "0.469")
+        assert len(fake.requests) == 6  # a, b, c, and d three times (two 503s)
+        # the same numbers as the cached files given as --images
+        suffix = "fits" if service == "legacy" else "jpeg"
+        cached = sorted((tmp_path / "cache").rglob(f"*.{suffix}"))
+        assert len(cached) == 2
+        classifier = ShredClassifier.from_file(tiny_shred_model_path, device="cpu")
+        from galseg.predict.shred_catalog import FileCutouts
+
+        cutouts = FileCutouts(None, images_dir=tmp_path, pattern="", id_column="",
+                              size=128, model_pixscale=0.469,
+                              pixscale_arcsec=None if service == "legacy" else 0.469,
+                              bands=None, bunit=None, min_coverage=0.75, workers=1)
+        rgb, flag = cutouts.one(str(next(p for p in cached if p.name.startswith("41."))))
+        assert flag == "ok"
+        assert got["p_shred"][0] == pytest.approx(classifier.predict_proba(rgb[None])[0],
+                                                  rel=1e-6)
+        # a second survey of the same positions asks the service nothing
+        run_survey(tmp_path / "positions.ecsv", tmp_path / "again", settings, partition_rows=5,
+                   workers=1, processes=False, progress=False)
+        assert len(fake.requests) == 6
+    finally:
+        fake.close()
+
+
+def test_rate_limit_spaces_requests():
+    from galseg.survey.fetch import _RateLimit
+
+    limit = _RateLimit(50.0)
+    start = time.monotonic()
+    for _ in range(6):
+        limit.wait()
+    assert time.monotonic() - start >= 5 / 50 - 1e-3

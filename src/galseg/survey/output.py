@@ -110,6 +110,8 @@ class SurveyOutput:
         else:
             self._write_manifest()
         self.parts.mkdir(exist_ok=True)
+        for stale in self.parts.glob(".*.tmp"):  # half-written by a killed run
+            stale.unlink(missing_ok=True)
 
     # --- state ---------------------------------------------------------------------
     def _read_manifest(self) -> dict[str, Any] | None:
