@@ -151,7 +151,7 @@ def test_survey_segment_gives_galseg_segment_numbers_and_maps_by_id(
     single = run_segment(files, tmp_path / "single", segmenter=segmenter, progress=False)
     by_name = {str(row["name"]): row for row in single.catalog}
     settings = _settings("segment", cutouts, model=str(tiny_segmenter_path),
-                         redshift_column="z", maps="yes")
+                         redshift_column="z", maps=True)
     result = run_survey(cutouts / "catalog.csv", tmp_path / "survey", settings,
                         partition_rows=6, workers=2, processes=False, progress=False)
     got, _ = read_catalog(result.catalog)

@@ -175,7 +175,7 @@ def _settings(args: argparse.Namespace) -> tuple[object, int | None]:
         bands=args.bands, bunit=args.bunit, scale=args.scale, views=args.views,
         redshift=args.redshift, redshift_column=args.redshift_column,
         min_coverage=args.min_coverage, threshold=args.threshold,
-        score_threshold=args.score_threshold, maps="yes" if args.maps else None)
+        score_threshold=args.score_threshold, maps=args.maps)
     return settings, workers
 
 

@@ -131,7 +131,7 @@ def run_key(catalog: Path, settings: SurveySettings, partition_rows: int) -> str
     """Hash of what decides a survey's results: the catalog's bytes, the model files and
     every setting that changes a number (not the device, threads or batch size)."""
     options = asdict(settings)
-    for name in ("device", "batch_size", "read_threads", "torch_threads", "maps",
+    for name in ("device", "batch_size", "read_threads", "torch_threads", "maps_path",
                  "map_shape", "shard_rows"):
         options.pop(name)
     if settings.fetch is not None:
@@ -141,7 +141,7 @@ def run_key(catalog: Path, settings: SurveySettings, partition_rows: int) -> str
     if settings.images_dir is not None:
         options["images_dir"] = str(Path(settings.images_dir).resolve())
     options.update(catalog=_file_digest(catalog), models=_model_digest(settings),
-                   partition_rows=partition_rows, maps=settings.maps is not None)
+                   partition_rows=partition_rows)
     return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -238,7 +238,7 @@ def run_survey(
     out_dir : path
         Output folder (:mod:`galseg.survey.output`); reused by a run of the same key.
     settings : SurveySettings
-        The task and its options; ``settings.maps`` True-ish asks for the maps.
+        The task and its options.
     partition_rows : int
         Rows per partition: the unit of work, of resuming and of memory.
     scheduler : str, optional
@@ -332,7 +332,7 @@ def _with_maps(settings: SurveySettings, output: SurveyOutput, partitions: Any, 
     if settings.task == "detect":
         folder = output.dir / "segmaps"
         folder.mkdir(exist_ok=True)
-        return replace(settings, maps=str(folder))
+        return replace(settings, maps_path=str(folder))
     store = output.dir / MAPS_NAME
     if not (store / "zarr.json").is_file() or not output.done():
         shape = _first_image_shape(partitions, settings)
@@ -342,7 +342,7 @@ def _with_maps(settings: SurveySettings, output: SurveyOutput, partitions: Any, 
     import zarr
 
     shape = tuple(zarr.open_group(store, mode="r").attrs["map_shape"])
-    return replace(settings, maps=str(store), map_shape=shape,
+    return replace(settings, maps_path=str(store), map_shape=shape,
                    shard_rows=shard_rows(partition_rows))
 
 
@@ -371,7 +371,7 @@ def _process(client: Any, partitions: Any, settings: SurveySettings, output: Sur
         if settings.maps and settings.task == "segment":
             ids = (table[settings.id_column] if settings.id_column in table.colnames
                    else np.arange(start, start + len(table)))
-            write_map_ids(Path(settings.maps), start, list(ids))
+            write_map_ids(Path(settings.maps_path), start, list(ids))
         output.write_partition(index, joined, part.objects)
         errors.update(str(e).split(":", 1)[0] for e in part.columns["error"] if e)
         bar.update(len(table))

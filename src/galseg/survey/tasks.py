@@ -50,8 +50,9 @@ MORPHOLOGY_COLUMNS = (("n_objects", np.int64), ("class", str), ("score", float),
 class SurveySettings:
     """Everything a worker needs to process a partition (picklable).
 
-    Attributes are the options of ``galseg survey`` (docs/survey.md); ``maps`` is
-    the Zarr store (segment) or segmentation-map folder (detect) to write, or None.
+    Attributes are the options of ``galseg survey`` (docs/survey.md). ``maps`` asks for
+    the maps; :func:`~galseg.survey.run.run_survey` sets ``maps_path`` (the Zarr store of
+    segment, the segmentation-map folder of detect), ``map_shape`` and ``shard_rows``.
     """
 
     task: str
@@ -83,7 +84,8 @@ class SurveySettings:
     score_threshold: float | None = None
     tile_size: int = 512
     tile_overlap: int = 128
-    maps: str | None = None
+    maps: bool = False
+    maps_path: str | None = None
     map_shape: tuple[int, int] | None = None
     shard_rows: int = 0
 
@@ -281,7 +283,7 @@ class _MapWriter:
     def __init__(self, settings: SurveySettings, start: int, n: int) -> None:
         import zarr
 
-        self.group = zarr.open_group(settings.maps, mode="r+")
+        self.group = zarr.open_group(settings.maps_path, mode="r+")
         self.shape = tuple(settings.map_shape or ())
         self.start, self.n = start, n
         self.shard = settings.shard_rows or n
@@ -327,7 +329,7 @@ def _segment(settings: SurveySettings, index: int, start: int, table: Table) -> 
     kinds = segment_columns()
     columns: dict[str, list[Any]] = {"file": [""] * n, **{c: [None] * n for c in kinds},
                                      "redshift": redshifts, "error": [""] * n}
-    maps = _MapWriter(settings, start, n) if settings.maps else None
+    maps = _MapWriter(settings, start, n) if settings.maps_path else None
     if maps is not None:
         columns["map_stored"] = [False] * n
     window = 2 * segmenter.batch_size
@@ -479,9 +481,9 @@ def _detect(settings: SurveySettings, index: int, start: int, table: Table) -> P
             columns["n_objects"][k] = len(rows)
             rows["row"] = np.full(len(rows), start + k, np.int64)
             objects.append(rows)
-            if settings.maps:
+            if settings.maps_path:
                 key = f"survey-{start + k}"
-                _write_outputs(Path(settings.maps), image, found, rows, key)
+                _write_outputs(Path(settings.maps_path), image, found, rows, key)
     result = PartitionResult(index, columns)
     if not morphology:
         from galseg.predict.detect_run import _catalog_table
