@@ -531,3 +531,31 @@ def test_rate_limit_spaces_requests():
     for _ in range(6):
         limit.wait()
     assert time.monotonic() - start >= 5 / 50 - 1e-3
+
+
+def test_survey_reads_a_hats_catalog_through_lsdb(cutouts, tiny_shred_model_path, tmp_path):
+    lsdb = pytest.importorskip("lsdb")
+    import warnings
+
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    n = 120
+    frame = pd.DataFrame({"objID": 100 + np.arange(n) % 9, "row_id": np.arange(n),
+                          "ra": rng.uniform(0, 360, n), "dec": rng.uniform(-60, 60, n)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lsdb.from_dataframe(frame, ra_column="ra", dec_column="dec", catalog_name="t",
+                            lowest_order=1, highest_order=3,
+                            partition_rows=30).to_hats(tmp_path / "hats")
+        settings = _settings("shreds", cutouts, model=str(tiny_shred_model_path))
+        result = run_survey(tmp_path / "hats", tmp_path / "out", settings, partition_rows=25,
+                            workers=1, processes=False, progress=False)
+    got, _ = read_catalog(result.catalog)
+    assert sorted(got["row_id"]) == list(range(n))  # every row once
+    assert "_healpix_29" in got.colnames
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        order = lsdb.open_catalog(tmp_path / "hats").compute()["row_id"]
+    assert list(got["row_id"]) == list(order)  # the catalog's own order
+    assert set(got["shred_flag"]) == {"ok"}

@@ -30,7 +30,7 @@ from __future__ import annotations
 import gzip
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -387,6 +387,24 @@ def _apply_astropy_meta(table: Table, metadata: dict[bytes, bytes]) -> None:
 # --------------------------------------------------------------------------- partitions
 
 
+def rechunk(pieces: Iterable[pa.RecordBatch | pa.Table], rows: int) -> Iterator[pa.Table]:
+    """Arrow tables of exactly ``rows`` rows (the last one fewer) from pieces of any sizes,
+    holding one partition (and one piece) at a time."""
+    pending: list[pa.Table] = []
+    count = 0
+    for piece in pieces:
+        table = piece if isinstance(piece, pa.Table) else pa.Table.from_batches([piece])
+        pending.append(table.replace_schema_metadata(None))
+        count += table.num_rows
+        while count >= rows:
+            joined = pa.concat_tables(pending)
+            yield joined.slice(0, rows)
+            rest = joined.slice(rows)
+            pending, count = [rest], rest.num_rows
+    if count:
+        yield pa.concat_tables(pending)
+
+
 class CatalogPartitions:
     """A catalog file read a partition of rows at a time, in order, in bounded memory.
 
@@ -460,22 +478,11 @@ class CatalogPartitions:
             except _READ_ERRORS as error:
                 raise InputFileError(self.path, f"not a readable Parquet file "
                                                 f"({str(error).splitlines()[0]})") from None
-        pending: list[pa.RecordBatch] = []
-        count = 0
         try:
-            for batch in batches:
-                pending.append(batch)
-                count += batch.num_rows
-                while count >= rows:
-                    table = pa.Table.from_batches(pending)
-                    yield table.slice(0, rows)
-                    rest = table.slice(rows)
-                    pending, count = rest.to_batches(), rest.num_rows
+            yield from rechunk(batches, rows)
         except _READ_ERRORS as error:
             raise InputFileError(self.path, f"not a readable {self.format} file, or truncated "
                                             f"({str(error).splitlines()[0]})") from None
-        if count:
-            yield pa.Table.from_batches(pending)
 
     def partitions(self, rows: int) -> Iterator[Table]:
         """Yield the catalog ``rows`` rows at a time (the last partition may be shorter)."""

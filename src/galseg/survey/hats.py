@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 from astropy.table import Table
 
-from galseg.data.catalogs import _table_from_arrow
+from galseg.data.catalogs import _table_from_arrow, rechunk
 from galseg.errors import GalsegError, InputFileError
 
 
@@ -50,15 +50,5 @@ class HatsPartitions:
         """Yield the catalog ``rows`` rows at a time (the last partition may be shorter)."""
         if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
             raise ValueError(f"partition rows must be a positive integer, got {rows!r}")
-        pending: list[pa.Table] = []
-        count = 0
-        for tile in self._tiles():
-            pending.append(tile.replace_schema_metadata(None))
-            count += tile.num_rows
-            while count >= rows:
-                table = pa.concat_tables(pending)
-                yield _table_from_arrow(self.path, table.slice(0, rows))
-                rest = table.slice(rows)
-                pending, count = [rest], rest.num_rows
-        if count:
-            yield _table_from_arrow(self.path, pa.concat_tables(pending))
+        for table in rechunk(self._tiles(), rows):
+            yield _table_from_arrow(self.path, table)

@@ -217,14 +217,17 @@ class _RowFiles:
     def path(self, name: str) -> Path:
         return Path(self.settings.images_dir or ".") / name
 
-    def read(self, k: int) -> Any:
-        """Row ``k``'s :class:`~galseg.data.images.InputImage`, or its error text."""
+    def read(self, k: int, paths: list[str] | None = None) -> Any:
+        """Row ``k``'s :class:`~galseg.data.images.InputImage`, or its error text; the
+        file's path is written into ``paths[k]`` when given."""
         from galseg.data.images import read_image
 
         where = self.locate(k)
         if not isinstance(where, str):
             return where[1]
         path = self.path(where)
+        if paths is not None:
+            paths[k] = str(path)
         s = self.settings
         try:
             image = read_image(path, pixscale_arcsec=s.image_pixscale, bands=s.bands,
@@ -335,10 +338,7 @@ def _segment(settings: SurveySettings, index: int, start: int, table: Table) -> 
     window = 2 * segmenter.batch_size
 
     def load(k: int) -> tuple[int, Any]:
-        where = files.locate(k)
-        if isinstance(where, str):
-            columns["file"][k] = str(files.path(where))
-        return k, files.read(k)
+        return k, files.read(k, columns["file"])
 
     with ThreadPoolExecutor(max(1, settings.read_threads)) as pool:
         measured: deque[tuple[int, Future[dict[str, Any]]]] = deque()
@@ -459,10 +459,7 @@ def _detect(settings: SurveySettings, index: int, start: int, table: Table) -> P
     objects = []
 
     def load(k: int) -> tuple[int, Any]:
-        where = files.locate(k)
-        if isinstance(where, str):
-            columns["file"][k] = str(files.path(where))
-        return k, files.read(k)
+        return k, files.read(k, columns["file"])
 
     with ThreadPoolExecutor(max(1, settings.read_threads)) as pool:
         for k, image in _ordered_map(pool, load, range(n), 2):
