@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Galaxy structure from images: spiral-arm and bar maps with measurements "
             "(segment), every galaxy found, outlined and classified (detect), shred flags for "
-            "source catalogs (shreds), training and evaluation against exact truth (train, "
+            "source catalogs (shreds), any of these over catalogs of millions of rows on Dask "
+            "(survey), training and evaluation against exact truth (train, "
             "evaluate), blinded expert review of masks in the browser (review), crowd labels "
             "(labels, gz1-masks) and simulated galaxies (simulate)."
         ),
