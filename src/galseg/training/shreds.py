@@ -31,6 +31,7 @@ from galseg.training.ensemble import (
     EnsembleTrainConfig,
     train_ensemble,
 )
+from galseg.training.examples import unit_hash
 
 CACHE_VERSION = 2
 TRUTH_COLUMN = "true_is_shred"
@@ -38,6 +39,65 @@ TRUTH_COLUMN = "true_is_shred"
 what ``galseg shreds`` adds, so a labelled catalog can be run through it."""
 SHRED_PIXSCALE_ARCSEC = 0.469
 """Pixel scale of the shred cutouts (as the paper's Legacy Surveys cutouts)."""
+REAL_LABELS = ("shred", "galaxy", "star", "unclear")
+"""Eye labels of real catalog sources (protocol in docs/shreds.md)."""
+REAL_LABEL_CODES = {"s": "shred", "g": "galaxy", "*": "star", "u": "unclear"}
+"""One-character codes for :data:`REAL_LABELS` (what a labeller types)."""
+REAL_SPLITS = ("train", "calibration", "test")
+REAL_SPLIT_FRACTIONS = (0.45, 0.2, 0.35)
+SKY_LINK_ARCMIN = 10.0
+"""Sources closer than this (friends of friends) share a split: neighbours can be
+pieces of one host galaxy, and a host in two splits would leak."""
+
+
+def sky_split(ra_deg: np.ndarray, dec_deg: np.ndarray, *,
+              link_arcmin: float = SKY_LINK_ARCMIN,
+              fractions: tuple[float, float, float] = REAL_SPLIT_FRACTIONS) -> list[str]:
+    """Train / calibration / test split of real sources by sky position.
+
+    Sources are grouped friends-of-friends with linking length ``link_arcmin``; each
+    group goes to one split, fixed by a hash of the group's first position (rounded
+    to 0.1 arcsec), so a source's split does not depend on the order of the catalog or
+    on which other groups are in it.
+
+    Parameters
+    ----------
+    ra_deg, dec_deg : ndarray, shape (N,)
+        Positions in degrees.
+    link_arcmin : float
+        Linking length.
+    fractions : (float, float, float)
+        Expected fractions of groups in train, calibration and test.
+
+    Returns
+    -------
+    list of str, length N
+        ``'train'``, ``'calibration'`` or ``'test'`` for each source.
+    """
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord, search_around_sky
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ra_deg = np.asarray(ra_deg, float)
+    dec_deg = np.asarray(dec_deg, float)
+    n = len(ra_deg)
+    if n == 0:
+        return []
+    coords = SkyCoord(ra_deg, dec_deg, unit="deg")
+    first, second, _, _ = search_around_sky(coords, coords, link_arcmin * u.arcmin)
+    _, group = connected_components(
+        coo_matrix((np.ones(len(first)), (first, second)), shape=(n, n)))
+    edges = np.cumsum(fractions) / np.sum(fractions)
+    split_of_group: dict[int, str] = {}
+    for g in np.unique(group):
+        members = np.flatnonzero(group == g)
+        # the group's most southern-western member names it: order-free
+        anchor = members[np.lexsort((ra_deg[members], dec_deg[members]))[0]]
+        name = f"{ra_deg[anchor]:.5f},{dec_deg[anchor]:.5f}"
+        split_of_group[int(g)] = REAL_SPLITS[
+            min(int(np.searchsorted(edges, unit_hash(name), side="right")), 2)]
+    return [split_of_group[int(g)] for g in group]
 
 
 def load_shred_examples(
