@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from galseg.models.cutout_net import CutoutNetConfig
 from galseg.models.unet import UNetConfig
@@ -70,3 +73,36 @@ def review_sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     run_segment(find_images(out / "sim" / "bands"), out / "segment", segmenter=Segmenter(),
                 progress=False)
     return {"images": out / "sim" / "bands", "model": out / "segment", "crowd": out / "labels"}
+
+
+def _blob(size: int, x: float, y: float, sigma: float, amplitude: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size]
+    return amplitude * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma**2))
+
+
+@pytest.fixture(scope="session")
+def shred_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """48 cutouts from 12 fields: a shred is a small knot with a big disc beside it,
+    a galaxy is a blob alone; easy enough for a tiny network to learn a little."""
+    out = tmp_path_factory.mktemp("shreds")
+    (out / "cutouts").mkdir()
+    rng = np.random.default_rng(3)
+    rows = []
+    for field in range(12):
+        for det in range(4):
+            shred = (field + det) % 2 == 0
+            sky = 0.12 + 0.02 * rng.standard_normal((128, 128))
+            light = _blob(128, 64, 64, 2.0 if shred else 5.0, 0.6)
+            if shred:
+                light += _blob(128, 64 + rng.uniform(-30, 30), 64 + rng.uniform(20, 40),
+                               25.0, 0.5)
+            rgb = np.clip(np.stack([sky + light * c for c in (0.9, 1.0, 1.1)], -1), 0, 1)
+            name = f"f{field:03d}_{det:02d}"
+            Image.fromarray((rgb * 255).astype(np.uint8)).save(out / "cutouts" / f"{name}_grz.png")
+            rows.append({"id": name, "field": f"f{field:03d}", "true_is_shred": int(shred),
+                         "kind": "shred" if shred else "field"})
+    with open(out / "catalog.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from conftest import TINY_SHREDNET
 from galseg.evaluate.metrics import binary_scores, roc_auc, roc_curve
@@ -19,39 +17,6 @@ from galseg.training.shreds import (
     load_shred_examples,
     train_shred_classifier,
 )
-
-
-def _blob(size: int, x: float, y: float, sigma: float, amplitude: float) -> np.ndarray:
-    yy, xx = np.mgrid[0:size, 0:size]
-    return amplitude * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma**2))
-
-
-@pytest.fixture(scope="module")
-def shred_data(tmp_path_factory):
-    """48 cutouts from 12 fields: a shred is a small knot with a big disc beside it,
-    a galaxy is a blob alone; easy enough for a tiny network to learn a little."""
-    out = tmp_path_factory.mktemp("shreds")
-    (out / "cutouts").mkdir()
-    rng = np.random.default_rng(3)
-    rows = []
-    for field in range(12):
-        for det in range(4):
-            shred = (field + det) % 2 == 0
-            sky = 0.12 + 0.02 * rng.standard_normal((128, 128))
-            light = _blob(128, 64, 64, 2.0 if shred else 5.0, 0.6)
-            if shred:
-                light += _blob(128, 64 + rng.uniform(-30, 30), 64 + rng.uniform(20, 40),
-                               25.0, 0.5)
-            rgb = np.clip(np.stack([sky + light * c for c in (0.9, 1.0, 1.1)], -1), 0, 1)
-            name = f"f{field:03d}_{det:02d}"
-            Image.fromarray((rgb * 255).astype(np.uint8)).save(out / "cutouts" / f"{name}_grz.png")
-            rows.append({"id": name, "field": f"f{field:03d}", "true_is_shred": int(shred),
-                         "kind": "shred" if shred else "field"})
-    with open(out / "catalog.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return out
 
 
 def test_folds_depend_only_on_the_field_name():

@@ -86,17 +86,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
     shreds = models.add_parser(
         "shreds",
-        help="the shred classifier, on a catalog made by `galseg simulate --shred-fields`",
+        help="the shred classifier, on a simulated shred catalog or on eye-labelled real cutouts",
         description=(
-            "Classify every detection of a simulated shred catalog (DIR/catalog.csv with the "
-            "truth column true_is_shred, DIR/cutouts/) and score it: ROC curve and AUC, accuracy, "
-            "completeness and purity at the threshold, per truth kind, and calibration. "
-            "Writes OUT/metrics.json, OUT/predictions.csv, OUT/roc.png and "
-            "OUT/reliability.png and prints the summary as markdown."
+            "Classify every detection of a simulated shred catalog (--data: DIR/catalog.csv "
+            "with the truth column true_is_shred, DIR/cutouts/), or the eye-labelled real "
+            "cutouts of one split of a label file (--real-labels, --real-images, --split; "
+            "beside the survey pipelines' isophote rule), and score it: ROC curve and AUC "
+            "with a 95%% bootstrap interval, accuracy, completeness (recall) and purity "
+            "(precision) at the threshold, per kind, and calibration. Writes "
+            "OUT/metrics.json, OUT/predictions.csv, OUT/roc.png, OUT/reliability.png (and "
+            "OUT/worst_errors.png for real labels) and prints the summary as markdown."
         ),
     )
-    shreds.add_argument("--data", required=True, type=Path, metavar="DIR",
-                        help="shred catalog folder; use one the model was not trained on")
+    shreds.add_argument("--data", type=Path, metavar="DIR",
+                        help="simulated shred catalog folder; use one the model was not "
+                             "trained on")
+    shreds.add_argument("--real-labels", type=Path, metavar="CSV",
+                        help="eye labels of real cutouts (e.g. eye_labels/legacy_shreds.csv)")
+    shreds.add_argument("--real-images", type=Path, metavar="DIR",
+                        help="folder of the labelled cutouts, <objID>_grz.png")
+    shreds.add_argument("--split", choices=("train", "calibration", "test"), default="test",
+                        help="which split of the real labels (default: test)")
+    shreds.add_argument("--calibration", default=None,
+                        help="which of the model's calibrations: real or simulated "
+                             "(default: the model's default)")
     shreds.add_argument("--model", type=Path, default=None,
                         help="model file from `galseg train shreds` (default: shipped)")
     shreds.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
@@ -182,16 +195,41 @@ def _evaluate_segmenter(args: argparse.Namespace) -> int:
 
 
 def _evaluate_shreds(args: argparse.Namespace) -> int:
-    from galseg.evaluate.shreds import evaluate_shred_classifier, write_figures
+    from PIL import Image
+
+    from galseg.evaluate.shreds import (
+        evaluate_shred_classifier,
+        evaluate_shred_classifier_real,
+        worst_errors_figure,
+        write_figures,
+    )
     from galseg.predict.shreds import ShredClassifier
+
+    real = args.real_labels is not None or args.real_images is not None
+    if real and (args.real_labels is None or args.real_images is None):
+        raise SystemExit("error: --real-labels and --real-images go together")
+    if real == (args.data is not None):
+        raise SystemExit("error: give either --data or --real-labels with --real-images")
 
     def evaluate() -> tuple[Any, list[Path]]:
         classifier = ShredClassifier.from_file(args.model, device=args.device,
-                                               batch_size=args.batch_size, tta=args.tta)
-        evaluation = evaluate_shred_classifier(args.data, classifier, threshold=args.threshold,
-                                               progress=not args.quiet)
+                                               batch_size=args.batch_size, tta=args.tta,
+                                               calibration=args.calibration)
+        if real:
+            evaluation = evaluate_shred_classifier_real(
+                args.real_labels, args.real_images, classifier, split=args.split,
+                threshold=args.threshold, progress=not args.quiet)
+        else:
+            evaluation = evaluate_shred_classifier(args.data, classifier,
+                                                   threshold=args.threshold,
+                                                   progress=not args.quiet)
         evaluation.setup["model"] = str(args.model) if args.model else "default"
-        return evaluation, evaluation.write(args.out) + write_figures(evaluation, args.out)
+        written = evaluation.write(args.out) + write_figures(evaluation, args.out)
+        if real:
+            path = args.out / "worst_errors.png"
+            Image.fromarray(worst_errors_figure(evaluation, args.real_images)).save(path)
+            written.append(path)
+        return evaluation, written
 
     return _report(args, evaluate)
 

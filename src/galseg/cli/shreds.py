@@ -101,6 +101,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="rows read, classified and saved at a time (512)")
     parser.add_argument("--workers", type=int, default=4,
                         help="threads reading cutout files (4)")
+    parser.add_argument("--calibration", default=None, metavar="NAME",
+                        help="which of the model's calibrations turns scores into p_shred: "
+                             "'real' (the shipped model's default: fitted on eye-labelled real "
+                             "Legacy Surveys sources near nearby galaxies) or 'simulated' "
+                             "(galseg's simulated fields)")
     parser.add_argument("--tta", action="store_true",
                         help="average over the 8 flips/right-angle rotations (8x slower)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
@@ -144,7 +149,8 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         classifier = ShredClassifier.from_file(args.model, device=args.device,
-                                               batch_size=args.batch_size, tta=args.tta)
+                                               batch_size=args.batch_size, tta=args.tta,
+                                               calibration=args.calibration)
         result = clean_catalog(
             args.catalog, args.out, classifier=classifier, images_dir=args.images,
             pattern=args.pattern, id_column=args.id_column, field=args.field,

@@ -104,7 +104,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "DIR/cutouts/<id>_grz.png, as written by `galseg simulate --shred-fields`. Folds "
             "are by field; each fold's network stops early on its held-out fold; the k "
             "networks are shipped together and calibrated (Platt scaling) on their "
-            "out-of-fold predictions. Running the same command again resumes. Uses CUDA with "
+            "out-of-fold predictions. With --real-labels, the eye-labelled real cutouts of the "
+            "label file's train split join the simulated ones (folds by sky group) and its "
+            "calibration split calibrates p_shred for real catalogs (the default calibration "
+            "of the model then; the simulated one is kept). --init-from fine-tunes a trained "
+            "model's members. Running the same command again resumes. Uses CUDA with "
             "mixed precision when available."
         ),
     )
@@ -117,6 +121,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         metavar="C", help="lean stage widths (default %(default)s)")
     shreds.add_argument("--folds", type=int, default=5,
                         help="cross-validation folds = ensemble members (default 5)")
+    shreds.add_argument("--real-labels", type=Path, default=None, metavar="CSV",
+                        help="eye labels of real cutouts (e.g. eye_labels/legacy_shreds.csv: "
+                             "objID, ra, dec, label, split); needs --real-images")
+    shreds.add_argument("--real-images", type=Path, default=None, metavar="DIR",
+                        help="folder of the labelled cutouts, <objID>_grz.png")
+    shreds.add_argument("--real-repeat", type=int, default=1, metavar="N",
+                        help="copies of each real train cutout per epoch (default 1)")
+    shreds.add_argument("--init-from", type=Path, default=None, metavar="MODEL",
+                        help="start each fold from this shred model's member (fine-tuning; "
+                             "same number of folds)")
     _add_run_options(shreds, batch_size=64, lr=1e-3, weight_decay=1e-4, epochs=30, patience=5,
                      time_note=" per fold")
     shreds.set_defaults(func=_train_shreds)
@@ -224,9 +238,13 @@ def _train_shreds(args: argparse.Namespace) -> int:
     config = ShredTrainConfig(model=model, n_folds=args.folds, batch_size=args.batch_size,
                               learning_rate=args.lr, weight_decay=args.weight_decay,
                               max_epochs=args.epochs, patience=args.patience,
-                              max_minutes=args.max_minutes, seed=args.seed)
-    train_shred_classifier(args.data, args.out, config, run_dir=args.run_dir,
-                           device=args.device, progress=not args.quiet)
+                              max_minutes=args.max_minutes, seed=args.seed,
+                              init_from=str(args.init_from) if args.init_from else "")
+    if (args.real_labels is None) != (args.real_images is None):
+        raise SystemExit("error: --real-labels and --real-images go together")
+    train_shred_classifier(args.data, args.out, config, real_labels=args.real_labels,
+                           real_images=args.real_images, real_repeat=args.real_repeat,
+                           run_dir=args.run_dir, device=args.device, progress=not args.quiet)
     return 0
 
 

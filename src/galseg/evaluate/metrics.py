@@ -291,6 +291,24 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
+def bootstrap_auc_interval(scores: np.ndarray, labels: np.ndarray, *, level: float = 0.95,
+                           n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap interval of :func:`roc_auc`: positives and negatives resampled apart
+    (so each resample keeps the class counts), percentile interval at ``level``."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=bool)
+    positive, negative = scores[labels], scores[~labels]
+    if len(positive) == 0 or len(negative) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    both = np.r_[np.ones(len(positive), bool), np.zeros(len(negative), bool)]
+    aucs = [roc_auc(np.r_[rng.choice(positive, len(positive)),
+                          rng.choice(negative, len(negative))], both)
+            for _ in range(n_resamples)]
+    low, high = np.percentile(aucs, [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high)
+
+
 def binary_scores(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
     """Accuracy, completeness (recall of the positive class), purity (its precision), F1,
     and the confusion counts of boolean predictions against boolean truth."""

@@ -20,7 +20,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from os import PathLike
 from pathlib import Path
@@ -213,6 +213,12 @@ class ShredMetadata:
         Default ``p_shred`` above which a source is called a shred.
     training : dict
         Free-form facts about the training run (data, folds, scores).
+    calibrations : dict
+        Every calibration the model carries, by name (``'simulated'``: fitted on
+        simulated detections; ``'real'``: on eye-labelled real catalog sources);
+        ``calibration`` is the one named ``calibration_name``.
+    calibration_name : str
+        Name of the default calibration.
     """
 
     model: CutoutNetConfig
@@ -220,18 +226,42 @@ class ShredMetadata:
     calibration: tuple[float, float] = (1.0, 0.0)
     threshold: float = 0.5
     training: dict[str, Any] = field(default_factory=dict)
+    calibrations: dict[str, tuple[float, float]] = field(default_factory=dict)
+    calibration_name: str = "simulated"
+
+    def __post_init__(self) -> None:
+        if not self.calibrations:
+            object.__setattr__(self, "calibrations",
+                               {self.calibration_name: tuple(self.calibration)})
+        elif self.calibration_name not in self.calibrations:
+            raise ValueError(f"calibration {self.calibration_name!r} is not among "
+                             f"{sorted(self.calibrations)}")
+
+    def with_calibration(self, name: str) -> ShredMetadata:
+        """The same metadata with calibration ``name`` as the default."""
+        if name not in self.calibrations:
+            raise ValueError(f"this model has no {name!r} calibration; it has "
+                             f"{sorted(self.calibrations)}")
+        return replace(self, calibration=tuple(self.calibrations[name]),
+                       calibration_name=name)
 
     def to_json(self) -> str:
         return json.dumps({"model": self.model.to_dict(), "pixscale_arcsec": self.pixscale_arcsec,
                            "calibration": list(self.calibration), "threshold": self.threshold,
-                           "training": self.training}, sort_keys=True)
+                           "training": self.training,
+                           "calibrations": {k: list(v) for k, v in self.calibrations.items()},
+                           "calibration_name": self.calibration_name}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ShredMetadata:
         values = json.loads(text)
+        calibration = tuple(float(v) for v in values["calibration"])
+        name = values.get("calibration_name", "simulated")
+        calibrations = {k: tuple(float(x) for x in v)
+                        for k, v in values.get("calibrations", {name: calibration}).items()}
         return cls(CutoutNetConfig.from_dict(values["model"]), float(values["pixscale_arcsec"]),
-                   tuple(float(v) for v in values["calibration"]), float(values["threshold"]),
-                   values.get("training", {}))
+                   calibration, float(values["threshold"]), values.get("training", {}),
+                   calibrations, name)
 
 
 def save_shred_classifier(members: Sequence[CutoutNet], metadata: ShredMetadata,

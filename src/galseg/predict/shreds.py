@@ -2,9 +2,10 @@
 
 :class:`ShredClassifier` wraps a trained ensemble (:mod:`galseg.models.cutout_net`,
 one member per cross-validation fold): it averages the members' logits and
-maps the mean through the calibration stored with the model, so ``p_shred`` is
-a calibrated probability (on simulated data, the fraction of sources given
-``p_shred = 0.8`` that are shreds is about 0.8; ``docs/models.md``).
+maps the mean through a calibration stored with the model, so ``p_shred`` is
+a calibrated probability for the population that calibration was fitted on
+(``'real'``: eye-labelled Legacy Surveys catalog sources near nearby galaxies;
+``'simulated'``: galseg's simulated fields; ``docs/shreds.md``).
 
 Inputs are colour cutouts as the survey makes them: ``(N, S, S, 3)`` RGB, uint8
 or float in [0, 1], S = 128 pixels at 0.469 arcsec/px for the default model.
@@ -45,25 +46,32 @@ class ShredClassifier:
     tta : bool
         Also average over the 8 flips and right-angle rotations of each cutout
         (test-time augmentation; 8 times slower).
+    calibration : str, optional
+        Which of the model's calibrations maps logits to ``p_shred``
+        (``metadata.calibrations``: ``'real'``, fitted on eye-labelled real catalog
+        sources, or ``'simulated'``); default: the model's default.
     """
 
     def __init__(self, members: list[CutoutNet], metadata: ShredMetadata, *,
                  device: torch.device | str | None = None, batch_size: int = 256,
-                 tta: bool = False) -> None:
+                 tta: bool = False, calibration: str | None = None) -> None:
         if not members:
             raise ValueError("a shred classifier needs at least one member network")
         self.device, self.members = members_on_device(members, device)
-        self.metadata = metadata
+        self.metadata = metadata if calibration is None else metadata.with_calibration(
+            calibration)
         self.batch_size = int(batch_size)
         self.tta = bool(tta)
 
     @classmethod
     def from_file(cls, path: str | PathLike[str] | None = None, *,
                   device: torch.device | str | None = None,
-                  batch_size: int = 256, tta: bool = False) -> ShredClassifier:
+                  batch_size: int = 256, tta: bool = False,
+                  calibration: str | None = None) -> ShredClassifier:
         """Load a model file (default: the classifier shipped with galseg)."""
         members, metadata = load_shred_classifier(path)
-        return cls(members, metadata, device=device, batch_size=batch_size, tta=tta)
+        return cls(members, metadata, device=device, batch_size=batch_size, tta=tta,
+                   calibration=calibration)
 
     @property
     def cutout_size(self) -> int:

@@ -80,6 +80,16 @@ class CutoutExamples:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @classmethod
+    def concatenate(cls, parts: list[CutoutExamples]) -> CutoutExamples:
+        """All examples of ``parts``, in order (zooms of parts without them are 1)."""
+        zooms = None
+        if any(p.zooms is not None for p in parts):
+            zooms = np.concatenate([np.ones(len(p)) if p.zooms is None else p.zooms
+                                    for p in parts])
+        return cls(*(np.concatenate([getattr(p, name) for p in parts])
+                     for name in ("ids", "groups", "kinds", "images", "labels")), zooms)
+
     def subset(self, index: np.ndarray) -> CutoutExamples:
         return CutoutExamples(self.ids[index], self.groups[index], self.kinds[index],
                               self.images[index], self.labels[index],
@@ -135,6 +145,8 @@ class EnsembleTrainConfig:
     counts of an 8-bit image (0: none)."""
     lr_factor: float = 0.3
     lr_patience: int = 2
+    init_from: str = ""
+    """Model file whose members start the folds (fine-tuning; empty: from scratch)."""
 
     def __post_init__(self) -> None:
         if self.n_folds < 2:
@@ -227,7 +239,8 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
 
 def train_fold(fold: int, examples: CutoutExamples, folds: np.ndarray,
                config: EnsembleTrainConfig, run_dir: Path, device: torch.device,
-               progress: bool, log: Callable[[str], None],
+               progress: bool, log: Callable[[str], None], *,
+               init_member: CutoutNet | None = None,
                ) -> tuple[CutoutNet, dict[str, Any], np.ndarray]:
     """Train (or, when ``done.npz`` exists, reload) one member of the ensemble.
 
@@ -251,6 +264,8 @@ def train_fold(fold: int, examples: CutoutExamples, folds: np.ndarray,
         Show a progress bar.
     log : callable
         Receives one line per epoch and a summary.
+    init_member : CutoutNet, optional
+        Start from this network's weights (``config.init_from`` names its file).
 
     Returns
     -------
@@ -268,6 +283,8 @@ def train_fold(fold: int, examples: CutoutExamples, folds: np.ndarray,
     val = examples.subset(val_index)
     torch.manual_seed(config.seed * 1000 + fold)
     model = CutoutNet(config.model).to(device, memory_format=torch.channels_last)
+    if init_member is not None:
+        model.load_state_dict(init_member.state_dict())
     config_json = stable_config_json(config.to_dict())
     if done_path.is_file():
         with np.load(done_path) as stored:
@@ -360,12 +377,14 @@ def train_ensemble(
     progress: bool = True,
     log: Callable[[str], None] = print,
     what: str = "positive",
+    init_members: list[CutoutNet] | None = None,
 ) -> EnsembleOutcome:
     """Train one :class:`CutoutNet` per fold of ``examples`` and calibrate their mean.
 
     ``run_dir`` receives ``config.json`` and one ``fold<k>/`` folder per fold
     (checkpoints, metrics, ``done.npz``); a run started again resumes from them.
-    ``what`` names the positive class in messages.
+    ``what`` names the positive class in messages. ``init_members`` (one per fold)
+    start the folds from trained networks instead of from scratch.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -374,6 +393,8 @@ def train_ensemble(
     if examples.images.shape[1:3] != (size, size):
         raise ValueError(f"cutouts are {examples.images.shape[1:3]}, the model takes "
                          f"{size}x{size}")
+    if init_members is not None and len(init_members) != config.n_folds:
+        raise ValueError(f"{len(init_members)} starting networks for {config.n_folds} folds")
     folds = examples.folds(config.n_folds)
     for fold in range(config.n_folds):
         held_out = examples.labels[folds == fold]
@@ -385,8 +406,9 @@ def train_ensemble(
     members, infos = [], []
     oof = np.full(len(examples), np.nan, np.float32)
     for fold in range(config.n_folds):
-        member, info, logits = train_fold(fold, examples, folds, config, run_dir, device,
-                                          progress, log)
+        member, info, logits = train_fold(
+            fold, examples, folds, config, run_dir, device, progress, log,
+            init_member=None if init_members is None else init_members[fold])
         oof[folds == fold] = logits
         members.append(member)
         infos.append({k: v for k, v in info.items() if k != "config"})
