@@ -20,6 +20,9 @@ Usage::
    PNG cutout per row. Reported: the shred fraction at the model's threshold and
    the end-to-end rate (cutouts/s). Figure: ``shreds_legacy_montage.png``, the
    sources with the highest p_shred next to a random sample of the rest.
+3. With ``--speed-baseline MODEL --repeats N``: the Legacy run end to end with the
+   model and with MODEL alternately, N times each, in one process; medians and their
+   ratio (the machine's load changes between runs, so only alternated figures compare).
 """
 
 from __future__ import annotations
@@ -139,6 +142,21 @@ def _legacy(classifier: ShredClassifier, folder: Path, out: Path,
     return summary, figure
 
 
+def _speed(classifier: ShredClassifier, baseline: ShredClassifier, folder: Path, out: Path,
+           repeats: int) -> dict:
+    rates: dict[str, list[float]] = {"model": [], "baseline": []}
+    for _ in range(repeats):
+        for name, model in (("model", classifier), ("baseline", baseline)):
+            result = clean_catalog(folder / "catalog.fits", out / f"speed_{name}.fits",
+                                   classifier=model, images_dir=folder / "images",
+                                   id_column="objID", pattern="{id}_grz.png", progress=False,
+                                   overwrite_columns=True)
+            rates[name].append(result.n_rows / result.elapsed_s)
+    medians = {name: float(np.median(values)) for name, values in rates.items()}
+    return {"cutouts_per_second": rates, "median": medians,
+            "ratio_model_to_baseline": medians["model"] / medians["baseline"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=None)
@@ -149,6 +167,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/shreds_real"))
     parser.add_argument("--figures", type=Path, default=Path("docs/images"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--speed-baseline", type=Path, default=None, metavar="MODEL",
+                        help="also time the Legacy run against this model, alternating")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     classifier = ShredClassifier.from_file(args.model)
@@ -158,6 +179,9 @@ def main() -> None:
     legacy, montage = _legacy(classifier, args.data / "legacy_cutouts", args.out, args.seed)
     save_figure(montage, args.figures / "shreds_legacy_montage.png", dpi=100)
     summary = {"m51": m51, "legacy": legacy, "model": str(args.model or "default")}
+    if args.speed_baseline is not None:
+        summary["speed"] = _speed(classifier, ShredClassifier.from_file(args.speed_baseline),
+                                  args.data / "legacy_cutouts", args.out, args.repeats)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
 

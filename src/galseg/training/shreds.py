@@ -129,7 +129,7 @@ def _read_cutouts(paths: list[Path], *, progress: bool, what: Path) -> np.ndarra
             raise InputFileError(path, f"cutout shape {array.shape}, expected {images.shape[1:]}")
         images[i] = array
     if images is None:
-        raise InputFileError(what, "no rows")
+        raise InputFileError(what, "no rows to read cutouts for")
     return images
 
 
