@@ -11,8 +11,8 @@ Two levels, as for the bar (``galseg.measure.bar``):
   arms are obvious (high vote fractions all along them) or faint (low ones); a fixed
   level cuts faint arms short and lets obvious ones spread. The square makes the cut a
   larger fraction of the peak on strong maps (0.3 of a peak of 0.6) than on weak ones
-  (0.1 of a peak of 0.2): a fixed fraction (``'peak0.15'``, the default until
-  2026-12-03) left the masks of strong maps about 1.8 times the true arms' area.
+  (0.1 of a peak of 0.2): a fixed fraction such as ``'peak0.15'`` leaves the masks of
+  strong maps about 1.8 times the true arms' area.
   Measured against simulated truth on the shipped model's validation maps:
   ``docs/measurements.md``.
 """

@@ -177,10 +177,10 @@ class _FixedScaleTransform(GeneralizedRCNNTransform):
 
         torchvision makes the mask targets with ``roi_align(aligned=False)``, which reads
         a box in coordinates where pixel *centres* are whole numbers, but pastes the
-        predictions back as if pixel *edges* were: every mask came back half a pixel up
-        and left of where it was learned (a truth mask taken through both steps moved
-        by -0.50 px in x and y on 300 GZ1 masks; +0.5 px here gives 0.00, and its IoU
-        with itself rises from 0.956 to 0.965). The boxes are left as predicted.
+        predictions back as if pixel *edges* were, which puts every mask half a pixel up
+        and left of where it was learned (a truth mask taken through both steps moves
+        by -0.50 px in x and y on 300 GZ1 masks; with +0.5 px here by 0.00, and its IoU
+        with itself is 0.965 instead of 0.956). The boxes are left as predicted.
         """
         if self.training:
             return result

@@ -31,9 +31,9 @@ The counts scale with the field's area ``A`` in reference fields
 the surface density of the 256 px fields: ``round(A)`` to ``round(8 A)``
 galaxies (at least 1), one chance of a pair per whole reference field (and a
 proportional one for the remainder), Poisson ``2 A`` stars (at most
-``max(1, round(4 A))``). For a 256 px field these are the draws, random number
-for random number, of the fixed counts used before fields scaled, so 256 px
-data sets are unchanged; smaller fields hold fewer objects. Galaxy sizes do not
+``max(1, round(4 A))``). For a 256 px field ``A = 1`` and the draws are
+those of fixed counts (1 to 8 galaxies, Poisson 2 stars, at most 4); smaller fields hold
+fewer objects. Galaxy sizes do not
 grow beyond those of a 256 px field, each source is rendered on its own stamp
 (:mod:`galseg.sim.stamps`) and overlaps are measured on mask bounding boxes, so
 time and memory grow with the number of objects, not with the field: a 2048 px

@@ -56,11 +56,10 @@ In the noise-free, PSF-convolved r band:
    host (``source_kind`` says of which galaxy); a knotty dwarf is
    occasionally shredded too.
 
-An older rule (the first shipped shred model's) used the segment alone, the
-largest ``E`` over the whole segment. In a large segment the host's arm
-light then outweighed a star or compact galaxy sitting at the catalog
-position, and such detections were labelled shreds although the cutout's
-centre shows the star or galaxy (``docs/simulator.md``).
+Why the centre and not the whole segment: in a large segment the host's arm
+light outweighs a star or compact galaxy sitting at the catalog position, so
+the largest ``E`` over the segment would call such detections shreds although
+the cutout's centre shows the star or galaxy (``docs/simulator.md``).
 
 ``true_is_shred`` is 1 for ``shred`` and 0 for every other kind.
 

