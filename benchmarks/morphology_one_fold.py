@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from galseg.evaluate.metrics import roc_auc
 from galseg.models.weights import MorphologyMetadata
+from galseg.scores import roc_auc
 from galseg.training.ensemble import train_fold
 from galseg.training.morphology import DEFAULT_MORPHOLOGY_CONFIG, morphology_examples
 

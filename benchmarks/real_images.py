@@ -36,9 +36,9 @@ from PIL import Image
 
 from galseg.data.gz1 import GZ1_SEGMENTER_CROP, central_crop, gz1_split
 from galseg.data.images import image_from_array, read_image
-from galseg.evaluate.metrics import roc_auc
 from galseg.models.geometry import DIHEDRAL_VIEWS
 from galseg.predict.segment import Segmenter
+from galseg.scores import roc_auc
 from galseg.visualize import overlay_maps
 
 

@@ -10,6 +10,7 @@ from _gz3d_files import SIZE, polygons_json, rows, write_release_file
 from galseg.cli.main import main
 from galseg.data.gz3d import gz3d_wcs
 from galseg.data.maps import read_vote_maps_fits, read_vote_maps_png
+from galseg.errors import InputFileWarning
 
 SQUARE = [(10, 10), (30, 10), (30, 30), (10, 30)]
 INNER = [(15, 15), (25, 15), (25, 25), (15, 25)]
@@ -110,3 +111,23 @@ def test_thresholds_must_be_positive(tmp_path, inputs, capsys):
     with pytest.raises(SystemExit):
         main(["labels", str(inputs[0]), "--out", str(tmp_path), "--thresholds", "0"])
     assert "thresholds are at least 1 vote" in capsys.readouterr().err
+
+
+def test_centre_star_table_lacking_columns_only_warns(tmp_path, inputs):
+    # vote maps need HDUs 9 and 10 only; HDU 8 without time_stamp and star_points is read
+    good_a = inputs[0]
+    partial = tmp_path / "gz3d_a_127_9.fits"
+    with fits.open(good_a) as hdul:
+        hdul[8] = fits.BinTableHDU.from_columns(
+            [fits.Column("classification_id", "K", array=[1, 2, 3]),
+             fits.Column("center_points", "20A", array=["[]", "[]", "[]"])])
+        hdul.writeto(partial)
+    out = tmp_path / "out"
+    with pytest.warns(InputFileWarning, match=r"HDU 8 lacks column\(s\) time_stamp, star_points"):
+        status = main(["labels", str(good_a), str(partial), "--out", str(out)])
+    assert status == 0
+    complete = read_vote_maps_fits(out / "gz3d_a_127_1_votes.fits")
+    maps = read_vote_maps_fits(out / "gz3d_a_127_9_votes.fits")
+    assert maps.n_spiral_volunteers == complete.n_spiral_volunteers == 3
+    assert np.array_equal(maps.spiral_count, complete.spiral_count)
+    assert np.array_equal(maps.bar_count, complete.bar_count)

@@ -28,8 +28,9 @@ from galseg.data.gz3d import (
     read_gz3d,
     write_gz3d,
 )
-from galseg.errors import InputFileError
+from galseg.errors import InputFileError, InputFileWarning
 from galseg.labels.classification import VolunteerClassification
+from galseg.labels.rasterize import vote_maps
 
 SQUARE = [(10, 10), (20, 10), (20, 20), (10, 20)]
 BOWTIE = [(30, 30), (40, 40), (40, 30), (30, 40)]
@@ -222,6 +223,58 @@ def test_missing_column(tmp_path, release_file):
         hdul.writeto(tmp_path / "nocol.fits")
     with pytest.raises(InputFileError, match=r"HDU 10 lacks column.*time_stamp, bar_paths"):
         read_gz3d(tmp_path / "nocol.fits")
+
+
+def _centre_star_table_without(release_file, out, *missing):
+    """``release_file`` with HDU 8 (centres and stars) lacking the columns ``missing``."""
+    with fits.open(release_file) as hdul:
+        table = hdul[8]
+        kept = [c for c in table.columns if c.name not in missing]
+        hdul[8] = fits.BinTableHDU.from_columns(
+            [fits.Column(c.name, c.format, array=table.data[c.name]) for c in kept])
+        hdul.writeto(out)
+    return out
+
+
+@pytest.mark.parametrize("missing", [("time_stamp",), ("star_points",),
+                                     ("time_stamp", "star_points")])
+def test_centre_star_table_lacking_columns_warns_and_reads(tmp_path, release_file, missing):
+    # galseg labels needs only HDUs 9 and 10: HDU 8 without a column is read without it
+    complete = read_gz3d(release_file)
+    path = _centre_star_table_without(release_file, tmp_path / "hdu8.fits", *missing)
+    with pytest.warns(InputFileWarning, match=rf"hdu8.fits: HDU 8 lacks column\(s\) "
+                                              rf"{', '.join(missing)}; read without them"):
+        subject = read_gz3d(path)
+    assert subject.n_spiral_classifications == complete.n_spiral_classifications
+    assert subject.n_bar_classifications == complete.n_bar_classifications
+    assert subject.n_center_star_classifications == complete.n_center_star_classifications
+    by_id = {c.classification_id: c for c in complete.classifications}
+    for drawing in subject.classifications:
+        before = by_id[drawing.classification_id]
+        for feature in ("spiral_paths", "bar_paths"):
+            assert ([p.tolist() for p in getattr(drawing, feature)]
+                    == [p.tolist() for p in getattr(before, feature)])
+        assert drawing.center_points.tolist() == before.center_points.tolist()
+        if "star_points" in missing:
+            assert drawing.star_points.shape == (0, 2)
+        else:
+            assert drawing.star_points.tolist() == before.star_points.tolist()
+        # a time stamp comes from the first table that has one; here the centre/star
+        # volunteers (301, 302) answered no other task
+        only_centre_star = drawing.classification_id in (301, 302)
+        expected = "" if "time_stamp" in missing and only_centre_star else before.time_stamp
+        assert drawing.time_stamp == expected
+    np.testing.assert_array_equal(vote_maps(subject).spiral_count, vote_maps(complete).spiral_count)
+    np.testing.assert_array_equal(vote_maps(subject).bar_count, vote_maps(complete).bar_count)
+
+
+def test_centre_star_table_without_ids_is_left_out(tmp_path, release_file):
+    path = _centre_star_table_without(release_file, tmp_path / "noid.fits", "classification_id")
+    with pytest.warns(InputFileWarning, match=r"HDU 8 lacks column\(s\) classification_id; "
+                                              r"the table is left out"):
+        subject = read_gz3d(path)
+    assert subject.n_center_star_classifications == 0
+    assert subject.n_spiral_classifications == read_gz3d(release_file).n_spiral_classifications
 
 
 # --------------------------------------------------------------------------------------

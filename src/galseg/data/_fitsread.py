@@ -21,7 +21,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import FITSFixedWarning
 
-from galseg.errors import InputFileError
+from galseg.errors import GalsegWarning, InputFileError
 
 FITS_READ_ERRORS = (OSError, ValueError, TypeError, EOFError, IndexError, KeyError,
                     zlib.error)
@@ -49,7 +49,9 @@ def read_fits_checked(path: str | PathLike[str], read: Callable[[fits.HDUList], 
     ``read`` must load what it needs (the file is closed afterwards) and may raise
     ``InputFileError`` itself (no such HDU, ...), which passes through unchanged
     unless the file is truncated: a cut-off file is reported as that, whatever
-    part of it went missing.
+    part of it went missing. Warnings of galseg's own that ``read`` gives
+    (:class:`~galseg.errors.GalsegWarning`) reach the caller; astropy's are only
+    looked at for damage.
     """
     own_error: InputFileError | None = None
     failure: Exception | None = None
@@ -75,4 +77,7 @@ def read_fits_checked(path: str | PathLike[str], read: Callable[[fits.HDUList], 
         raise own_error
     if not done:
         raise InputFileError(path, f"not a readable {what}, or corrupt ({failure})")
+    for warning in caught:
+        if issubclass(warning.category, GalsegWarning):
+            warnings.warn(warning.message, stacklevel=2)
     return result  # type: ignore[return-value]

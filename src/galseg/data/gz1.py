@@ -42,8 +42,8 @@ from tqdm import tqdm
 
 from galseg.data.catalogs import read_catalog
 from galseg.data.detection_examples import write_example_tables, write_masks
+from galseg.data.splits import unit_hash
 from galseg.errors import InputFileError
-from galseg.training.examples import unit_hash
 
 GZ1_CLASSES = {0: "elliptical", 1: "spiral", 2: "spiral", 3: "spiral"}
 """Galaxy Zoo 1 class code -> galseg class; codes 4 (don't know) and 5 (merger) are left out."""

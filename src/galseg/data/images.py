@@ -29,9 +29,8 @@ from PIL import Image, UnidentifiedImageError
 
 from galseg.data._fitsread import read_fits_checked
 from galseg.data.colour import LEGACY_BAND_SCALES, LEGACY_NATIVE_PIXSCALE_ARCSEC, legacy_rgb
+from galseg.data.survey import BANDS, ObservingConditions
 from galseg.errors import InputFileError
-from galseg.sim.galaxy import BANDS
-from galseg.sim.scene import ObservingConditions
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fz")
 """Suffixes read as FITS (so is any file starting with a FITS, gzip or bzip2 signature)."""

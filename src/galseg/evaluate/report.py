@@ -10,7 +10,7 @@ the detector's) writable as JSON.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from astropy.table import Table
@@ -39,8 +39,28 @@ from galseg.evaluate.metrics import (
 )
 from galseg.measure.arms import DEFAULT_SPIRAL_THRESHOLD
 
-if TYPE_CHECKING:
-    from galseg.evaluate.segmentation import SegmenterEvaluation
+
+class PerGalaxyScores(Protocol):
+    """What the summary reads of an evaluation: its per-galaxy table and the rule
+    choices made on it (:class:`galseg.evaluate.segmentation.SegmenterEvaluation`, which
+    imports this module to summarise itself, so this module does not import it back)."""
+
+    table: Table
+    setup: dict[str, Any]
+
+    def feature_rows(self, feature: str, *, calibration: bool) -> np.ndarray: ...
+
+    def iou_at(self, feature: str, source: str, threshold: float, rows: np.ndarray,
+               family: str = ...) -> np.ndarray: ...
+
+    def chosen_rule(self, feature: str, source: str,
+                    families: Sequence[str] = ...) -> tuple[str, float | None]: ...
+
+    def chosen_votes(self, feature: str) -> tuple[float | None, float | None]: ...
+
+    def test_ious(self, feature: str, *, model_families: Sequence[str] = ...,
+                  consensus_families: Sequence[str] = ...) -> tuple[np.ndarray, np.ndarray]: ...
+
 
 # --------------------------------------------------------------------------------
 # Summary of the per-galaxy table
@@ -53,7 +73,7 @@ def _comparison(model: np.ndarray, consensus: np.ndarray) -> dict[str, Any]:
             "fraction_tied": mean_or_nan(model == consensus)}
 
 
-def _model_vs_consensus(evaluation: SegmenterEvaluation, feature: str) -> dict[str, Any]:
+def _model_vs_consensus(evaluation: PerGalaxyScores, feature: str) -> dict[str, Any]:
     """The model's mask against the volunteers' consensus mask on the test galaxies.
 
     The headline compares each at its own best rule, chosen on the calibration galaxies
@@ -96,7 +116,7 @@ def _model_vs_consensus(evaluation: SegmenterEvaluation, feature: str) -> dict[s
             "default_rule": _default_rule_comparison(evaluation, feature, consensus_rule)}
 
 
-def _default_rule_comparison(evaluation: SegmenterEvaluation, feature: str,
+def _default_rule_comparison(evaluation: PerGalaxyScores, feature: str,
                              consensus_rule: tuple[str, float | None],
                              ) -> dict[str, Any] | None:
     """The model at ``galseg.measure``'s default arm rule against the consensus at its
@@ -145,7 +165,7 @@ def _bar_length(table: Table, source: str) -> dict[str, Any]:
     return scores
 
 
-def summarize(evaluation: SegmenterEvaluation) -> dict[str, Any]:
+def summarize(evaluation: PerGalaxyScores) -> dict[str, Any]:
     """Aggregate scores of an evaluation (:attr:`SegmenterEvaluation.summary`)."""
     table = evaluation.table
     summary: dict[str, Any] = {"setup": {

@@ -27,15 +27,10 @@ from matplotlib.figure import Figure
 
 from galseg.data._atomic import write_bytes_atomic
 from galseg.evaluate.figures import save_figure
-from galseg.evaluate.metrics import (
-    binary_scores,
-    bootstrap_auc_interval,
-    roc_auc,
-    roc_curve,
-)
 from galseg.labels.eye import montage
 from galseg.predict.classical_shreds import isophote_shred_rule
 from galseg.predict.shreds import ShredClassifier
+from galseg.scores import binary_scores, bootstrap_auc_interval, roc_auc, roc_curve
 from galseg.training.ensemble import CutoutExamples
 from galseg.training.shreds import load_real_shred_examples, load_shred_examples
 

@@ -29,15 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from astropy.wcs import WCS
 
 from galseg.labels.classification import VolunteerClassification
-
-if TYPE_CHECKING:
-    from galseg.data.gz3d import GZ3DSubject
 
 FEATURES = ("spiral", "bar")
 """Features volunteers drew polygons for, in the order galseg stores them."""
@@ -600,8 +597,31 @@ class VoteMaps:
         )
 
 
+
+class ClassifiedSubject(Protocol):
+    """What :func:`vote_maps` reads of a subject: a GZ3D file's image grid, its
+    volunteers' drawings and how many volunteers saw each task
+    (:class:`galseg.data.gz3d.GZ3DSubject` is one; labels sit below the file formats
+    and do not import them)."""
+
+    @property
+    def image(self) -> np.ndarray: ...
+
+    @property
+    def classifications(self) -> Sequence[VolunteerClassification]: ...
+
+    @property
+    def wcs(self) -> WCS | None: ...
+
+    @property
+    def n_spiral_classifications(self) -> int: ...
+
+    @property
+    def n_bar_classifications(self) -> int: ...
+
+
 def vote_maps(
-    source: GZ3DSubject | Sequence[VolunteerClassification],
+    source: ClassifiedSubject | Sequence[VolunteerClassification],
     *,
     shape: Sequence[int] | None = None,
     wcs: WCS | None = None,

@@ -24,8 +24,8 @@ from scipy.ndimage import binary_fill_holes
 from scipy.spatial import ConvexHull
 from skimage.measure import label, regionprops
 
+from galseg.data.gz3d import image_angle_to_position_angle
 from galseg.physical import kpc_per_arcsec
-from galseg.sim.scene import image_angle_to_position_angle
 
 DEFAULT_BAR_THRESHOLD_RULE: float | str = "median-nonzero"
 """Threshold of the bar map: the median of its non-zero pixels, the rule of Walmsley &

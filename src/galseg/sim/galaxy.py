@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from galseg.data.survey import BANDS
 from galseg.sim import profiles
 
-BANDS = "grz"
-N_BANDS = 3
+N_BANDS = len(BANDS)
 # Extinction per unit g-band optical depth in g, r, z (roughly A_lambda/A_g for
 # a Milky Way-like law); dust reddens what it dims.
 DUST_BAND_RATIOS = np.array([1.0, 0.72, 0.45], dtype=np.float32)

@@ -31,6 +31,8 @@ import numpy as np
 from scipy.signal import fftconvolve
 
 from galseg.data.colour import LEGACY_NATIVE_PIXSCALE_ARCSEC, legacy_rgb
+from galseg.data.gz3d import image_angle_to_position_angle
+from galseg.data.survey import ObservingConditions
 from galseg.physical import kpc_per_arcsec
 from galseg.sim import profiles
 from galseg.sim.galaxy import BANDS, N_BANDS, GalaxyModel, RenderedGalaxy, render_galaxy
@@ -43,38 +45,6 @@ BAR_MIN_LIGHT_FRACTION = 0.2
 BAR_MIN_VISIBLE_FRACTION = 0.5
 MIN_TRUTH_PIXELS = 12
 """A feature with fewer truth pixels than this is not counted as present (not seeable)."""
-
-
-@dataclass(frozen=True)
-class ObservingConditions:
-    """Seeing, depth and pixel scale of a cutout.
-
-    Attributes
-    ----------
-    pixscale_arcsec : float
-        Pixel scale.
-    psf_fwhm_arcsec : tuple of float
-        Moffat PSF FWHM in g, r, z.
-    sky_noise_nmgy : tuple of float
-        Per-pixel sky noise (1 sigma) in g, r, z, in nanomaggies per native
-        0.262 arcsec pixel; rescaled to ``pixscale_arcsec`` as a surface-brightness
-        depth (so coarser pixels are less noisy per unit surface brightness).
-    gain_e_per_nmgy : float
-        Electrons per nanomaggy in a coadd, for the galaxies' own Poisson noise.
-    psf_beta : float
-        Moffat index.
-    """
-
-    pixscale_arcsec: float = LEGACY_NATIVE_PIXSCALE_ARCSEC
-    psf_fwhm_arcsec: tuple[float, float, float] = (1.35, 1.2, 1.1)
-    sky_noise_nmgy: tuple[float, float, float] = (0.0029, 0.0050, 0.0077)
-    gain_e_per_nmgy: float = 3000.0
-    psf_beta: float = 3.5
-
-    def sky_sigma_per_pixel(self) -> np.ndarray:
-        """Sky noise (g, r, z) in nanomaggies per pixel of this cutout."""
-        return np.asarray(self.sky_noise_nmgy) * (self.pixscale_arcsec
-                                                  / LEGACY_NATIVE_PIXSCALE_ARCSEC)
 
 
 @dataclass(frozen=True)
@@ -136,16 +106,6 @@ class SceneSpec:
     neighbours: tuple[Neighbour, ...] = ()
     stars: tuple[Star, ...] = ()
     noise_seed: int = 0
-
-
-def image_angle_to_position_angle(angle_deg: float) -> float:
-    """Image-plane angle (ccw from +x) -> sky position angle east of north, in [0, 180).
-
-    Valid for the GZ3D pixel convention galseg writes: CD = diag(-s, -s), i.e. north
-    towards decreasing row and east towards decreasing column.
-    """
-    a = np.deg2rad(angle_deg)
-    return float(np.rad2deg(np.arctan2(-np.cos(a), -np.sin(a))) % 180.0)
 
 
 @dataclass(frozen=True, eq=False)

@@ -45,10 +45,10 @@ import torch
 from torchvision.ops import masks_to_boxes
 
 from galseg.data.detection_examples import DetectionExample, read_detection_examples
+from galseg.data.splits import unit_hash
 from galseg.models.detector import DetectorConfig, GalaxyMaskRCNN, build_detector
 from galseg.models.geometry import dihedral
 from galseg.models.weights import DetectorMetadata, load_detector, save_detector
-from galseg.training.examples import unit_hash
 from galseg.training.loop import (
     LoopSettings,
     autocast,

@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from galseg.evaluate.metrics import binary_scores, roc_auc
+from galseg.data.splits import unit_hash
 from galseg.models.cutout_net import CutoutNet, CutoutNetConfig, platt_probability
 from galseg.models.geometry import box_crops
-from galseg.training.examples import unit_hash
+from galseg.scores import binary_scores, roc_auc
 from galseg.training.loop import (
     LoopSettings,
     augment_images,
@@ -349,7 +349,7 @@ class EnsembleOutcome:
         Platt ``(a, b)`` fitted on the out-of-fold logits.
     out_of_fold_logits : ndarray, shape (N,)
     out_of_fold_scores : dict
-        AUC and :func:`~galseg.evaluate.metrics.binary_scores` of the calibrated
+        AUC and :func:`~galseg.scores.binary_scores` of the calibrated
         out-of-fold probabilities at 0.5.
     folds : list of dict
         Per-fold facts (best epoch, losses, minutes...).

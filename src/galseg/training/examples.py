@@ -13,7 +13,6 @@ adding galaxies never moves an old one from test to train.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,19 +25,13 @@ import torch
 from tqdm import tqdm
 
 from galseg.data.gz3d import read_gz3d
+from galseg.data.splits import unit_hash
 from galseg.labels.rasterize import vote_maps
 from galseg.models.geometry import resize
 
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 CACHE_VERSION = 1
-
-
-def unit_hash(name: str) -> float:
-    """A fixed number in [0, 1) from ``name`` (SHA-256): splits and folds that depend
-    only on the name, never on file order or data set size."""
-    digest = hashlib.sha256(name.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
 def split_of(name: str, fractions: Sequence[float] = SPLIT_FRACTIONS) -> str:

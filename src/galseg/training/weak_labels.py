@@ -37,12 +37,12 @@ from tqdm import tqdm
 
 from galseg.data.catalogs import read_catalog
 from galseg.data.gz1 import GZ1_SEGMENTER_CROP, central_crop, gz1_split
+from galseg.data.splits import unit_hash
 from galseg.errors import InputFileError
 from galseg.training.examples import (
     frame_image,
     image_batch,
     read_cache,
-    unit_hash,
     write_cache,
 )
 
