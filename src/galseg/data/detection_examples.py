@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 from PIL import Image
+from scipy import ndimage
 
 from galseg.data.catalogs import read_catalog, write_catalog
 
@@ -219,3 +220,18 @@ def write_example_tables(root: str | PathLike[str], examples: Sequence[dict],
         obj_table = Table(names=("name", "index", "class", "x", "y"),
                           dtype=(str, int, str, float, float))
     write_catalog(obj_table, root / OBJECTS_FILE)
+
+
+def mask_centroid(mask: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
+    """``x, y`` of a (H, W) bool ``mask``: the centre of mass of ``weights`` (same shape,
+    clipped at 0) inside it (``scipy.ndimage.center_of_mass``, as Farias et al. 2020);
+    the unweighted centre of its pixels without weights or positive flux; NaN if empty."""
+    rows, columns = np.nonzero(mask)
+    if not len(rows):
+        return np.nan, np.nan
+    if weights is not None:
+        light = np.where(mask, np.clip(weights, 0, None), 0.0)
+        if light.sum() > 0:
+            y, x = ndimage.center_of_mass(light)
+            return float(x), float(y)
+    return float(columns.mean()), float(rows.mean())

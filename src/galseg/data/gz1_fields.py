@@ -29,8 +29,8 @@ from scipy import ndimage
 from skimage.measure import regionprops
 from skimage.transform import rescale
 
+from galseg.data.detection_examples import mask_centroid
 from galseg.data.gz1 import GZ1_CLASSES, central_object_mask
-from galseg.predict.detections import mask_centroid
 
 SKY_CLIP_SIGMA = 2.0
 """Pixels brighter than the sky by this many sky sigmas (grown by :data:`SKY_GROW_PX`)

@@ -22,24 +22,8 @@ from collections.abc import Sequence
 from functools import cached_property
 
 import numpy as np
-from scipy import ndimage
 
-from galseg.data.detection_examples import DETECTION_CLASSES
-
-
-def mask_centroid(mask: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
-    """``x, y`` of a (H, W) bool ``mask``: the centre of mass of ``weights`` (same shape,
-    clipped at 0) inside it (``scipy.ndimage.center_of_mass``, as Farias et al. 2020);
-    the unweighted centre of its pixels without weights or positive flux; NaN if empty."""
-    rows, columns = np.nonzero(mask)
-    if not len(rows):
-        return np.nan, np.nan
-    if weights is not None:
-        light = np.where(mask, np.clip(weights, 0, None), 0.0)
-        if light.sum() > 0:
-            y, x = ndimage.center_of_mass(light)
-            return float(x), float(y)
-    return float(columns.mean()), float(rows.mean())
+from galseg.data.detection_examples import DETECTION_CLASSES, mask_centroid
 
 
 class Detections:
