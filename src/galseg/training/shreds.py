@@ -25,10 +25,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from galseg.errors import InputFileError
-from galseg.evaluate.metrics import binary_scores, roc_auc
 from galseg.labels.eye import read_eye_labels
 from galseg.models.cutout_net import CutoutNet, platt_probability
 from galseg.models.weights import ShredMetadata, load_shred_classifier, save_shred_classifier
+from galseg.scores import binary_scores, roc_auc
 from galseg.training.ensemble import (
     CutoutExamples,
     EnsembleTrainConfig,
