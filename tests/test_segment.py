@@ -165,6 +165,33 @@ def test_cli_segment_end_to_end_and_resume(tiny_segmenter_path, subject, tmp_pat
                                np.asarray(catalog["spiral_area_px"][1:], float))
 
 
+def test_cli_classical_bar_adds_its_columns_and_its_own_run_key(tiny_segmenter_path, tmp_path):
+    from _barred_galaxy import galaxy
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    image = galaxy(bar_a=16.0)
+    grey = np.uint8(255 * np.clip(image / image.max(), 0, 1) ** 0.5)
+    Image.fromarray(np.repeat(grey[..., None], 3, axis=2)).save(folder / "barred.png")
+    out = tmp_path / "out"
+    args = ["segment", str(folder), "--out", str(out), "--model", str(tiny_segmenter_path),
+            "--pixscale", "0.262", "--quiet"]
+    assert main(args) == 0
+    plain = Table.read(out / "catalog.csv", format="ascii.csv")
+    assert "iso_has_bar" not in plain.colnames
+    assert main([*args, "--classical-bar"]) == 0  # another setting: recomputed, not reused
+    catalog = Table.read(out / "catalog.csv", format="ascii.csv")
+    row = catalog[0]
+    assert str(row["iso_has_bar"]) == "True"
+    assert row["iso_bar_length_arcsec"] == pytest.approx(row["iso_bar_length_px"] * 0.262,
+                                                         rel=1e-4)
+    with fits.open(out / "barred_masks.fits") as hdul:
+        assert "iso_bar_length_px" in hdul["MEASUREMENTS"].columns.names
+    assert main([*args, "--classical-bar"]) == 0  # resumed: the row read back from the file
+    again = Table.read(out / "catalog.csv", format="ascii.csv")
+    assert again[0]["iso_bar_length_px"] == pytest.approx(row["iso_bar_length_px"])
+
+
 def test_cli_reports_missing_inputs(tmp_path, capsys):
     assert main(["segment", str(tmp_path / "nothing*.png"), "--out", str(tmp_path / "o")]) == 2
     assert "error" in capsys.readouterr().err

@@ -348,6 +348,17 @@ class BarMeasurement:
         return float((90.0 - np.rad2deg(self._props.orientation)) % 180.0)
 
     @cached_property
+    def end_points(self) -> tuple[float, float, float, float]:
+        """``(x1, y1, x2, y2)``: the ends of a line of :attr:`length_px` through the region's
+        centroid along :attr:`position_angle_deg` (NaN if none); for figures and for
+        comparing with bars marked by hand."""
+        if not self.detected:
+            return (np.nan,) * 4
+        (x0, y0), angle = self.centroid_xy, np.deg2rad(self.position_angle_deg)
+        dx, dy = 0.5 * self.length_px * np.cos(angle), 0.5 * self.length_px * np.sin(angle)
+        return (x0 - dx, y0 - dy, x0 + dx, y0 + dy)
+
+    @cached_property
     def sky_position_angle_deg(self) -> float:
         """Position angle of the long axis east of north, degrees in [0, 180) (NaN if none)."""
         if not self.detected:

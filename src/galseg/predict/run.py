@@ -73,9 +73,13 @@ def read_redshifts(path: str | PathLike[str], *, name_column: str = "name",
     return values
 
 
-def _run_key(segmenter: Segmenter, thresholds: Sequence[int], redshift: float | None) -> str:
-    return run_key({"model": segmenter.metadata.to_json(), "scale": segmenter.scale,
-                    "views": segmenter.views, "thresholds": list(thresholds), "redshift": redshift})
+def _run_key(segmenter: Segmenter, thresholds: Sequence[int], redshift: float | None,
+             classical_bar: bool = False) -> str:
+    settings = {"model": segmenter.metadata.to_json(), "scale": segmenter.scale,
+                "views": segmenter.views, "thresholds": list(thresholds), "redshift": redshift}
+    if classical_bar:  # only when asked, so keys of earlier runs stay valid
+        settings["classical_bar"] = True
+    return run_key(settings)
 
 
 def _measurements(hdul: fits.HDUList) -> dict[str, Any]:
@@ -84,16 +88,23 @@ def _measurements(hdul: fits.HDUList) -> dict[str, Any]:
 
 
 def _write(result: SegmentationResult, out_dir: Path, *, thresholds: Sequence[int],
-           key: str) -> dict[str, Any]:
+           key: str, classical_bar: bool = False) -> dict[str, Any]:
     name = result.name
+    extra = {}
+    if classical_bar:
+        from galseg.measure.isophote_bar import IsophoteBar
+
+        extra = IsophoteBar(result.image.rgb, pixscale_arcsec=result.image.pixscale_arcsec,
+                            redshift=result.redshift, wcs=result.image.wcs).to_row()
     # outline what was measured, so the picture and the catalog agree
     overlay = overlay_maps(result.image.rgb, result.spiral_vote_fraction,
                            result.bar_vote_fraction,
                            outline_masks=(result.arms.mask, result.bar.mask))
     write_bytes_atomic(out_dir / f"{name}_overlay.png", png_bytes(overlay))
     write_bytes_atomic(out_dir / f"{name}_masks.fits",
-                       masks_fits_bytes(result, thresholds=thresholds, extra_cards={"RUNKEY": key}))
-    return dict(result.measurements)
+                       masks_fits_bytes(result, thresholds=thresholds, extra_cards={"RUNKEY": key},
+                                        extra_measurements=extra))
+    return {**result.measurements, **extra}
 
 
 def run_segment(
@@ -108,6 +119,7 @@ def run_segment(
     pixscale_arcsec: float | None = None,
     bands: str | None = None,
     progress: bool = True,
+    classical_bar: bool = False,
     on_error: Callable[[Path, str], None] | None = None,
 ) -> SegmentRun:
     """Segment ``inputs`` into ``out_dir`` (see the module docstring).
@@ -125,6 +137,9 @@ def run_segment(
     pixscale_arcsec, bands : optional
         Passed to :func:`galseg.data.images.read_image` (override the WCS pixel scale;
         band order of FITS cubes).
+    classical_bar : bool
+        Also find the bar by isophote fitting (:class:`galseg.measure.isophote_bar.IsophoteBar`)
+        and add its ``iso_*`` columns.
     on_error : callable, optional
         Called with (path, reason) for each failed input (the CLI prints it).
     """
@@ -138,7 +153,7 @@ def run_segment(
     todo: list[Path] = []
     for path, name in zip(inputs, names, strict=True):
         z = redshifts.get(name, redshift)
-        key = _run_key(segmenter, thresholds, z)
+        key = _run_key(segmenter, thresholds, z, classical_bar)
         row = read_finished(out_dir / f"{name}_masks.fits", key, _measurements,
                             also=[out_dir / f"{name}_overlay.png"])
         if row is not None:
@@ -156,8 +171,9 @@ def run_segment(
             return
         zs = [redshifts.get(im.name, redshift) for im in batch]
         for result, z in zip(segmenter.segment_many(batch, redshifts=zs), zs, strict=True):
-            key = _run_key(segmenter, thresholds, z)
-            rows[result.name] = _write(result, out_dir, thresholds=thresholds, key=key)
+            key = _run_key(segmenter, thresholds, z, classical_bar)
+            rows[result.name] = _write(result, out_dir, thresholds=thresholds, key=key,
+                                       classical_bar=classical_bar)
             bar.update()
         batch.clear()
 

@@ -278,10 +278,12 @@ def _table_column(value: Any) -> np.ndarray:
 
 
 def masks_fits_bytes(result: SegmentationResult, *, thresholds: Sequence[int] = (),
-                     extra_cards: dict[str, Any] | None = None) -> bytes:
+                     extra_cards: dict[str, Any] | None = None,
+                     extra_measurements: dict[str, Any] | None = None) -> bytes:
     """The ``<name>_masks.fits`` file: vote-fraction maps, the masks the arms and the bar
     were measured on, optional threshold masks and a one-row MEASUREMENTS table, all on the
-    input's pixel grid with its WCS.
+    input's pixel grid with its WCS. ``extra_measurements`` are more columns of that table
+    (the classical bar's, ``galseg segment --classical-bar``).
 
     Serialised by :mod:`galseg.data._fitsbytes`: building the same file through astropy's
     HDU classes took about two thirds of ``galseg segment``'s time per cutout
@@ -311,7 +313,8 @@ def masks_fits_bytes(result: SegmentationResult, *, thresholds: Sequence[int] = 
         for feature in ("spiral", "bar"):
             image(result.mask(feature, th).astype(np.uint8), mask_extname(feature, th),
                   ("THVOTES", int(th), f"votes out of {N_VOLUNTEERS}"))
-    columns = [(key, _table_column(value)) for key, value in result.measurements.items()]
+    measurements = {**result.measurements, **(extra_measurements or {})}
+    columns = [(key, _table_column(value)) for key, value in measurements.items()]
     parts.append(table_hdu_bytes(columns, card_image("EXTNAME", "MEASUREMENTS",
                                                      "extension name")))
     return b"".join(parts)
