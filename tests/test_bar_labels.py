@@ -47,14 +47,14 @@ def test_write_and_read_back(tmp_path):
     assert list(table["id"]) == ["7", "0042", "n1300"]
     bar = table[table["id"] == "n1300"][0]
     assert bar["length_px"] == pytest.approx(10.0)
-    assert table[table["id"] == "0042"][0]["note"] == "a 'quoted', note"
+    assert table[table["id"] == "0042"][0]["note"] == 'a "quoted", note'
 
 
 @pytest.mark.parametrize(("row", "message"), [
     ("1,legacy,bar,1,2,,,{split},", "both end points"),
     ("1,legacy,nobar,1,2,3,4,{split},", "end points given"),
     ("1,hubble,bar,1,2,3,4,{split},", "source must be"),
-    ("1,legacy,maybe,,,,,{split},", "label must be"),
+    ("1,legacy,maybe,,,,,{split},", "not among"),
     ("1,legacy,nobar,,,,,{other},", "fixed split"),
 ])
 def test_bad_rows_are_refused(tmp_path, row, message):

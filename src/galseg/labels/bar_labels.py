@@ -28,7 +28,6 @@ Label table columns
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 from astropy.table import Table
 
 from galseg.errors import InputFileError
+from galseg.labels.eye import read_eye_labels, write_eye_labels
 from galseg.training.examples import unit_hash
 
 EYE_LABELS = ("bar", "nobar", "unclear")
@@ -72,12 +72,10 @@ def read_bar_labels(path: str | PathLike[str] = BAR_LABELS_PATH) -> Table:
         that disagrees with :func:`bar_label_split`.
     """
     path = Path(path)
-    try:
-        with path.open(newline="") as stream:
-            records = list(csv.DictReader(stream))
-            columns = list(records[0]) if records else []
-    except FileNotFoundError:
-        raise InputFileError(path, "file does not exist") from None
+    if not path.is_file():
+        raise InputFileError(path, "file does not exist")
+    records = read_eye_labels(path, allowed=EYE_LABELS, label_column="label")
+    columns = list(records[0]) if records else []
     missing = [c for c in BAR_LABEL_COLUMNS if c not in columns]
     if missing:
         raise InputFileError(path, f"no column(s) {missing}; columns are {columns}")
@@ -149,12 +147,8 @@ def write_bar_labels(rows: Sequence[dict], path: str | PathLike[str]) -> Table:
                 else f"{float(value):.1f}"
         records.append(record)
     records.sort(key=lambda r: (r["source"], str(r["id"])))
-    lines = [",".join(BAR_LABEL_COLUMNS)]
-    for record in records:
-        note = str(record["note"]).replace('"', "'")
-        values = [str(record[c]) for c in BAR_LABEL_COLUMNS[:-1]] + [f'"{note}"' if note else ""]
-        lines.append(",".join(values))
-    Path(path).write_text("\n".join(lines) + "\n")
+    write_eye_labels(path, records, BAR_LABEL_COLUMNS,
+                     comment="bar labels by eye (protocol: docs/bar_labels.md)")
     return read_bar_labels(path)
 
 
