@@ -195,6 +195,31 @@ def minimum_area_rectangle(mask: np.ndarray) -> tuple[float, float, float]:
     return float(max(along[k], across[k])), float(min(along[k], across[k])), float(angle % 180)
 
 
+def axis_end_points(centre_xy: tuple[float, float], angle_deg: float,
+                    half_length: float) -> tuple[float, float, float, float]:
+    """``(x1, y1, x2, y2)``: the ends of a segment of ``2 * half_length`` pixels through
+    ``centre_xy`` at the image-plane angle ``angle_deg`` (ccw from +x)."""
+    (x0, y0), angle = centre_xy, np.deg2rad(angle_deg)
+    dx, dy = half_length * np.cos(angle), half_length * np.sin(angle)
+    return (x0 - dx, y0 - dy, x0 + dx, y0 + dy)
+
+
+def sky_position_angle(angle_deg: float, centre_xy: tuple[float, float],
+                       wcs: WCS | None) -> float:
+    """The image-plane axis angle ``angle_deg`` at ``centre_xy`` as a position angle east
+    of north in [0, 180): through the WCS (a one-pixel step along the axis, right even
+    with a distorted WCS), else the GZ3D orientation (north towards row 0, east towards
+    column 0)."""
+    if wcs is None:
+        return image_angle_to_position_angle(angle_deg)
+    (x0, y0), angle = centre_xy, np.deg2rad(angle_deg)
+    start, end = wcs.celestial.pixel_to_world([x0, x0 + np.cos(angle)],
+                                              [y0, y0 + np.sin(angle)])
+    if not isinstance(start, SkyCoord):
+        raise ValueError("wcs must be a celestial WCS (RA/Dec axes)")
+    return float(start.position_angle(end).to_value(u.deg) % 180.0)
+
+
 # --------------------------------------------------------------------------------
 # The measurement
 # --------------------------------------------------------------------------------
@@ -354,25 +379,14 @@ class BarMeasurement:
         comparing with bars marked by hand."""
         if not self.detected:
             return (np.nan,) * 4
-        (x0, y0), angle = self.centroid_xy, np.deg2rad(self.position_angle_deg)
-        dx, dy = 0.5 * self.length_px * np.cos(angle), 0.5 * self.length_px * np.sin(angle)
-        return (x0 - dx, y0 - dy, x0 + dx, y0 + dy)
+        return axis_end_points(self.centroid_xy, self.position_angle_deg, 0.5 * self.length_px)
 
     @cached_property
     def sky_position_angle_deg(self) -> float:
         """Position angle of the long axis east of north, degrees in [0, 180) (NaN if none)."""
         if not self.detected:
             return np.nan
-        if self.wcs is None:
-            return image_angle_to_position_angle(self.position_angle_deg)
-        angle = np.deg2rad(self.position_angle_deg)
-        x0, y0 = self.centroid_xy
-        # a one-pixel step along the axis: the local PA, even with a distorted WCS
-        start, end = self.wcs.celestial.pixel_to_world([x0, x0 + np.cos(angle)],
-                                                       [y0, y0 + np.sin(angle)])
-        if not isinstance(start, SkyCoord):
-            raise ValueError("wcs must be a celestial WCS (RA/Dec axes)")
-        return float(start.position_angle(end).to_value(u.deg) % 180.0)
+        return sky_position_angle(self.position_angle_deg, self.centroid_xy, self.wcs)
 
     @cached_property
     def length_arcsec(self) -> u.Quantity:

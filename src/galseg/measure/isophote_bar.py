@@ -33,8 +33,13 @@ import numpy as np
 from astropy.wcs import WCS
 from scipy.ndimage import gaussian_filter
 
-from galseg.measure.bar import check_pixscale, check_redshift, kpc_per_arcsec_or_nan
-from galseg.sim.scene import image_angle_to_position_angle
+from galseg.measure.bar import (
+    axis_end_points,
+    check_pixscale,
+    check_redshift,
+    kpc_per_arcsec_or_nan,
+    sky_position_angle,
+)
 
 DEFAULT_MIN_ELLIPTICITY = 0.25
 """Smallest peak ellipticity of a bar (MD07)."""
@@ -133,11 +138,11 @@ class IsophoteBar:
         self.pixscale_arcsec = check_pixscale(pixscale_arcsec, wcs)
         self.redshift = check_redshift(redshift)
         self.wcs = wcs
-        self.min_ellipticity = float(min_ellipticity)
-        self.min_drop = float(min_drop)
-        self.min_pa_turn_deg = float(min_pa_turn_deg)
-        self.max_pa_wander_deg = float(max_pa_wander_deg)
-        self.min_sma_px = float(min_sma_px)
+        rules = dict(min_ellipticity=min_ellipticity, min_drop=min_drop,
+                     min_pa_turn_deg=min_pa_turn_deg, max_pa_wander_deg=max_pa_wander_deg,
+                     min_sma_px=min_sma_px)
+        for name, value in rules.items():
+            setattr(self, name, float(value))
         self.max_side = int(max_side)
 
     def __repr__(self) -> str:
@@ -277,22 +282,14 @@ class IsophoteBar:
         """``(x1, y1, x2, y2)`` of the bar's ends (NaN if none)."""
         if not self.detected:
             return (np.nan,) * 4
-        (x0, y0), angle = self.centre_xy, np.deg2rad(self.position_angle_deg)
-        dx, dy = self.semi_major_px * np.cos(angle), self.semi_major_px * np.sin(angle)
-        return (x0 - dx, y0 - dy, x0 + dx, y0 + dy)
+        return axis_end_points(self.centre_xy, self.position_angle_deg, self.semi_major_px)
 
     @cached_property
     def sky_position_angle_deg(self) -> float:
         """Position angle east of north (WCS if given, else the GZ3D orientation)."""
         if not self.detected:
             return np.nan
-        if self.wcs is None:
-            return image_angle_to_position_angle(self.position_angle_deg)
-        x0, y0 = self.centre_xy
-        angle = np.deg2rad(self.position_angle_deg)
-        start, end = self.wcs.celestial.pixel_to_world([x0, x0 + np.cos(angle)],
-                                                       [y0, y0 + np.sin(angle)])
-        return float(start.position_angle(end).to_value(u.deg) % 180.0)
+        return sky_position_angle(self.position_angle_deg, self.centre_xy, self.wcs)
 
     @cached_property
     def length_arcsec(self) -> float:
