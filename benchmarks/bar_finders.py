@@ -35,11 +35,11 @@ import numpy as np
 from astropy.table import Table
 from PIL import Image
 
+from galseg.data.bar_labels import BAR_LABELS_PATH, bar_label_image_path, read_bar_labels
 from galseg.data.gz1 import GZ1_SEGMENTER_CROP, central_crop
 from galseg.data.images import image_from_array
 from galseg.evaluate.metrics import length_agreement, roc_auc
 from galseg.evaluate.segmentation import read_catalog, read_truth_galaxy
-from galseg.labels.bar_labels import BAR_LABELS_PATH, bar_label_image_path, read_bar_labels
 from galseg.measure.isophote_bar import IsophoteBar
 from galseg.predict.segment import SegmentationResult, Segmenter
 
@@ -136,7 +136,7 @@ def _write(items: list[dict], path: Path) -> None:
 
 
 def figure(items: list[dict], path: Path) -> None:
-    from galseg.labels.bar_labels import crop_box, labelling_figure
+    from galseg.data.bar_labels import crop_box, labelling_figure
 
     bars = [item for item in items if item["is_bar"]]
     boxes = []

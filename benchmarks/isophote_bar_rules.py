@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from bar_finders import load_eye_labelled, load_simulated
 
+from galseg.data.bar_labels import BAR_LABELS_PATH
 from galseg.evaluate.metrics import length_agreement
-from galseg.labels.bar_labels import BAR_LABELS_PATH
 from galseg.measure.isophote_bar import LENGTH_RULES, IsophoteBar
 
 MIN_ELLIPTICITIES = (0.2, 0.25, 0.3, 0.35, 0.4)

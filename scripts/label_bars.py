@@ -32,9 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from galseg.data.gz1 import central_object_mask
-from galseg.data.stellarium import read_stellarium_textures
-from galseg.labels.bar_labels import (
+from galseg.data.bar_labels import (
     EYE_SOURCES,
     bar_label_image_path,
     crop_box,
@@ -42,6 +40,8 @@ from galseg.labels.bar_labels import (
     read_bar_labels,
     write_bar_labels,
 )
+from galseg.data.gz1 import central_object_mask
+from galseg.data.stellarium import read_stellarium_textures
 
 GZ1_SPIRAL_CLASSES = (1, 2)
 

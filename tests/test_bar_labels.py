@@ -7,9 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from galseg.data.stellarium import catalogue_designation, read_stellarium_textures
-from galseg.errors import InputFileError
-from galseg.labels.bar_labels import (
+from galseg.data.bar_labels import (
     BAR_LABELS_PATH,
     bar_label_image_path,
     bar_label_split,
@@ -18,6 +16,8 @@ from galseg.labels.bar_labels import (
     read_bar_labels,
     write_bar_labels,
 )
+from galseg.data.stellarium import catalogue_designation, read_stellarium_textures
+from galseg.errors import InputFileError
 
 
 def test_committed_labels_read_and_hold_both_kinds_in_both_splits():

@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
+from galseg.data.splits import unit_hash
 from galseg.errors import InputFileError
 from galseg.labels.eye import read_eye_labels, write_eye_labels
-from galseg.training.examples import unit_hash
 
 EYE_LABELS = ("bar", "nobar", "unclear")
 EYE_SOURCES = ("gz1_sdss", "legacy", "stellarium")
