@@ -156,12 +156,11 @@ def _settings(args: argparse.Namespace) -> tuple[object, int | None]:
             raise GalsegError(f"--{name.replace('_', '-')} must be at least 1")
     fetch = None
     if args.fetch:
-        workers = args.workers or os.cpu_count() or 1
         fetch = FetchSettings(
             args.fetch, cache_dir=str(args.cache or args.out / "cutout_cache"),
             size=args.size or FETCH_DEFAULT_SIZE[args.task],
             pixscale_arcsec=args.fetch_pixscale, layer=args.layer, url=args.fetch_url,
-            retries=args.retries, rate_per_s=args.rate / (1 if args.scheduler else workers))
+            retries=args.retries, rate_per_s=args.rate)
     batch = args.batch_size or (256 if args.task == "shreds" else 32 if args.task == "segment"
                                 else 4)
     workers = None if args.scheduler else (args.workers or os.cpu_count() or 1)

@@ -137,7 +137,9 @@ class FetchSettings:
     backoff_s : float
         Wait before the first retry; doubled at each further one.
     rate_per_s : float
-        Most requests started per second in one process (0: no limit).
+        Most requests started per second (0: no limit): in one process for
+        :class:`CutoutFetcher`; :func:`~galseg.survey.run.run_survey` divides it among
+        its workers.
     timeout_s : float
         Time-out of one request.
     """

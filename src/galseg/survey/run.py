@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +308,10 @@ def run_survey(
             if result.dashboard:
                 log(f"Dask dashboard: {result.dashboard}")
             n_workers = max(1, len(dask.scheduler_info().get("workers", {})))
+            if settings.fetch is not None and settings.fetch.rate_per_s:
+                # --rate is for all workers together: each worker process gets its share
+                share = settings.fetch.rate_per_s / n_workers
+                settings = replace(settings, fetch=replace(settings.fetch, rate_per_s=share))
             _process(dask, partitions, settings, output, partition_rows, done, columns,
                      bar, errors, result, in_flight=2 * n_workers + 1)
     finally:
@@ -327,8 +331,6 @@ def _given(client: Any) -> Iterator[Any]:
 
 def _with_maps(settings: SurveySettings, output: SurveyOutput, partitions: Any, n_rows: int,
                partition_rows: int) -> SurveySettings:
-    from dataclasses import replace
-
     if settings.task == "detect":
         folder = output.dir / "segmaps"
         folder.mkdir(exist_ok=True)
