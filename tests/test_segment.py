@@ -134,7 +134,9 @@ def test_cli_segment_end_to_end_and_resume(tiny_segmenter_path, subject, tmp_pat
     assert list(catalog["name"]) == ["broken", "colour", "colour2", "oneband"]
     assert catalog["error"][0] and all(not e for e in catalog["error"][1:].filled(""))
     for column in ("has_spiral_arms", "has_bar", "spiral_area_px", "bar_length_px",
-                   "bar_length_arcsec", "bar_length_kpc", "bar_pa_deg"):
+                   "bar_length_arcsec", "bar_length_kpc", "bar_pa_deg", "n_arms",
+                   "pitch_angle_deg", "pitch_angle_err_deg", "arm_winding",
+                   "disc_axis_ratio", "disc_pa_deg"):
         assert column in catalog.colnames
     with fits.open(out / "oneband_masks.fits") as hdul:
         spiral = hdul["SPIRAL_VOTE_FRACTION"]
@@ -163,6 +165,12 @@ def test_cli_segment_end_to_end_and_resume(tiny_segmenter_path, subject, tmp_pat
     assert list(again["name"]) == list(catalog["name"])
     np.testing.assert_allclose(np.asarray(again["spiral_area_px"][1:], float),
                                np.asarray(catalog["spiral_area_px"][1:], float))
+    # rows read back from the masks files keep the spiral columns (empty windings too)
+    for column in ("pitch_angle_deg", "disc_axis_ratio"):
+        np.testing.assert_allclose(np.ma.filled(np.ma.asarray(again[column], float), np.nan),
+                                   np.ma.filled(np.ma.asarray(catalog[column], float), np.nan))
+    assert [str(w) for w in np.ma.filled(again["arm_winding"].astype(str), "")] == \
+        [str(w) for w in np.ma.filled(catalog["arm_winding"].astype(str), "")]
 
 
 def test_cli_classical_bar_adds_its_columns_and_its_own_run_key(tiny_segmenter_path, tmp_path):

@@ -26,7 +26,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "BAR_VOTE_FRACTION on the input's grid with its WCS, a MEASUREMENTS row) and "
             "DIR/<stem>_overlay.png; for the run DIR/catalog.csv (one row per input: "
             "has_spiral_arms, has_bar, spiral_area_px, bar_length_px/arcsec/kpc, bar_pa_deg, "
-            "...). Running again resumes: finished inputs are not recomputed. "
+            "n_arms, pitch_angle_deg, arm_winding (cw/acw as Galaxy Zoo 1), ...). "
+            "Running again resumes: finished inputs are not recomputed. "
             "See docs/segmentation.md."
         ),
     )

@@ -419,4 +419,4 @@ def measure_bar(bar_vote_fraction: np.ndarray, **kwargs: Any) -> BarMeasurement:
 
 __all__ = ["DEFAULT_BAR_MIN_PEAK", "DEFAULT_BAR_THRESHOLD_RULE", "NONZERO_PERCENTILE_RULES",
            "BarMeasurement", "ThresholdRule", "measure_bar", "minimum_area_rectangle",
-           "parse_threshold", "threshold_level"]
+           "parse_threshold", "sky_position_angle", "threshold_level"]

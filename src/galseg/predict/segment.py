@@ -47,6 +47,7 @@ from galseg.data.maps import (
     predicted_vote_mask,
 )
 from galseg.measure import ArmMeasurement, BarMeasurement, measure_features
+from galseg.measure.spirals import SpiralMeasurement, image_parity
 from galseg.models.geometry import DIHEDRAL_VIEWS, dihedral, inverse_dihedral, resize
 from galseg.models.unet import UNet
 from galseg.models.weights import SegmenterMetadata, load_segmenter
@@ -100,9 +101,18 @@ class SegmentationResult:
         return self._features[1]
 
     @cached_property
+    def spirals(self) -> SpiralMeasurement:
+        """Arm count, pitch angle and winding from the spiral map and the image's light
+        (:mod:`galseg.measure.spirals`); winding through the image's orientation."""
+        return SpiralMeasurement(self.spiral_vote_fraction, self.image.rgb,
+                                 parity=image_parity(self.image), wcs=self.image.wcs,
+                                 arms=self.arms)
+
+    @cached_property
     def measurements(self) -> dict[str, Any]:
-        """One catalog row (the columns of :func:`galseg.measure.measure_maps`)."""
-        return {**self.arms.to_row(), **self.bar.to_row()}
+        """One catalog row: the columns of :func:`galseg.measure.measure_maps` and of
+        :meth:`galseg.measure.spirals.SpiralMeasurement.to_row`."""
+        return {**self.arms.to_row(), **self.bar.to_row(), **self.spirals.to_row()}
 
     def vote_fraction(self, feature: str) -> np.ndarray:
         if feature not in ("spiral", "bar"):

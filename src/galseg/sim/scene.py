@@ -31,7 +31,7 @@ import numpy as np
 from scipy.signal import fftconvolve
 
 from galseg.data.colour import LEGACY_NATIVE_PIXSCALE_ARCSEC, legacy_rgb
-from galseg.data.gz3d import image_angle_to_position_angle
+from galseg.data.gz3d import image_angle_to_position_angle, image_winding
 from galseg.data.survey import ObservingConditions
 from galseg.physical import kpc_per_arcsec
 from galseg.sim import profiles
@@ -161,10 +161,14 @@ class SimulatedCutout:
             "n_arms": len(main_arms) if self.has_spiral_arms else 0,
             "pitch_angle_deg": (float(np.median([a.pitch_angle_deg for a in main_arms]))
                                 if self.has_spiral_arms else np.nan),
+            # disc-plane azimuth grows outwards by handedness / tan(pitch) per unit ln r;
+            # the projection onto the sky keeps its sense
+            "arm_winding": image_winding(model.handedness) if self.has_spiral_arms else "",
             "spiral_area_px": int(self.truth.spiral_mask.sum()),
             "bar_area_px": int(self.truth.bar_mask.sum()),
             "inclination_deg": model.inclination_deg,
             "disc_pa_deg": image_angle_to_position_angle(model.disc_angle_deg),
+            "disc_axis_ratio": model.apparent_disc_axis_ratio if model.has_disc else np.nan,
             "disc_scale_length_kpc": (model.disc_scale_length_arcsec * kpc_arcsec
                                       if model.has_disc else np.nan),
             "bulge_half_light_radius_kpc": model.bulge_half_light_radius_arcsec * kpc_arcsec,

@@ -58,10 +58,16 @@ from galseg.data.gz3d.layout import (
 from galseg.data.gz3d.reading import read_gz3d
 from galseg.data.gz3d.subject import GZ3DSubject
 from galseg.data.gz3d.tables import METADATA_DTYPES, normalise_metadata
-from galseg.data.gz3d.wcs import gz3d_wcs, image_angle_to_position_angle
+from galseg.data.gz3d.wcs import (
+    ARM_WINDINGS,
+    gz3d_wcs,
+    image_angle_to_position_angle,
+    image_winding,
+)
 from galseg.data.gz3d.writing import gz3d_bytes, write_gz3d
 
 __all__ = [
+    "ARM_WINDINGS",
     "HDU_BAR_CLASSIFICATIONS",
     "HDU_BAR_MASK",
     "HDU_CENTER_CLUSTERS",
@@ -81,6 +87,7 @@ __all__ = [
     "gz3d_bytes",
     "gz3d_wcs",
     "image_angle_to_position_angle",
+    "image_winding",
     "normalise_metadata",
     "read_gz3d",
     "write_gz3d",

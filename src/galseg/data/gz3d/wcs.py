@@ -66,6 +66,31 @@ def image_angle_to_position_angle(angle_deg: float) -> float:
     return float(np.rad2deg(np.arctan2(-np.cos(a), -np.sin(a))) % 180.0)
 
 
+ARM_WINDINGS = ("cw", "acw")
+"""Galaxy Zoo 1's winding classes: ``'cw'`` clockwise (Z-wise, GZ1 class 1) and ``'acw'``
+anticlockwise (S-wise, GZ1 class 2), as the image is displayed north up, east left."""
+
+
+def image_winding(twist: float) -> str:
+    """Galaxy Zoo 1 winding of arms whose image-plane angle grows by ``twist`` per unit ln r.
+
+    The image-plane angle is galseg's (from +x towards +y, i.e. towards increasing
+    row); with the GZ3D orientation (north towards row 0, east towards column 0, so the
+    array shown with row 0 on top is north up, east left) that angle turns clockwise on
+    the screen. Arms that turn clockwise on the screen as they go out (``twist > 0``)
+    look like an S: Galaxy Zoo 1's anticlockwise class; ``twist < 0`` is Z-wise,
+    clockwise (Land et al. 2008). Tested on rendered spirals in ``tests/test_spirals.py``.
+
+    Returns
+    -------
+    str
+        ``'acw'`` for ``twist > 0``, ``'cw'`` for ``twist < 0``, ``''`` for 0 or NaN.
+    """
+    if not np.isfinite(twist) or twist == 0:
+        return ""
+    return "acw" if twist > 0 else "cw"
+
+
 def read_wcs(path: Path, hdul: fits.HDUList) -> WCS:
     # The masks' 2-D headers carry the WCS the way the release's tools read it;
     # HDU 0's header has it too but sits on a 3-axis cube.
