@@ -274,10 +274,13 @@ def _segmenter(settings: SurveySettings) -> Any:
 def segment_columns() -> dict[str, type]:
     """The measurement columns of ``--task segment`` and their types."""
     from galseg.measure import measure_features
+    from galseg.measure.spirals import SpiralMeasurement
 
     blank = np.zeros((8, 8), np.float32)
     arms, bar = measure_features(blank, blank, pixscale_arcsec=None, redshift=None, wcs=None)
-    return {name: type(value) for name, value in {**arms.to_row(), **bar.to_row()}.items()}
+    spirals = SpiralMeasurement(blank, blank, arms=arms)
+    row = {**arms.to_row(), **bar.to_row(), **spirals.to_row()}
+    return {name: type(value) for name, value in row.items()}
 
 
 class _MapWriter:
