@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the shipped shred classifier (src/galseg/models/weights/shreds_default.pt).
 # Stage 1 (simulations only) took about 55 minutes on an idle 2-core CPU; stage 2 (fine-
-# tuning with the eye-labelled real cutouts) about 1 h 40 min on the same CPU shared with
+# tuning with the eye-labelled real cutouts) 1 h 11 min on the same CPU shared with
 # other jobs (docs/models.md). Uses CUDA when present.
 #   bash scripts/train_default_shreds.sh [WORK_DIR]
 # Needs the Legacy cutouts of ../shared/data/legacy_cutouts (REAL=DIR to point elsewhere).
