@@ -11,10 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from galseg.cli._args import vote_threshold
-from galseg.data.maps import label_stem, read_reference_grid, write_label_files
 from galseg.errors import InputFileError
 
 
@@ -64,6 +61,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Run ``galseg labels``; returns the exit status."""
+    from tqdm import tqdm
+
+    from galseg.data.maps import label_stem, read_reference_grid, write_label_files
+
     match = None
     if args.match is not None:
         try:

@@ -13,13 +13,12 @@ import argparse
 import sys
 import time
 
-from galseg.sim.dataset import SimulationConfig, simulate_dataset
-from galseg.sim.detection_dataset import detection_mix, write_detection_dataset
-from galseg.sim.detection_fields import SDSS_PIXSCALE_ARCSEC
-from galseg.sim.shred_dataset import ShredSimulationConfig, class_mix, simulate_shred_dataset
-from galseg.sim.shreds import SHRED_PIXSCALE_ARCSEC
-
+# The simulator (astropy, scipy, sep) is imported where it runs, so that `galseg --help`
+# does not wait seconds for it; the defaults the help quotes are therefore written here,
+# and tests/test_cli_help.py checks them against the simulator's.
 GZ3D_PIXSCALE_ARCSEC = 0.262
+SHRED_PIXSCALE_ARCSEC = 0.469
+SDSS_PIXSCALE_ARCSEC = 0.396
 DEFAULT_VOLUNTEERS = 15
 DEFAULT_SIZE = 128
 DEFAULT_DETECTION_SIZE = 256
@@ -80,6 +79,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from galseg.sim.dataset import SimulationConfig, simulate_dataset
+
     if args.shred_fields:
         return _run_shreds(args)
     if args.detection_fields:
@@ -109,6 +110,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_shreds(args: argparse.Namespace) -> int:
+    from galseg.sim.shred_dataset import (
+        ShredSimulationConfig,
+        class_mix,
+        simulate_shred_dataset,
+    )
+
     if args.volunteers is not None:
         print("error: --volunteers does not apply to --shred-fields (no volunteer labels)",
               file=sys.stderr)
@@ -139,6 +146,8 @@ def _run_shreds(args: argparse.Namespace) -> int:
 
 
 def _run_detection(args: argparse.Namespace) -> int:
+    from galseg.sim.detection_dataset import detection_mix, write_detection_dataset
+
     if args.volunteers is not None:
         print("error: --volunteers does not apply to --detection-fields (no volunteer labels)",
               file=sys.stderr)

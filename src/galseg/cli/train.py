@@ -10,10 +10,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from galseg.models.cutout_net import ARCHITECTURES, CutoutNetConfig
-from galseg.models.detector import BACKBONES, DetectorConfig
-from galseg.models.unet import UNetConfig
-from galseg.models.weights import MorphologyMetadata
+# Torch-free modules only: `galseg train --help` must not import torch (seconds).
+from galseg.models.configs import (
+    ARCHITECTURES,
+    BACKBONES,
+    PAPER_DETECTOR_CONFIG,
+    CutoutNetConfig,
+    DetectorConfig,
+    UNetConfig,
+)
+from galseg.models.metadata import MorphologyMetadata
+from galseg.training.configs import (
+    DEFAULT_MORPHOLOGY_CONFIG,
+    DetectorTrainConfig,
+    EnsembleTrainConfig,
+    TrainConfig,
+)
 
 
 def _add_run_options(parser: argparse.ArgumentParser, *, batch_size: int, lr: float,
@@ -75,8 +87,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                      help="residual blocks at the bottom (default %(default)s)")
     seg.add_argument("--dropout", type=float, nargs="+", default=None, metavar="P",
                      help="dropout per level (default 0 then 0.1)")
-    seg.add_argument("--frame-size", type=int, default=128,
-                     help="side of the square training frame in pixels (default 128)")
+    seg.add_argument("--frame-size", type=int, default=TrainConfig.frame_size,
+                     help="side of the square training frame in pixels (default %(default)s)")
     seg.add_argument("--workers", type=int, default=1, help="processes reading GZ3D files")
     seg.add_argument("--degrade", type=float, default=0.0, metavar="P",
                      help="blur, re-colour, re-stretch or add noise to this fraction of the "
@@ -88,11 +100,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                      help="Galaxy Zoo 1 SDSS folder (labels.csv, images/): its train-split "
                           "spirals must show arms somewhere and its ellipticals nothing "
                           "(an image-level loss added to the masked L1; docs/models.md)")
-    seg.add_argument("--weak-weight", type=float, default=0.1, metavar="W",
+    seg.add_argument("--weak-weight", type=float, default=TrainConfig.weak_weight, metavar="W",
                      help="weight of that loss (default %(default)s)")
     _add_init_from(seg, "segmenter")
-    _add_run_options(seg, batch_size=32, lr=1e-3, weight_decay=0.075, epochs=60, patience=6,
-                     time_note="")
+    _add_run_options(seg, batch_size=TrainConfig.batch_size, lr=TrainConfig.learning_rate,
+                     weight_decay=TrainConfig.weight_decay, epochs=TrainConfig.max_epochs,
+                     patience=TrainConfig.patience, time_note="")
     seg.set_defaults(func=_train_segmenter)
 
     shreds = models.add_parser(
@@ -119,8 +132,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              "10.6 M parameters)")
     shreds.add_argument("--widths", type=int, nargs=4, default=list(CutoutNetConfig.widths),
                         metavar="C", help="lean stage widths (default %(default)s)")
-    shreds.add_argument("--folds", type=int, default=5,
-                        help="cross-validation folds = ensemble members (default 5)")
+    shreds.add_argument("--folds", type=int, default=EnsembleTrainConfig.n_folds,
+                        help="cross-validation folds = ensemble members (default %(default)s)")
     shreds.add_argument("--real-labels", type=Path, default=None, metavar="CSV",
                         help="eye labels of real cutouts (e.g. eye_labels/legacy_shreds.csv: "
                              "objID, ra, dec, label, split); needs --real-images")
@@ -131,7 +144,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     shreds.add_argument("--init-from", type=Path, default=None, metavar="MODEL",
                         help="start each fold from this shred model's member (fine-tuning; "
                              "same number of folds)")
-    _add_run_options(shreds, batch_size=64, lr=1e-3, weight_decay=1e-4, epochs=30, patience=5,
+    _add_run_options(shreds, batch_size=EnsembleTrainConfig.batch_size,
+                     lr=EnsembleTrainConfig.learning_rate,
+                     weight_decay=EnsembleTrainConfig.weight_decay,
+                     epochs=EnsembleTrainConfig.max_epochs, patience=EnsembleTrainConfig.patience,
                      time_note=" per fold")
     shreds.set_defaults(func=_train_shreds)
 
@@ -151,9 +167,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                      help="detection example folders (examples.csv, objects.csv, masks/)")
     det.add_argument("--backbone", choices=BACKBONES, default="lean",
                      help="'lean' (default, trains on a CPU) or the paper's ResNet-50/101 FPN")
-    det.add_argument("--crop-size", type=int, default=256,
-                     help="side of the square training crops in pixels (default 256)")
-    det.add_argument("--noise-sigma", type=float, default=0.0, metavar="COUNTS",
+    det.add_argument("--crop-size", type=int, default=DetectorTrainConfig.crop_size,
+                     help="side of the square training crops in pixels (default %(default)s)")
+    det.add_argument("--noise-sigma", type=float, default=DetectorTrainConfig.noise_sigma,
+                     metavar="COUNTS",
                      help="also add Gaussian per-pixel noise of a standard deviation drawn "
                           "in [0, COUNTS] (8-bit counts) to the noisy half of the crops "
                           "(default 0: only the paper's uniform +-25)")
@@ -161,15 +178,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     det.add_argument("--balance-classes", action="store_true",
                      help="repeat the single-galaxy cutouts (GZ1) of the rarer classes in "
                           "each epoch until all classes are as common as the most common")
-    _add_run_options(det, batch_size=4, lr=1e-3, weight_decay=1e-4, epochs=40, patience=5,
+    _add_run_options(det, batch_size=DetectorTrainConfig.batch_size,
+                     lr=DetectorTrainConfig.learning_rate,
+                     weight_decay=DetectorTrainConfig.weight_decay,
+                     epochs=DetectorTrainConfig.max_epochs, patience=DetectorTrainConfig.patience,
                      time_note="")
     det.add_argument("--workers", type=int, default=1,
                      help="threads preparing the training crops (default 1; on a GPU, "
                           "several keep it busy; the result does not depend on it)")
     det.set_defaults(func=_train_detector)
 
-    from galseg.training.morphology import DEFAULT_MORPHOLOGY_CONFIG as morph_default
-
+    morph_default = DEFAULT_MORPHOLOGY_CONFIG
     morph = models.add_parser(
         "morphology",
         help="the detector's spiral/elliptical classifier, from detection example folders",
@@ -212,7 +231,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _train_segmenter(args: argparse.Namespace) -> int:
-    from galseg.training.segmenter import TrainConfig, train_segmenter
+    from galseg.training.segmenter import train_segmenter
 
     depth = len(args.widths)
     dropout = args.dropout if args.dropout is not None else [0.0] + [0.1] * (depth - 1)
@@ -249,8 +268,7 @@ def _train_shreds(args: argparse.Namespace) -> int:
 
 
 def _train_detector(args: argparse.Namespace) -> int:
-    from galseg.models.detector import PAPER_DETECTOR_CONFIG
-    from galseg.training.detector import DetectorTrainConfig, train_detector
+    from galseg.training.detector import train_detector
 
     model = DetectorConfig() if args.backbone == "lean" else DetectorConfig(
         **{**PAPER_DETECTOR_CONFIG.to_dict(), "backbone": args.backbone})
@@ -267,7 +285,6 @@ def _train_detector(args: argparse.Namespace) -> int:
 
 
 def _train_morphology(args: argparse.Namespace) -> int:
-    from galseg.training.ensemble import EnsembleTrainConfig
     from galseg.training.morphology import train_morphology_classifier
 
     model = CutoutNetConfig(widths=tuple(args.widths), dropout=args.dropout,

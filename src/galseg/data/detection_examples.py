@@ -38,9 +38,6 @@ from scipy import ndimage
 
 from galseg.data.catalogs import read_catalog, write_catalog
 
-DETECTION_CLASSES = ("spiral", "elliptical", "star")
-"""Object classes, in the order of the detector's class indices 1, 2, 3 (0 = background)."""
-
 EXAMPLES_FILE = "examples.csv"
 OBJECTS_FILE = "objects.csv"
 MASKS_DIR = "masks"

@@ -39,69 +39,12 @@ output : float tensor (N,), logit of "yes" (a shred; a spiral).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 import numpy as np
 import torch
 from torch import nn
 
+from galseg.models.configs import ARCHITECTURES, PAPER_SHRED_CONFIG, CutoutNetConfig
 from galseg.models.geometry import DIHEDRAL_VIEWS, dihedral
-
-ARCHITECTURES = ("lean", "paper")
-
-
-@dataclass(frozen=True)
-class CutoutNetConfig:
-    """Shape of a :class:`CutoutNet`.
-
-    Parameters
-    ----------
-    architecture : {'lean', 'paper'}
-    widths : tuple of int
-        Channels of the four stages of the lean network (ignored by ``paper``).
-    convs_per_stage : int
-        3x3 convolutions in each lean stage (ignored by ``paper``).
-    dropout : float
-        Dropout before the output layer (and, for ``paper``, after every stage).
-    input_size : int
-        Side of the square input cutouts in pixels.
-    """
-
-    architecture: str = "lean"
-    widths: tuple[int, ...] = (16, 32, 64, 128)
-    convs_per_stage: int = 2
-    dropout: float = 0.2
-    input_size: int = 128
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, "
-                             f"got {self.architecture!r}")
-        if self.architecture == "lean" and (len(self.widths) != 4 or min(self.widths) < 1):
-            raise ValueError(f"widths must be four positive ints, got {self.widths!r}")
-        if self.convs_per_stage < 1:
-            raise ValueError(f"convs_per_stage must be >= 1, got {self.convs_per_stage!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        smallest = 32 if self.architecture == "lean" else 96
-        if self.input_size < smallest:
-            raise ValueError(f"input_size must be >= {smallest} for {self.architecture!r}, "
-                             f"got {self.input_size!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["widths"] = list(self.widths)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> CutoutNetConfig:
-        return cls(**{**values, "widths": tuple(values.get("widths", cls.widths))})
-
-
-PAPER_SHRED_CONFIG = CutoutNetConfig(architecture="paper", dropout=0.2)
-"""The network of Di Teodoro et al. (2023)."""
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
@@ -192,3 +135,7 @@ def platt_probability(logits: np.ndarray, calibration: tuple[float, float]) -> n
     """Calibrated probability ``sigmoid(scale * logit + offset)``."""
     scale, offset = calibration
     return 1.0 / (1.0 + np.exp(-(scale * np.asarray(logits, np.float64) + offset)))
+
+
+__all__ = ["ARCHITECTURES", "PAPER_SHRED_CONFIG", "CutoutNet", "CutoutNetConfig",
+           "ensemble_logit", "members_on_device", "platt_probability"]

@@ -31,9 +31,6 @@ targets ``boxes``, ``labels``, ``masks`` (N, H, W uint8) and returns the loss di
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,81 +44,7 @@ from torchvision.models.detection.roi_heads import RoIHeads, paste_masks_in_imag
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import boxes as box_ops
 
-from galseg.data.detection_examples import DETECTION_CLASSES
-
-BACKBONES = ("lean", "resnet50", "resnet101")
-
-
-@dataclass(frozen=True)
-class DetectorConfig:
-    """Architecture of a galaxy detector.
-
-    Attributes
-    ----------
-    backbone : {'lean', 'resnet50', 'resnet101'}
-    lean_widths : tuple of int
-        Channels of the lean backbone's four stages (strides 4, 8, 16, 32).
-    lean_blocks : int
-        Residual blocks per lean stage.
-    fpn_channels : int
-        FPN width (256 for the ResNets, as torchvision).
-    anchor_sizes : tuple of int
-        One anchor size in pixels per FPN level (strides 4..64).
-    aspect_ratios : tuple of float
-    box_head_dim : int
-        Width of the two fully connected layers of the box head (1024 in torchvision).
-    mask_head_channels, mask_head_layers : int
-        The mask head's convolutions (256 x 4 in torchvision).
-    classes : tuple of str
-        Object classes (class index ``i + 1``).
-    rpn_nms : float
-        IoU of the RPN's non-maximum suppression.
-    rois_per_image : int
-        RoIs sampled per image for the heads' training loss (128 in the paper).
-    box_nms : float
-        IoU above which the weaker of two detections is suppressed (class-agnostic).
-    detections_per_image : int
-    score_threshold : float
-        Detections below this score are not returned by the network (catalogs apply
-        their own, higher, threshold; evaluation keeps low scores for mAP).
-    """
-
-    backbone: str = "lean"
-    lean_widths: tuple[int, int, int, int] = (24, 48, 96, 160)
-    lean_blocks: int = 1
-    fpn_channels: int = 64
-    anchor_sizes: tuple[int, ...] = (8, 16, 32, 64, 128)
-    aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
-    box_head_dim: int = 256
-    mask_head_channels: int = 64
-    mask_head_layers: int = 2
-    classes: tuple[str, ...] = DETECTION_CLASSES
-    rpn_nms: float = 0.7
-    rois_per_image: int = 128
-    box_nms: float = 0.4
-    detections_per_image: int = 200
-    score_threshold: float = 0.05
-
-    def __post_init__(self) -> None:
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
-        if len(self.anchor_sizes) != 5:
-            raise ValueError("anchor_sizes needs one size per FPN level (5)")
-        if len(self.lean_widths) != 4:
-            raise ValueError("lean_widths needs four stage widths")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> DetectorConfig:
-        tuples = ("lean_widths", "anchor_sizes", "aspect_ratios", "classes")
-        return cls(**{k: (tuple(v) if k in tuples else v) for k, v in values.items()})
-
-
-PAPER_DETECTOR_CONFIG = DetectorConfig(backbone="resnet101", fpn_channels=256, box_head_dim=1024,
-                                       mask_head_channels=256, mask_head_layers=4)
-"""The paper's architecture (ResNet-101 FPN and torchvision's full-width heads)."""
+from galseg.models.configs import BACKBONES, PAPER_DETECTOR_CONFIG, DetectorConfig
 
 
 class _LeanResNet(nn.Module):
@@ -274,3 +197,7 @@ def build_detector(config: DetectorConfig = DetectorConfig()) -> GalaxyMaskRCNN:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+__all__ = ["BACKBONES", "PAPER_DETECTOR_CONFIG", "DetectorConfig", "GalaxyMaskRCNN",
+           "build_detector", "count_parameters"]

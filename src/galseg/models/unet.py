@@ -20,74 +20,13 @@ output : float tensor (N, 2, H, W), >= 0; channel 0 = spiral vote fraction,
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from galseg.models.configs import PAPER_CONFIG, UNetConfig
+
 OUTPUT_CHANNELS = ("spiral", "bar")
-
-
-@dataclass(frozen=True)
-class UNetConfig:
-    """Shape of a :class:`UNet`.
-
-    Parameters
-    ----------
-    widths : tuple of int
-        Channels of each encoder level, from full resolution down; ``len(widths)`` is
-        the depth (number of halvings).
-    blocks_per_level : int
-        Residual blocks in each encoder and decoder level (the paper: 2).
-    middle_blocks : int
-        Residual blocks at the bottom (the paper: 2).
-    dropout : tuple of float
-        Dropout probability after each encoder level (one per level).
-    in_channels : int
-        Input channels (3 for RGB).
-    """
-
-    widths: tuple[int, ...] = (16, 32, 64, 128)
-    blocks_per_level: int = 1
-    middle_blocks: int = 1
-    dropout: tuple[float, ...] = (0.0, 0.1, 0.1, 0.1)
-    in_channels: int = 3
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
-        object.__setattr__(self, "dropout", tuple(float(p) for p in self.dropout))
-        if not self.widths or min(self.widths) < 1:
-            raise ValueError(f"widths must be positive channel counts, got {self.widths}")
-        if len(self.dropout) != len(self.widths):
-            raise ValueError(
-                f"need one dropout per level: {len(self.widths)} widths, "
-                f"{len(self.dropout)} dropouts"
-            )
-        if any(not 0 <= p < 1 for p in self.dropout):
-            raise ValueError(f"dropout probabilities must be in [0, 1), got {self.dropout}")
-        if self.blocks_per_level < 1 or self.middle_blocks < 0:
-            raise ValueError("blocks_per_level must be >= 1 and middle_blocks >= 0")
-
-    @property
-    def depth(self) -> int:
-        return len(self.widths)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> UNetConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v
-                      for k, v in values.items() if k in known})
-
-
-#: The configuration of the paper's published model (their default widths), for
-#: speed and score comparisons (``benchmarks/segment_speed.py``).
-PAPER_CONFIG = UNetConfig(widths=(32, 64, 128, 256), blocks_per_level=2, middle_blocks=2,
-                          dropout=(0.0, 0.1, 0.25, 0.13))
 
 
 class StraightThroughReLU(nn.Module):
@@ -189,3 +128,7 @@ class UNet(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+__all__ = ["OUTPUT_CHANNELS", "PAPER_CONFIG", "ResidualBlock", "StraightThroughReLU", "UNet",
+           "UNetConfig", "count_parameters"]

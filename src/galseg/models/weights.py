@@ -20,7 +20,6 @@ import hashlib
 import json
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from importlib import resources
 from os import PathLike
 from pathlib import Path
@@ -30,8 +29,14 @@ import torch
 
 from galseg.errors import InputFileError
 from galseg.models.cutout_net import CutoutNet, CutoutNetConfig, members_on_device
-from galseg.models.detector import DetectorConfig, GalaxyMaskRCNN, build_detector
-from galseg.models.unet import UNet, UNetConfig
+from galseg.models.detector import GalaxyMaskRCNN, build_detector
+from galseg.models.metadata import (
+    DetectorMetadata,
+    MorphologyMetadata,
+    SegmenterMetadata,
+    ShredMetadata,
+)
+from galseg.models.unet import UNet
 
 FORMAT = "galseg-segmenter-1"
 DEFAULT_SEGMENTER = "segmenter_default"
@@ -41,38 +46,6 @@ MORPHOLOGY_FORMAT = "galseg-morphology-1"
 DEFAULT_MORPHOLOGY = "morphology_default"
 DETECTOR_FORMAT = "galseg-detector-1"
 DEFAULT_DETECTOR = "detector_default"
-
-
-@dataclass(frozen=True)
-class SegmenterMetadata:
-    """What a segmenter needs besides its weights.
-
-    Attributes
-    ----------
-    model : UNetConfig
-    frame_size : int
-        Side in pixels of the square frames the model was trained on.
-    pixscale_arcsec : float
-        Pixel scale of those frames (simulated galaxies: 0.262 "/px).
-    training : dict
-        Free-form facts about the training run (data, epochs, losses).
-    """
-
-    model: UNetConfig
-    frame_size: int
-    pixscale_arcsec: float
-    training: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps({"model": self.model.to_dict(), "frame_size": self.frame_size,
-                           "pixscale_arcsec": self.pixscale_arcsec,
-                           "training": self.training}, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> SegmenterMetadata:
-        values = json.loads(text)
-        return cls(UNetConfig.from_dict(values["model"]), int(values["frame_size"]),
-                   float(values["pixscale_arcsec"]), values.get("training", {}))
 
 
 def _half_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -196,74 +169,6 @@ def load_segmenter(
     return model, metadata
 
 
-@dataclass(frozen=True)
-class ShredMetadata:
-    """What a shred classifier needs besides its weights.
-
-    Attributes
-    ----------
-    model : CutoutNetConfig
-    pixscale_arcsec : float
-        Pixel scale of the training cutouts (0.469 arcsec, as the paper).
-    calibration : tuple of float
-        ``(scale, offset)``: ``p_shred = sigmoid(scale * logit + offset)``, where
-        ``logit`` is the mean logit of the ensemble members (Platt scaling fitted
-        on out-of-fold predictions).
-    threshold : float
-        Default ``p_shred`` above which a source is called a shred.
-    training : dict
-        Free-form facts about the training run (data, folds, scores).
-    calibrations : dict
-        Every calibration the model carries, by name (``'simulated'``: fitted on
-        simulated detections; ``'real'``: on eye-labelled real catalog sources);
-        ``calibration`` is the one named ``calibration_name``.
-    calibration_name : str
-        Name of the default calibration.
-    """
-
-    model: CutoutNetConfig
-    pixscale_arcsec: float = 0.469
-    calibration: tuple[float, float] = (1.0, 0.0)
-    threshold: float = 0.5
-    training: dict[str, Any] = field(default_factory=dict)
-    calibrations: dict[str, tuple[float, float]] = field(default_factory=dict)
-    calibration_name: str = "simulated"
-
-    def __post_init__(self) -> None:
-        if not self.calibrations:
-            object.__setattr__(self, "calibrations",
-                               {self.calibration_name: tuple(self.calibration)})
-        elif self.calibration_name not in self.calibrations:
-            raise ValueError(f"calibration {self.calibration_name!r} is not among "
-                             f"{sorted(self.calibrations)}")
-
-    def with_calibration(self, name: str) -> ShredMetadata:
-        """The same metadata with calibration ``name`` as the default."""
-        if name not in self.calibrations:
-            raise ValueError(f"this model has no {name!r} calibration; it has "
-                             f"{sorted(self.calibrations)}")
-        return replace(self, calibration=tuple(self.calibrations[name]),
-                       calibration_name=name)
-
-    def to_json(self) -> str:
-        return json.dumps({"model": self.model.to_dict(), "pixscale_arcsec": self.pixscale_arcsec,
-                           "calibration": list(self.calibration), "threshold": self.threshold,
-                           "training": self.training,
-                           "calibrations": {k: list(v) for k, v in self.calibrations.items()},
-                           "calibration_name": self.calibration_name}, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> ShredMetadata:
-        values = json.loads(text)
-        calibration = tuple(float(v) for v in values["calibration"])
-        name = values.get("calibration_name", "simulated")
-        calibrations = {k: tuple(float(x) for x in v)
-                        for k, v in values.get("calibrations", {name: calibration}).items()}
-        return cls(CutoutNetConfig.from_dict(values["model"]), float(values["pixscale_arcsec"]),
-                   calibration, float(values["threshold"]), values.get("training", {}),
-                   calibrations, name)
-
-
 def save_shred_classifier(members: Sequence[CutoutNet], metadata: ShredMetadata,
                           path: str | PathLike[str]) -> Path:
     """Write an ensemble of :class:`CutoutNet` (weights as float16) and its metadata."""
@@ -305,44 +210,6 @@ def _members(stored: dict[str, Any], config: CutoutNetConfig,
     return members_on_device(members, device)[1]
 
 
-@dataclass(frozen=True)
-class MorphologyMetadata:
-    """What a morphology classifier needs besides its weights.
-
-    Attributes
-    ----------
-    model : CutoutNetConfig
-    crop_context : float
-        A galaxy's crop is ``crop_context`` times the longest side of its box ...
-    min_crop_px : float
-        ... and at least this many pixels (of the detector's model grid).
-    calibration : tuple of float
-        ``(scale, offset)``: ``p_spiral = sigmoid(scale * logit + offset)`` with
-        ``logit`` the members' mean (Platt scaling on out-of-fold predictions).
-    training : dict
-        Free-form facts about the training run (data, folds, scores).
-    """
-
-    model: CutoutNetConfig
-    crop_context: float = 2.5
-    min_crop_px: float = 24.0
-    calibration: tuple[float, float] = (1.0, 0.0)
-    training: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps({"model": self.model.to_dict(), "crop_context": self.crop_context,
-                           "min_crop_px": self.min_crop_px,
-                           "calibration": list(self.calibration), "training": self.training},
-                          sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> MorphologyMetadata:
-        values = json.loads(text)
-        return cls(CutoutNetConfig.from_dict(values["model"]), float(values["crop_context"]),
-                   float(values["min_crop_px"]),
-                   tuple(float(v) for v in values["calibration"]), values.get("training", {}))
-
-
 def save_morphology_classifier(members: Sequence[CutoutNet], metadata: MorphologyMetadata,
                                path: str | PathLike[str]) -> Path:
     """Write an ensemble of morphology :class:`CutoutNet` (float16) and its metadata."""
@@ -366,40 +233,6 @@ def load_morphology_classifier(
                               "morphology classifier")
     metadata = MorphologyMetadata.from_json(stored["metadata"])
     return _members(stored, metadata.model, device), metadata
-
-
-@dataclass(frozen=True)
-class DetectorMetadata:
-    """What a galaxy detector needs besides its weights.
-
-    Attributes
-    ----------
-    model : DetectorConfig
-    pixscale_arcsec : float
-        Reference pixel scale: images with a known pixel scale are resampled to it
-        before detection (the simulated training fields' 0.396 arcsec, SDSS's).
-    score_threshold : float
-        Default score below which detections are not catalogued (0.4, the paper's
-        minimum detection confidence).
-    training : dict
-        Free-form facts about the training run (data, epochs, scores).
-    """
-
-    model: DetectorConfig
-    pixscale_arcsec: float = 0.396
-    score_threshold: float = 0.4
-    training: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps({"model": self.model.to_dict(), "pixscale_arcsec": self.pixscale_arcsec,
-                           "score_threshold": self.score_threshold, "training": self.training},
-                          sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> DetectorMetadata:
-        values = json.loads(text)
-        return cls(DetectorConfig.from_dict(values["model"]), float(values["pixscale_arcsec"]),
-                   float(values["score_threshold"]), values.get("training", {}))
 
 
 def save_detector(model: GalaxyMaskRCNN, metadata: DetectorMetadata,
@@ -431,3 +264,13 @@ def load_detector(
     model = build_detector(metadata.model)
     model.load_state_dict(_full_state(stored["state_dict"]))
     return model.to(device).eval(), metadata
+
+
+__all__ = ["DEFAULT_DETECTOR", "DEFAULT_MORPHOLOGY", "DEFAULT_SEGMENTER",
+           "DEFAULT_SHRED_CLASSIFIER", "DETECTOR_FORMAT", "FORMAT", "MAX_SHIPPED_BYTES",
+           "MORPHOLOGY_FORMAT", "SHRED_FORMAT", "DetectorMetadata", "MorphologyMetadata",
+           "SegmenterMetadata", "ShredMetadata", "default_model_card", "default_model_path",
+           "default_segmenter_card", "default_segmenter_path", "load_detector",
+           "load_morphology_classifier", "load_segmenter", "load_shred_classifier",
+           "save_detector", "save_morphology_classifier", "save_segmenter",
+           "save_shred_classifier", "sha256_of", "ship_model"]

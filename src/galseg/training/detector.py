@@ -35,10 +35,9 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -46,9 +45,10 @@ from torchvision.ops import masks_to_boxes
 
 from galseg.data.detection_examples import DetectionExample, read_detection_examples
 from galseg.data.splits import unit_hash
-from galseg.models.detector import DetectorConfig, GalaxyMaskRCNN, build_detector
+from galseg.models.detector import GalaxyMaskRCNN, build_detector
 from galseg.models.geometry import dihedral
 from galseg.models.weights import DetectorMetadata, load_detector, save_detector
+from galseg.training.configs import DetectorTrainConfig
 from galseg.training.loop import (
     LoopSettings,
     autocast,
@@ -59,39 +59,6 @@ from galseg.training.loop import (
 
 MIN_KEPT_FRACTION = 0.5
 """An object cut by a training crop is kept when this share of its mask remains."""
-
-
-@dataclass(frozen=True)
-class DetectorTrainConfig:
-    """Options of ``galseg train detector`` (see the module docstring)."""
-
-    data: tuple[str, ...]
-    model: DetectorConfig = field(default_factory=DetectorConfig)
-    crop_size: int = 256
-    val_fraction: float = 0.1
-    batch_size: int = 4
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    max_epochs: int = 40
-    patience: int = 5
-    max_minutes: float | None = None
-    seed: int = 0
-    noise_amplitude: float = 25.0
-    noise_probability: float = 0.5
-    noise_sigma: float = 0.0
-    grey_probability: float = 0.1
-    gradient_clip: float = 5.0
-    init_from: str | None = None
-    balance_classes: bool = False
-    device: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["model"] = self.model.to_dict()
-        values["data"] = [str(Path(d).resolve()) for d in self.data]
-        if self.init_from is not None:
-            values["init_from"] = str(Path(self.init_from).resolve())
-        return values
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,10 @@ import numpy as np
 import torch
 
 from galseg.data.splits import unit_hash
-from galseg.models.cutout_net import CutoutNet, CutoutNetConfig, platt_probability
+from galseg.models.cutout_net import CutoutNet, platt_probability
 from galseg.models.geometry import box_crops
 from galseg.scores import binary_scores, roc_auc
+from galseg.training.configs import EnsembleTrainConfig
 from galseg.training.loop import (
     LoopSettings,
     augment_images,
@@ -122,42 +123,6 @@ class CutoutExamples:
         """Fold of every example (by its group)."""
         lookup = {name: fold_of(name, n_folds) for name in np.unique(self.groups)}
         return np.array([lookup[name] for name in self.groups], dtype=np.int64)
-
-
-@dataclass(frozen=True)
-class EnsembleTrainConfig:
-    """Hyper-parameters of an ensemble training run (stored with the run)."""
-
-    model: CutoutNetConfig = field(default_factory=CutoutNetConfig)
-    n_folds: int = 5
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    gradient_clip: float = 1.0
-    max_epochs: int = 30
-    patience: int = 5
-    max_minutes: float | None = None
-    """Time limit per fold."""
-    seed: int = 0
-    grey_probability: float = 0.15
-    noise_sigma: float = 0.0
-    """Gaussian noise on half the training cutouts, sigma uniform in [0, noise_sigma]
-    counts of an 8-bit image (0: none)."""
-    lr_factor: float = 0.3
-    lr_patience: int = 2
-    init_from: str = ""
-    """Model file whose members start the folds (fine-tuning; empty: from scratch)."""
-
-    def __post_init__(self) -> None:
-        if self.n_folds < 2:
-            raise ValueError(f"n_folds must be >= 2, got {self.n_folds!r}")
-        if self.noise_sigma < 0:
-            raise ValueError(f"noise_sigma must be >= 0, got {self.noise_sigma!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["model"] = self.model.to_dict()
-        return values
 
 
 def _images(examples: CutoutExamples, index: np.ndarray) -> torch.Tensor:
@@ -417,3 +382,7 @@ def train_ensemble(
     scores = {"auc": roc_auc(oof, examples.labels),
               **binary_scores(p_oof >= 0.5, examples.labels)}
     return EnsembleOutcome(members, calibration, oof, scores, infos, device)
+
+
+__all__ = ["CutoutExamples", "EnsembleOutcome", "EnsembleTrainConfig", "add_noise", "fit_platt",
+           "fold_of", "predict_logits", "train_ensemble", "train_fold"]

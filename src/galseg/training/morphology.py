@@ -28,20 +28,14 @@ import torch
 from tqdm import tqdm
 
 from galseg.data.detection_examples import read_detection_examples
-from galseg.models.cutout_net import CutoutNetConfig, platt_probability
+from galseg.models.cutout_net import platt_probability
 from galseg.models.geometry import box_crops, crop_sides
 from galseg.models.weights import MorphologyMetadata, save_morphology_classifier
+from galseg.training.configs import DEFAULT_MORPHOLOGY_CONFIG
 from galseg.training.ensemble import CutoutExamples, EnsembleTrainConfig, train_ensemble
 
 CACHE_VERSION = 3
 MORPHOLOGY_CLASSES = ("spiral", "elliptical")
-
-DEFAULT_MORPHOLOGY_CONFIG = EnsembleTrainConfig(
-    model=CutoutNetConfig(input_size=64, dropout=0.3), learning_rate=2e-3,
-    weight_decay=0.05, max_epochs=60, patience=8, noise_sigma=80.0)
-"""The shipped classifier's recipe: 64 px crops, dropout 0.3, Gaussian noise up to
-80 counts (the noise test goes to 76.5), five folds, up to 60 epochs per fold."""
-
 
 def morphology_examples(
     data_dirs: Sequence[str | PathLike[str]], *, input_size: int, crop_context: float,
@@ -170,3 +164,7 @@ def train_morphology_classifier(
         f"{scores['accuracy']:.4f} ("
         + ", ".join(f"{k} {v['accuracy']:.4f}" for k, v in by_source.items()) + ")")
     return MorphologyTrainResult(model_path, scores, outcome.calibration, outcome.folds)
+
+
+__all__ = ["CACHE_VERSION", "DEFAULT_MORPHOLOGY_CONFIG", "MORPHOLOGY_CLASSES",
+           "MorphologyTrainResult", "morphology_examples", "train_morphology_classifier"]

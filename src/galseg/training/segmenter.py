@@ -29,17 +29,17 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from galseg.models.geometry import dihedral
-from galseg.models.unet import UNet, UNetConfig, count_parameters
+from galseg.models.unet import UNet, count_parameters
 from galseg.models.weights import SegmenterMetadata, load_segmenter, save_segmenter
+from galseg.training.configs import GREY_PROBABILITY, TrainConfig
 from galseg.training.examples import SegmentationExamples, image_batch, load_examples
 from galseg.training.loop import (
     LoopSettings,
@@ -55,53 +55,6 @@ from galseg.training.weak_labels import (
     load_gz1_weak_examples,
     weak_loss,
 )
-
-GREY_PROBABILITY = 0.15
-"""Fraction of training images shown in grey (luminance in all three channels)."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of a segmenter training run (stored with the run)."""
-
-    model: UNetConfig = field(default_factory=UNetConfig)
-    frame_size: int = 128
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.075
-    gradient_clip: float = 0.5
-    max_epochs: int = 60
-    patience: int = 6
-    max_minutes: float | None = None
-    seed: int = 0
-    grey_probability: float = GREY_PROBABILITY
-    lr_factor: float = 0.3
-    lr_patience: int = 2
-    lr_schedule: str = "plateau"
-    degrade_probability: float = 0.0
-    init_from: str | None = None
-    """An earlier model file (same architecture and frame) whose weights start the run."""
-    weak_data: str | None = None
-    """A Galaxy Zoo 1 SDSS folder whose spirals and ellipticals add the image-level loss of
-    :mod:`galseg.training.weak_labels` (train split only)."""
-    weak_weight: float = 0.1
-    """Weight of that loss against the masked L1 of the simulated galaxies."""
-    weak_batch_size: int = 16
-    """Real galaxies per step (half spirals, half ellipticals)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["model"] = self.model.to_dict()
-        for name in ("init_from", "weak_data"):
-            if values[name] is not None:
-                values[name] = str(Path(values[name]).resolve())
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        values = dict(values)
-        values["model"] = UNetConfig.from_dict(values["model"])
-        return cls(**values)
 
 
 def masked_l1(prediction: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -334,3 +287,7 @@ def average_segmenters(
     metadata = replace(tuned_metadata,
                        training={**tuned_metadata.training, "weight_average": average})
     return save_segmenter(start, metadata, out_path)
+
+
+__all__ = ["GREY_PROBABILITY", "TrainConfig", "TrainResult", "augment", "average_segmenters",
+           "evaluate_loss", "masked_l1", "train_segmenter"]
