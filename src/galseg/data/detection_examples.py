@@ -37,6 +37,7 @@ from PIL import Image
 from scipy import ndimage
 
 from galseg.data.catalogs import read_catalog, write_catalog
+from galseg.data.detection_classes import DETECTION_CLASSES
 
 EXAMPLES_FILE = "examples.csv"
 OBJECTS_FILE = "objects.csv"
@@ -232,3 +233,8 @@ def mask_centroid(mask: np.ndarray, weights: np.ndarray | None = None) -> tuple[
             y, x = ndimage.center_of_mass(light)
             return float(x), float(y)
     return float(columns.mean()), float(rows.mean())
+
+
+__all__ = ["DETECTION_CLASSES", "EXAMPLES_FILE", "MASKS_DIR", "OBJECTS_FILE", "DetectionExample",
+           "DetectionExampleSet", "mask_centroid", "read_detection_examples",
+           "write_example_tables", "write_masks"]
