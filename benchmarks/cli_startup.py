@@ -8,7 +8,7 @@ Each SRC is a ``src/`` folder holding a ``galseg`` package (e.g. this checkout's
 older commit's, ``git archive <commit> src | tar -x -C /tmp/old``); without SRC, the
 ``galseg`` that Python finds. The runs of the SRC folders are interleaved (A B A B ...)
 so that a busy machine slows them alike; prints the median of ``--repeats`` runs of each
-(after one warm-up run each, which fills the file cache) and the ratios to the first.
+(after one warm-up run each, which fills the file cache) and its speed against the first.
 """
 
 from __future__ import annotations
