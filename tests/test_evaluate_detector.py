@@ -35,6 +35,7 @@ from galseg.evaluate.detector import (
     evaluate_detector,
     noise_curve,
     read_r_band,
+    spiral_elliptical_scores,
 )
 from galseg.evaluate.detector_figures import write_figures
 from galseg.evaluate.metrics import class_scores, confusion_matrix, median_absolute_deviation
@@ -94,6 +95,8 @@ def write_folder(root: Path, images: list[dict]) -> Path:
             row = {"name": name, "index": i, "class": cls, "x": float(x), "y": float(y)}
             if image["source"] == "sim":
                 row.update(overlap=overlap, kind=cls, npix=int(disc(x, y, r).sum()))
+            if "gz1_class" in image:
+                row["gz1_class"] = image["gz1_class"]
             object_rows.append(row)
     write_example_tables(root, example_rows, object_rows)
     return root
@@ -449,6 +452,63 @@ def test_partially_labelled_images(gz1_dir):
     assert np.isnan(evaluation.detection()["precision_complete_images"])
     assert evaluation.completeness == {}
     assert evaluation.classification()["accuracy"] == 1.0
+
+
+def test_spiral_elliptical_scores_known_answers():
+    truth = ["spiral", "spiral", "spiral", "elliptical", "elliptical", "star", "spiral"]
+    p = np.array([0.9, 0.4, 0.6, 0.2, 0.7, 0.9, np.nan])
+    codes = np.array([1, 2, 3, 0, 0, -1, 1])
+    out = spiral_elliptical_scores(truth, p, gz1_class=codes)
+    assert out["n"] == 5  # the star and the NaN left out
+    assert out["spiral_recall"] == pytest.approx(2 / 3)
+    assert out["elliptical_recall"] == 0.5
+    assert out["balanced_accuracy"] == pytest.approx((2 / 3 + 0.5) / 2)
+    assert out["accuracy"] == pytest.approx(3 / 5)
+    assert out["auc"] == pytest.approx(4 / 6)  # of 6 spiral-elliptical pairs, 0.4, 0.6 < 0.7
+    assert out["face_on_n"] == 2 and out["face_on_spiral_accuracy"] == 0.5
+    assert {k: (v["name"], v["n"], v["accuracy"]) for k, v in out["by_gz1_class"].items()} == {
+        0: ("elliptical", 2, 0.5), 1: ("clockwise spiral", 1, 1.0),
+        2: ("anticlockwise spiral", 1, 0.0), 3: ("edge-on disc", 1, 1.0)}
+    low = spiral_elliptical_scores(truth, p, threshold=0.3)
+    assert low["spiral_recall"] == 1.0 and low["auc"] == out["auc"]
+    assert "by_gz1_class" not in low
+    with pytest.raises(ValueError, match="one length"):
+        spiral_elliptical_scores(truth, p[:3])
+    with pytest.raises(ValueError, match="threshold"):
+        spiral_elliptical_scores(truth, p, threshold=1.5)
+
+
+class SecondLookDetector(FakeDetector):
+    """FakeDetector whose own ``p_spiral`` (kept beside the final one) is always wrong."""
+
+    def detect(self, rgb: np.ndarray, **kwargs) -> Detections:
+        found = super().detect(rgb, **kwargs)
+        return Detections(found.boxes, found.scores, found.class_probs, found.masks,
+                          detector_p_spiral=1.0 - found.p_spiral)
+
+
+def test_spiral_elliptical_by_gz1_class_and_detector_alone(tmp_path):
+    folder = write_folder(tmp_path, [
+        {"name": "a", "source": "gz1", "gz1_class": 1, "objects": [("spiral", 32, 32, 8, False)]},
+        {"name": "b", "source": "gz1", "gz1_class": 3, "objects": [("spiral", 32, 32, 8, False)]},
+        {"name": "c", "source": "gz1", "gz1_class": 0,
+         "objects": [("elliptical", 32, 32, 8, False)]}])
+    evaluation = evaluate(SecondLookDetector(), folder)
+    table = evaluation.to_table()
+    assert list(table["gz1_class"]) == [1, 3, 0]
+    np.testing.assert_allclose(table["p_spiral_detector"], 1 - table["p_spiral"])
+    cls = evaluation.classification()
+    final, own = cls["spiral_elliptical"], cls["spiral_elliptical_detector"]
+    assert final["balanced_accuracy"] == 1.0 and final["auc"] == 1.0
+    assert final["face_on_spiral_accuracy"] == 1.0
+    assert own["balanced_accuracy"] == 0.0 and own["auc"] == 0.0
+    assert [v["n"] for v in final["by_gz1_class"].values()] == [1, 1, 1]
+    report = evaluation.to_markdown()
+    assert "| face-on spirals (GZ1 1, 2) | 1.000 | 0.000 |" in report
+    assert "| GZ1 3 edge-on disc (1) | 1.000 | 0.000 |" in report
+    # without a second look, the detector's own p_spiral is the final one
+    plain = evaluate(FakeDetector(), folder).classification()
+    assert plain["spiral_elliptical_detector"] == plain["spiral_elliptical"]
 
 
 def test_several_folders_and_sources(sim_dir, gz1_dir):

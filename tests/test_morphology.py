@@ -112,6 +112,9 @@ def test_detector_splits_galaxy_probability_with_the_classifier(tmp_path):
                                rtol=1e-5)
     galaxy = plain.class_probs[:, :2].sum(1)
     np.testing.assert_allclose(second.class_probs[:, :2].sum(1), galaxy, rtol=1e-6)
+    # the detector's own spiral share is kept beside the second look's
+    assert plain.detector_p_spiral is None
+    np.testing.assert_allclose(second.detector_p_spiral, plain.p_spiral, rtol=1e-6)
 
 
 def test_shipped_morphology_classifier_loads_and_is_refused_when_damaged(tmp_path, monkeypatch):

@@ -47,6 +47,11 @@ from galseg.errors import InputFileError
 
 GZ1_CLASSES = {0: "elliptical", 1: "spiral", 2: "spiral", 3: "spiral"}
 """Galaxy Zoo 1 class code -> galseg class; codes 4 (don't know) and 5 (merger) are left out."""
+GZ1_CODE_NAMES = {0: "elliptical", 1: "clockwise spiral", 2: "anticlockwise spiral",
+                  3: "edge-on disc", 4: "don't know", 5: "merger"}
+"""What each Galaxy Zoo 1 class code means."""
+GZ1_FACE_ON_SPIRALS = (1, 2)
+"""GZ1 codes of face-on spirals (arms wound clockwise or anticlockwise)."""
 
 DEFAULT_TEST_FRACTION = 0.2
 GZ1_SEGMENTER_CROP = 141

@@ -31,6 +31,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from galseg.data.detection_examples import DETECTION_CLASSES, DetectionExample
+from galseg.data.gz1 import GZ1_CODE_NAMES, GZ1_FACE_ON_SPIRALS
 from galseg.evaluate.metrics import (
     class_scores,
     confusion_matrix,
@@ -39,6 +40,7 @@ from galseg.evaluate.metrics import (
     median_or_nan,
 )
 from galseg.predict.detections import Detections, mask_centroid
+from galseg.scores import roc_auc
 
 GALAXY_CLASSES = ("spiral", "elliptical")
 """The classes scored by average precision and classification accuracy."""
@@ -358,6 +360,10 @@ class ImageResult:
     n_classical_unlisted: int = 0
     truth_mask_centroids: np.ndarray | None = None
     """(M, 2) each truth mask's centroid in the light the detections' centroids used."""
+    truth_gz1_class: np.ndarray | None = None
+    """(M,) Galaxy Zoo 1 code of each truth object (objects column ``gz1_class``)."""
+    det_p_spiral_detector: np.ndarray | None = None
+    """(N,) the detector's own ``p_spiral`` where a second look replaced it."""
 
 
 def reduce_image(name: str, source: str, pixscale_arcsec: float | None, truth: TruthObjects,
@@ -387,7 +393,8 @@ def reduce_image(name: str, source: str, pixscale_arcsec: float | None, truth: T
         det_labels=np.asarray(detections.labels, dtype=str).reshape(-1),
         det_p_spiral=np.asarray(detections.p_spiral, float),
         det_centroids=np.asarray(detections.centroids, float).reshape(-1, 2),
-        det_evaluated=evaluated, matching=matching, **extra)
+        det_evaluated=evaluated, matching=matching,
+        det_p_spiral_detector=detections.detector_p_spiral, **extra)
 
 
 # --------------------------------------------------------------------------------------
@@ -577,6 +584,64 @@ def centroid_offsets(dx_px: np.ndarray, dy_px: np.ndarray, *,
 
 
 
+def spiral_elliptical_scores(truth: Sequence[str], p_spiral: np.ndarray, *,
+                             gz1_class: np.ndarray | None = None,
+                             threshold: float = 0.5) -> dict[str, Any]:
+    """The two-class spiral/elliptical decision ``p_spiral >= threshold`` of galaxies.
+
+    Parameters
+    ----------
+    truth : sequence of str
+        True class ('spiral' or 'elliptical') of each galaxy scored (e.g. the matched truth
+        galaxies); other classes and NaN ``p_spiral`` are left out.
+    p_spiral : ndarray
+        Probability of spiral given galaxy of each.
+    gz1_class : ndarray of int, optional
+        Galaxy Zoo 1 code of each (:data:`galseg.data.gz1.GZ1_CODE_NAMES`; < 0 unknown):
+        adds the accuracy per code and of the face-on spirals (codes 1 and 2).
+    threshold : float, keyword-only
+        Called spiral iff ``p_spiral >= threshold``.
+
+    Returns
+    -------
+    dict
+        ``n``, ``threshold``, ``accuracy``, ``balanced_accuracy`` (mean of the spiral and
+        elliptical recalls), ``spiral_recall``, ``elliptical_recall``, ``auc`` (ROC AUC of
+        ``p_spiral``, spirals positive); with ``gz1_class``, ``face_on_spiral_accuracy``,
+        ``face_on_n`` and ``by_gz1_class``: code -> ``name``, ``n``, ``accuracy``.
+    """
+    truth = np.asarray(truth, dtype=str).reshape(-1)
+    p_spiral = np.asarray(p_spiral, dtype=np.float64).reshape(-1)
+    if truth.shape != p_spiral.shape:
+        raise ValueError(f"truth and p_spiral must have one length, got {truth.shape} and "
+                         f"{p_spiral.shape}")
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+    keep = np.isin(truth, GALAXY_CLASSES) & np.isfinite(p_spiral)
+    spiral, called = truth[keep] == "spiral", p_spiral[keep] >= threshold
+    right = called == spiral
+    recalls = {"spiral_recall": mean_or_nan(right[spiral]),
+               "elliptical_recall": mean_or_nan(right[~spiral])}
+    out: dict[str, Any] = {
+        "n": int(keep.sum()), "threshold": float(threshold), "accuracy": mean_or_nan(right),
+        "balanced_accuracy": mean_or_nan(np.array(list(recalls.values()))), **recalls,
+        "auc": roc_auc(p_spiral[keep], spiral) if 0 < spiral.sum() < len(spiral) else np.nan}
+    if gz1_class is not None:
+        codes = np.asarray(gz1_class, dtype=np.int64).reshape(-1)
+        if codes.shape != truth.shape:
+            raise ValueError(f"gz1_class must have one entry per galaxy, got {codes.shape} "
+                             f"for {truth.shape}")
+        codes = codes[keep]
+        face_on = np.isin(codes, GZ1_FACE_ON_SPIRALS)
+        out["face_on_n"] = int(face_on.sum())
+        out["face_on_spiral_accuracy"] = mean_or_nan(right[face_on])
+        out["by_gz1_class"] = {int(code): {"name": GZ1_CODE_NAMES.get(int(code), "?"),
+                                           "n": int((codes == code).sum()),
+                                           "accuracy": mean_or_nan(right[codes == code])}
+                               for code in np.unique(codes[codes >= 0])}
+    return out
+
+
 def truth_table(images: Sequence[ImageResult]) -> Table:
     """One row per truth object of ``images``, in order (columns: see
     :meth:`galseg.evaluate.detector.DetectorEvaluation.to_table`)."""
@@ -584,7 +649,8 @@ def truth_table(images: Sequence[ImageResult]) -> Table:
         "image", "source", "pixscale_arcsec", "index", "class", "x", "y", "matched",
         "detection",
         "predicted_class", "score", "p_spiral", "iou", "centroid_x", "centroid_y", "dx_px",
-        "dy_px", "dx_arcsec", "dy_arcsec", "dx_mask_px", "dy_mask_px")}
+        "dy_px", "dx_arcsec", "dy_arcsec", "dx_mask_px", "dy_mask_px", "p_spiral_detector",
+        "gz1_class")}
     overlap, galseg, galseg_any, classical = [], [], [], []
     for image in images:
         m = len(image.truth_classes)
@@ -626,12 +692,17 @@ def truth_table(images: Sequence[ImageResult]) -> Table:
         columns["dy_arcsec"] += list(offset[:, 1] * scale)
         columns["dx_mask_px"] += list(mask_offset[:, 0])
         columns["dy_mask_px"] += list(mask_offset[:, 1])
+        columns["p_spiral_detector"] += take(
+            image.det_p_spiral if image.det_p_spiral_detector is None
+            else image.det_p_spiral_detector, np.nan)
+        columns["gz1_class"] += (list(image.truth_gz1_class) if image.truth_gz1_class
+                                 is not None else [-1] * m)
         overlap.append(image.truth_overlap if image.truth_overlap is not None else None)
         galseg.append(image.found_galseg)
         galseg_any.append(image.found_galseg_any_class)
         classical.append(image.found_classical)
     dtypes = {"image": str, "source": str, "index": np.int64, "class": str, "matched": bool,
-              "detection": np.int64, "predicted_class": str}
+              "detection": np.int64, "predicted_class": str, "gz1_class": np.int64}
     table = Table({name: np.array(values, dtype=dtypes.get(name, np.float64))
                    for name, values in columns.items()})
     sizes = [len(i.truth_classes) for i in images]

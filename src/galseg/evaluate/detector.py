@@ -76,6 +76,7 @@ from galseg.evaluate.detection_metrics import (
     object_category,
     predicted_classes,
     reduce_image,
+    spiral_elliptical_scores,
     truth_table,
 )
 from galseg.evaluate.metrics import mean_or_nan
@@ -177,6 +178,34 @@ def _completeness(images: Sequence[ImageResult], method: str) -> dict[str, Any] 
                                int((sel_det & det_unlisted).sum()))
     out["purity"] = purity
     return out
+
+
+def _gz1_codes(objects: Table) -> np.ndarray | None:
+    """The objects' Galaxy Zoo 1 codes (column ``gz1_class``; -1 where masked), or None."""
+    if "gz1_class" not in objects.colnames:
+        return None
+    column = objects["gz1_class"]
+    return np.where(np.ma.getmaskarray(column), -1,
+                    np.ma.getdata(column)).astype(np.int64).reshape(-1)
+
+
+def spiral_elliptical(table: Table, threshold: float = 0.5) -> dict[str, Any]:
+    """:func:`spiral_elliptical_scores` of the matched truth galaxies of a
+    :meth:`DetectorEvaluation.to_table` table, for the final ``p_spiral``
+    (``spiral_elliptical``, and its ``accuracy_p_spiral``) and the detector's own
+    (``spiral_elliptical_detector``)."""
+    classes = np.asarray(table["class"], str)
+    sel = np.asarray(table["matched"], bool) & np.isin(classes, GALAXY_CLASSES)
+    codes = np.asarray(table["gz1_class"], np.int64)[sel] if "gz1_class" in table.colnames \
+        else None
+    if codes is not None and not (codes >= 0).any():
+        codes = None
+    out = {key: spiral_elliptical_scores(classes[sel], np.asarray(table[column], float)[sel],
+                                         gz1_class=codes, threshold=threshold)
+           for key, column in (("spiral_elliptical", "p_spiral"),
+                               ("spiral_elliptical_detector", "p_spiral_detector"))
+           if column in table.colnames}
+    return {"accuracy_p_spiral": out["spiral_elliptical"]["accuracy"], **out}
 
 
 def _det_unlisted(image: ImageResult) -> np.ndarray:
@@ -385,7 +414,9 @@ class DetectorEvaluation:
         light, NaN where not computed); where some
         image has them, ``overlap`` (truth flag), ``found_galseg``,
         ``found_galseg_any_class`` and ``found_classical`` (the completeness rule), masked
-        where not evaluated.
+        where not evaluated; ``p_spiral_detector`` (the detector's own ``p_spiral``, before
+        the second look; NaN if unmatched) and ``gz1_class`` (Galaxy Zoo 1 code, -1 if
+        none).
         """
         return self.table.copy()
 
@@ -433,17 +464,16 @@ class DetectorEvaluation:
         return table if source is None else table[np.asarray(table["source"]) == source]
 
     def classification(self, source: str | None = None) -> dict[str, Any]:
-        """:func:`classification_scores` of the truth galaxies, plus ``accuracy_p_spiral``:
-        the two-class accuracy of matched galaxies with spiral iff ``p_spiral >= 0.5``
-        (the paper's spiral/elliptical choice, ignoring the star class)."""
+        """:func:`classification_scores` of the truth galaxies, plus the two-class
+        spiral/elliptical decision of the matched galaxies, ``p_spiral >= 0.5`` (the
+        paper's choice, ignoring the star class; :func:`spiral_elliptical_scores`):
+        ``accuracy_p_spiral``, ``spiral_elliptical`` (balanced accuracy, recalls, AUC of
+        ``p_spiral``, per Galaxy Zoo 1 code where the truth has them) and
+        ``spiral_elliptical_detector`` (the same of the detector's own ``p_spiral``, before
+        the second look)."""
         table = self._rows(source)
         out = classification_scores(np.asarray(table["class"], str), predicted_classes(table))
-        sel = (np.asarray(table["matched"]) & np.isin(np.asarray(table["class"], str),
-                                                      GALAXY_CLASSES)
-               & np.isfinite(np.asarray(table["p_spiral"], float)))
-        spiral = np.asarray(table["p_spiral"], float)[sel] >= 0.5
-        out["accuracy_p_spiral"] = mean_or_nan(
-            spiral == (np.asarray(table["class"], str)[sel] == "spiral"))
+        out.update(spiral_elliptical(table))
         return out
 
     def centroids(self, source: str | None = None) -> dict[str, Any]:
@@ -520,6 +550,7 @@ class DetectorEvaluation:
                   f"MAD x, y (px) | {f(mask['median_dx_px'], '.2f')}, "
                   f"{f(mask['median_dy_px'], '.2f')}; {f(mask['mad_dx_px'], '.2f')}, "
                   f"{f(mask['mad_dy_px'], '.2f')} | - |"]
+        lines += _spiral_elliptical_lines(cls, f)
         if s["completeness"]:
             lines += ["", "| completeness (purity) | " + " | ".join(s["completeness"]) + " |",
                       "|---" * (len(s["completeness"]) + 1) + "|"]
@@ -556,6 +587,28 @@ class DetectorEvaluation:
         buffer = io.StringIO()
         self.table.write(buffer, format="ascii.csv")
         return [summary, write_bytes_atomic(out_dir / "objects.csv", buffer.getvalue().encode())]
+
+
+def _spiral_elliptical_lines(classification: dict[str, Any], f: Any) -> list[str]:
+    """Markdown table of the spiral/elliptical decision, final and detector's own."""
+    final = classification.get("spiral_elliptical")
+    if not final or not final["n"]:
+        return []
+    own = classification.get("spiral_elliptical_detector", {})
+    rows = [("balanced accuracy", "balanced_accuracy"), ("spirals called spiral",
+                                                         "spiral_recall"),
+            ("ellipticals called elliptical", "elliptical_recall"),
+            ("AUC of p_spiral", "auc")]
+    if "by_gz1_class" in final:
+        rows.insert(3, ("face-on spirals (GZ1 1, 2)", "face_on_spiral_accuracy"))
+    lines = ["", f"| spiral/elliptical of {final['n']} matched galaxies (p_spiral >= "
+             f"{final['threshold']:g}) | galseg | detector alone |", "|---|---|---|"]
+    lines += [f"| {name} | {f(final.get(key))} | {f(own.get(key))} |" for name, key in rows]
+    for code, entry in final.get("by_gz1_class", {}).items():
+        other = own.get("by_gz1_class", {}).get(code, {})
+        lines.append(f"| GZ1 {code} {entry['name']} ({entry['n']}) | {f(entry['accuracy'])} | "
+                     f"{f(other.get('accuracy'))} |")
+    return lines
 
 
 def evaluate_detector(
@@ -618,6 +671,7 @@ def evaluate_detector(
                              f"{detections.masks.shape[1:]} for an image of shape "
                              f"{truth.masks.shape[1:]}")
         extra: dict[str, Any] = {"truth_overlap": _bool_column(example.objects, "overlap"),
+                                 "truth_gz1_class": _gz1_codes(example.objects),
                                  "truth_mask_centroids": _mask_centroids(truth, detections)}
         if truth.complete:
             npix = (np.asarray(example.objects["npix"], float)
@@ -685,4 +739,6 @@ __all__ = [
     "noise_curve",
     "read_r_band",
     "run_classical",
+    "spiral_elliptical",
+    "spiral_elliptical_scores",
 ]

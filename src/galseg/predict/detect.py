@@ -42,7 +42,7 @@ from torchvision.ops import nms
 from galseg.models.detector import GalaxyMaskRCNN
 from galseg.models.geometry import resize
 from galseg.models.weights import DetectorMetadata, load_detector
-from galseg.predict.detections import Detections
+from galseg.predict.detections import Detections, spiral_share
 from galseg.predict.morphology import MorphologyClassifier, split_galaxy_probability
 
 MASK_THRESHOLD = 0.5
@@ -213,7 +213,9 @@ class Detector:
             stacked, order = torch.zeros((0, 4), dtype=torch.float64), []
         final_boxes = stacked[order].numpy() if order else np.zeros((0, 4))
         class_probs = np.array([probs[i] for i in order]).reshape(-1, len(self.classes))
+        detector_p_spiral = None
         if self.morphology is not None and order:
+            detector_p_spiral = spiral_share(class_probs, self.classes)
             p_spiral = self.morphology.p_spiral(tensor, final_boxes * base_factor)
             class_probs = split_galaxy_probability(class_probs, self.classes, p_spiral)
         return Detections(
@@ -221,7 +223,8 @@ class Detector:
             class_probs=class_probs,
             mask_crops=[crops[i][0] for i in order],
             mask_offsets=np.array([crops[i][1] for i in order], np.int64).reshape(-1, 2),
-            shape=(height, width), weight_image=weight_image, class_names=self.classes)
+            shape=(height, width), weight_image=weight_image, class_names=self.classes,
+            detector_p_spiral=detector_p_spiral)
 
     def _detect_grid(self, tensor: torch.Tensor, factor: float, shape: tuple[int, int]
                      ) -> Iterator[tuple[torch.Tensor, float, np.ndarray, tuple]]:

@@ -26,6 +26,16 @@ import numpy as np
 from galseg.data.detection_examples import DETECTION_CLASSES, mask_centroid
 
 
+def spiral_share(class_probs: np.ndarray, class_names: tuple[str, ...]) -> np.ndarray:
+    """(N,) spiral over spiral + elliptical probability of each row of ``class_probs``
+    (N, len(class_names)); NaN where both are 0."""
+    class_probs = np.asarray(class_probs, np.float64).reshape(-1, len(class_names))
+    spiral = class_probs[:, class_names.index("spiral")]
+    total = spiral + class_probs[:, class_names.index("elliptical")]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, spiral / total, np.nan)
+
+
 class Detections:
     """Objects found in one image (module docstring for the array contract).
 
@@ -45,7 +55,8 @@ class Detections:
                  masks: np.ndarray | None = None, weight_image: np.ndarray | None = None, *,
                  mask_crops: Sequence[np.ndarray] | None = None,
                  mask_offsets: np.ndarray | None = None, shape: tuple[int, int] | None = None,
-                 class_names: tuple[str, ...] = DETECTION_CLASSES) -> None:
+                 class_names: tuple[str, ...] = DETECTION_CLASSES,
+                 detector_p_spiral: np.ndarray | None = None) -> None:
         self.boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         self.scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         self.class_names = tuple(class_names)
@@ -73,11 +84,16 @@ class Detections:
         self.mask_offsets = np.asarray(mask_offsets, dtype=np.int64).reshape(-1, 2)
         self.shape = (int(shape[0]), int(shape[1]))
         self.weight_image = weight_image
+        self.detector_p_spiral = (None if detector_p_spiral is None else
+                                  np.asarray(detector_p_spiral, np.float64).reshape(-1))
         if not (len(self.boxes) == len(self.class_probs) == len(self.mask_crops)
-                == len(self.mask_offsets) == n):
+                == len(self.mask_offsets) == n) or (
+                self.detector_p_spiral is not None and len(self.detector_p_spiral) != n):
             raise ValueError("Detections arrays disagree: boxes "
                              f"{self.boxes.shape}, scores {self.scores.shape}, class_probs "
-                             f"{self.class_probs.shape}, {len(self.mask_crops)} masks")
+                             f"{self.class_probs.shape}, {len(self.mask_crops)} masks"
+                             + ("" if self.detector_p_spiral is None else
+                                f", detector_p_spiral {self.detector_p_spiral.shape}"))
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -111,11 +127,7 @@ class Detections:
     @cached_property
     def p_spiral(self) -> np.ndarray:
         """Probability that the object is a spiral, given that it is a galaxy."""
-        spiral = self.class_probs[:, self.class_names.index("spiral")]
-        elliptical = self.class_probs[:, self.class_names.index("elliptical")]
-        total = spiral + elliptical
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(total > 0, spiral / total, np.nan)
+        return spiral_share(self.class_probs, self.class_names)
 
     @cached_property
     def area_px(self) -> np.ndarray:
