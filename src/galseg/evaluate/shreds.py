@@ -74,15 +74,11 @@ class ShredEvaluation:
         """95% bootstrap interval of the AUC."""
         return bootstrap_auc_interval(self.p_shred, self.truth)
 
-    @property
-    def has_baseline(self) -> bool:
-        """The table holds the classical isophote rule's scores (``classical_score``)."""
-        return "classical_score" in self.table.colnames
-
     @cached_property
     def baseline(self) -> dict[str, Any] | None:
-        """AUC (with interval) and scores of the classical isophote rule, if it was run."""
-        if not self.has_baseline:
+        """AUC (with interval) and scores of the classical isophote rule, if it was run
+        (the table has ``classical_score``), else None."""
+        if "classical_score" not in self.table.colnames:
             return None
         score = np.asarray(self.table["classical_score"], dtype=np.float64)
         low, high = bootstrap_auc_interval(score, self.truth)
@@ -133,7 +129,7 @@ class ShredEvaluation:
                "shred_fraction": float(self.truth.mean()), "threshold": self.threshold,
                "auc": self.auc, "auc_low": low, "auc_high": high, **self.scores,
                "by_kind": self.by_kind, "calibration": self.calibration}
-        if self.has_baseline:
+        if self.baseline is not None:
             out["classical_isophote_rule"] = self.baseline
         return out
 

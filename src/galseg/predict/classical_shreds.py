@@ -79,8 +79,10 @@ def isophote_shred_rule(cutout: np.ndarray, *, match_radius_px: float = 4.0,
         warnings.simplefilter("ignore", NoDetectionsWarning)
         try:
             children = extract_sources(image, threshold_sigma=threshold_sigma)
+            # the same background and noise: only the deblending differs
             parents = extract_sources(image, threshold_sigma=threshold_sigma,
-                                      deblend_cont=1.0)
+                                      deblend_cont=1.0, background=children.background,
+                                      background_rms=children.background_rms)
         except ValueError:  # no valid pixel
             return nothing
     parent = int(parents.segmentation[cy, cx])

@@ -77,12 +77,11 @@ def sky_groups(ra_deg: np.ndarray, dec_deg: np.ndarray, *,
     first, second, _, _ = search_around_sky(coords, coords, link_arcmin * u.arcmin)
     _, group = connected_components(
         coo_matrix((np.ones(len(first)), (first, second)), shape=(n, n)))
-    names: dict[int, str] = {}
-    for g in np.unique(group):
-        members = np.flatnonzero(group == g)
-        anchor = members[np.lexsort((ra_deg[members], dec_deg[members]))[0]]
-        names[int(g)] = f"{ra_deg[anchor]:.5f},{dec_deg[anchor]:.5f}"
-    return [names[int(g)] for g in group]
+    # each group's first member in (dec, ra) order names it
+    order = np.lexsort((ra_deg, dec_deg))
+    _, first = np.unique(group[order], return_index=True)
+    names = [f"{ra_deg[a]:.5f},{dec_deg[a]:.5f}" for a in order[first]]
+    return [names[g] for g in group]
 
 
 def sky_split(ra_deg: np.ndarray, dec_deg: np.ndarray, *,
