@@ -9,7 +9,9 @@ import pytest
 from astropy.table import Table
 from PIL import Image
 
-from galseg.data.gz1_fields import compose_gz1_field
+from galseg.data.detection_examples import read_detection_examples
+from galseg.data.gz1 import gz1_split
+from galseg.data.gz1_fields import compose_gz1_field, write_gz1_field_examples
 from galseg.evaluate.real_fields import match_marks, score_field, summarize
 from galseg.labels.eye_marks import check_marks, marking_tiles, read_marks, write_marks
 
@@ -105,8 +107,8 @@ def _gz1_folder(root: Path, n: int = 6) -> list[str]:
         objid = f"{1000 + i}"
         Image.fromarray(picture).save(root / "images" / f"{objid}.jpeg", quality=95)
         ids.append(objid)
-    Table({"objid": ids, "gz1_class": [0, 1, 2, 3, 0, 1]}).write(root / "labels.csv",
-                                                                  format="ascii.csv")
+    Table({"objid": ids, "gz1_class": [(0, 1, 2, 3, 0, 1)[i % 6] for i in range(n)]}).write(
+        root / "labels.csv", format="ascii.csv")
     return ids
 
 
@@ -126,6 +128,36 @@ def test_compose_gz1_field_marks_what_it_pastes(tmp_path):
     again = compose_gz1_field(tmp_path, ids[:3], seed=1, shape=(256, 256), n_donors=2,
                               size_range=(20.0, 40.0), field="c1", part="test")
     assert np.array_equal(field.rgb, again.rgb)
+
+
+def test_composed_training_fields_use_one_split_and_resume(tmp_path):
+    gz1 = tmp_path / "gz1"
+    ids = _gz1_folder(gz1, n=30)
+    train = {i for i in ids if gz1_split(i) == "train"}
+    assert 0 < len(train) < len(ids)  # the fixture has galaxies of both splits
+    out = tmp_path / "fields"
+    first = write_gz1_field_examples(gz1, out, 3, seed=4, shape=(160, 160),
+                                     size_range=(12.0, 40.0), galaxies_per_field=4,
+                                     progress=False)
+    assert len(first) == 3
+    objects = first.objects
+    assert {str(o) for o in objects["objid"]} <= train  # never a test galaxy
+    assert set(objects["class"]) <= {"spiral", "elliptical"}
+    for example in first:
+        masks = example.masks()
+        assert masks.shape == (len(example.objects), 160, 160) and masks.any(axis=(1, 2)).all()
+        for row, mask in zip(example.objects, masks, strict=True):
+            assert mask[round(row["y"]), round(row["x"])]  # the centre lies on its mask
+        assert example.rgb().shape == (160, 160, 3)
+    # A killed run resumes: a field whose masks are gone is made again, the same.
+    image = (out / "images" / "f4_000001.png").read_bytes()
+    (out / "masks" / "f4_000001.npz").unlink()
+    again = write_gz1_field_examples(gz1, out, 3, seed=4, shape=(160, 160),
+                                     size_range=(12.0, 40.0), galaxies_per_field=4,
+                                     progress=False)
+    assert (out / "images" / "f4_000001.png").read_bytes() == image
+    assert list(again.objects["objid"]) == list(objects["objid"])
+    assert len(read_detection_examples(out)) == 3
 
 
 def test_catalogue_without_classes_has_no_class_score():

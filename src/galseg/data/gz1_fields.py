@@ -7,8 +7,10 @@ by sky pixels of the same cutout, and real galaxies (the central galaxy of a GZ1
 cutout with its own sky, blended in through a soft edge around its Otsu mask) at sizes
 drawn from 15 to 120 px, in the eight orientations of the square, where they do not
 touch each other. The positions,
-sizes and classes of the pasted galaxies are known, so the field comes with its marks
-(:mod:`galseg.labels.eye_marks` format) without marking by eye.
+sizes, masks and classes of the pasted galaxies are known, so the field comes with its
+marks (:mod:`galseg.labels.eye_marks` format) without marking by eye, and
+:func:`write_gz1_field_examples` turns many small ones into detector training examples
+(copy-paste augmentation with real galaxies at many scales).
 
 ``size_px`` of a pasted galaxy is the longest extent (maximum Feret diameter) of its
 Otsu mask, scaled; ``x, y`` is the mask's centroid in the green channel, moved
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from io import BytesIO
 from os import PathLike
 from pathlib import Path
 
@@ -28,9 +31,16 @@ from PIL import Image
 from scipy import ndimage
 from skimage.measure import regionprops
 from skimage.transform import rescale
+from tqdm.auto import tqdm
 
-from galseg.data.detection_examples import mask_centroid
-from galseg.data.gz1 import GZ1_CLASSES, central_object_mask
+from galseg.data._atomic import write_bytes_atomic
+from galseg.data.detection_examples import (
+    mask_centroid,
+    read_detection_examples,
+    write_example_tables,
+    write_masks,
+)
+from galseg.data.gz1 import GZ1_CLASSES, central_object_mask, gz1_split
 
 SKY_CLIP_SIGMA = 2.0
 """Pixels brighter than the sky by this many sky sigmas (grown by :data:`SKY_GROW_PX`)
@@ -40,10 +50,22 @@ SKY_GROW_PX = 4
 
 @dataclass(frozen=True)
 class ComposedField:
-    """A composed field: the picture and one mark per pasted galaxy."""
+    """A composed field: the picture, one mark per pasted galaxy, and where each
+    galaxy's mask lies (``windows[i]`` = ``(y0, x0, mask)`` of ``marks[i]``: its Otsu
+    mask, scaled and turned as pasted, with its top-left pixel at row ``y0``, column
+    ``x0``)."""
 
     rgb: np.ndarray
     marks: Table
+    windows: tuple[tuple[int, int, np.ndarray], ...] = ()
+
+    def instance_masks(self) -> np.ndarray:
+        """(N, H, W) bool: the pasted galaxies' masks on the field, in ``marks`` order."""
+        out = np.zeros((len(self.windows), *self.rgb.shape[:2]), bool)
+        for i, (y0, x0, window) in enumerate(self.windows):
+            h, w = window.shape
+            out[i, y0:y0 + h, x0:x0 + w] = window
+        return out
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -116,7 +138,7 @@ def compose_gz1_field(
     gz1_dir: str | PathLike[str], objids: Sequence[str], *, seed: int,
     shape: tuple[int, int] = (1024, 1024), size_range: tuple[float, float] = (15.0, 120.0),
     n_donors: int = 9, field: str = "gz1_field", part: str = "test",
-    max_tries: int = 200,
+    max_tries: int = 200, donor_objids: Sequence[str] | None = None,
 ) -> ComposedField:
     """Compose a field of real galaxies on real sky (module docstring).
 
@@ -127,7 +149,8 @@ def compose_gz1_field(
         ``images/<objid>.jpeg``).
     objids : sequence of str
         Galaxies to paste, in order, while they fit; the first ``n_donors`` of the others
-        in ``labels.csv`` order after a shuffle by ``seed`` give the sky.
+        in ``labels.csv`` order (or of ``donor_objids``) after a shuffle by ``seed`` give
+        the sky.
     seed : int
         Sets the shuffle, scales, orientations and positions.
     shape : (H, W)
@@ -138,6 +161,9 @@ def compose_gz1_field(
         Written into the marks.
     max_tries : int
         Random positions tried per galaxy before it is left out.
+    donor_objids : sequence of str, optional
+        Cutouts the sky may come from (default: every galaxy of ``labels.csv`` not
+        pasted); a training field takes its sky from training galaxies only.
 
     Returns
     -------
@@ -151,14 +177,15 @@ def compose_gz1_field(
                                                strict=True)}
     rng = np.random.default_rng(seed)
     chosen = [str(o) for o in objids]
-    others = [str(o) for o in labels["objid"] if str(o) not in set(chosen)]
+    pool = labels["objid"] if donor_objids is None else donor_objids
+    others = [str(o) for o in pool if str(o) not in set(chosen)]
     donors = [_read_rgb(root / "images" / f"{o}.jpeg")
               for o in rng.permutation(others)[:n_donors]]
     canvas = sky_background(donors, shape, rng)
     sky_sigma = float(np.median([1.4826 * np.median(np.abs(d[..., 1] - np.median(d[..., 1])))
                                  for d in donors]))
     taken = np.zeros(shape, bool)
-    rows = []
+    rows, windows = [], []
     for objid in chosen:
         code = code_of.get(objid)
         if code not in GZ1_CLASSES:
@@ -196,6 +223,7 @@ def compose_gz1_field(
         patch = canvas[y0:y0 + h, x0:x0 + w]
         canvas[y0:y0 + h, x0:x0 + w] = patch * (1 - alpha[..., None]) + pixels * alpha[..., None]
         x, y = mask_centroid(window, pixels[..., 1] - np.median(pixels[..., 1][~window]))
+        windows.append((y0, x0, window))
         rows.append((field, len(rows) + 1, round(x0 + x, 2), round(y0 + y, 2),
                      round(size, 1), GZ1_CLASSES[code], part,
                      f"gz1 {objid}", objid, code, round(scale, 3)))
@@ -204,4 +232,109 @@ def compose_gz1_field(
                   names=("field", "id", "x", "y", "size_px", "class", "part", "note",
                          "objid", "gz1_class", "scale"),
                   dtype=(str, int, float, float, float, str, str, str, str, int, float))
-    return ComposedField(picture, marks)
+    return ComposedField(picture, marks, tuple(windows))
+
+
+GZ1_FIELD_SOURCE = "gz1_field"
+"""``source`` of composed fields in a detection example folder."""
+
+
+def _field_galaxies(labels: Table, split: str, rng: np.random.Generator,
+                    n: int) -> list[str]:
+    """``n`` galaxies of ``split`` drawn with spirals (codes 1-3) and ellipticals (0)
+    equally likely, so the pasted fields are balanced whatever GZ1's mix."""
+    by_class: dict[str, list[str]] = {"spiral": [], "elliptical": []}
+    for objid, code in zip(labels["objid"], labels["gz1_class"], strict=True):
+        if int(code) in GZ1_CLASSES and gz1_split(str(objid)) == split:
+            by_class[GZ1_CLASSES[int(code)]].append(str(objid))
+    if not all(by_class.values()):
+        raise ValueError(f"the {split} split needs both spirals and ellipticals")
+    pick = rng.integers(0, 2, n)
+    return [by_class[("spiral", "elliptical")[k]][int(rng.integers(len(by_class[
+        ("spiral", "elliptical")[k]])))] for k in pick]
+
+
+def write_gz1_field_examples(
+    gz1_dir: str | PathLike[str], out_dir: str | PathLike[str], n_fields: int, *,
+    seed: int, split: str = "train", shape: tuple[int, int] = (256, 256),
+    size_range: tuple[float, float] = (10.0, 120.0), galaxies_per_field: int = 8,
+    progress: bool = True,
+):
+    """Compose ``n_fields`` fields of real GZ1 galaxies on real sky and write them as a
+    detection example folder (:mod:`galseg.data.detection_examples`, ``source``
+    :data:`GZ1_FIELD_SOURCE`): pictures ``images/<name>.png``, instance masks, classes.
+
+    Galaxies and sky come from one split of :func:`galseg.data.gz1.gz1_split` only, so
+    ``split='train'`` fields never show a test galaxy. Field ``i`` is composed with
+    seed ``[seed, i]``; a field already written is kept, so a killed run resumes.
+
+    Parameters
+    ----------
+    gz1_dir : path
+        A Galaxy Zoo 1 folder (``labels.csv``, ``images/<objid>.jpeg``).
+    out_dir : path
+    n_fields : int
+    seed : int
+    split : {'train', 'test'}
+    shape : (H, W)
+    size_range : (low, high)
+        Galaxy sizes in pixels (longest extent), drawn log-uniformly.
+    galaxies_per_field : int
+        Galaxies tried per field (those that do not fit are left out).
+    progress : bool
+
+    Returns
+    -------
+    DetectionExampleSet
+        The folder, read back.
+    """
+    if n_fields < 1:
+        raise ValueError(f"n_fields must be >= 1, got {n_fields!r}")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    root, out = Path(gz1_dir), Path(out_dir)
+    labels = Table.read(root / "labels.csv", format="ascii.csv")
+    donors = [str(o) for o in labels["objid"] if gz1_split(str(o)) == split]
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    examples, objects = [], []
+    for i in tqdm(range(n_fields), desc="gz1 fields", unit="field", disable=not progress):
+        name = f"f{seed}_{i:06d}"
+        rng = np.random.default_rng([seed, i])
+        image_rel, masks_rel = f"images/{name}.png", f"masks/{name}.npz"
+        if (out / masks_rel).is_file() and (out / image_rel).is_file():
+            with np.load(out / masks_rel) as stored:
+                n_objects = len(stored["masks"])
+            field = None
+        else:
+            chosen = _field_galaxies(labels, split, rng, galaxies_per_field)
+            field = compose_gz1_field(root, chosen, seed=int(rng.integers(2 ** 31)),
+                                      shape=shape, size_range=size_range, n_donors=2,
+                                      field=name, part=split, donor_objids=donors)
+            buffer = BytesIO()
+            Image.fromarray(field.rgb).save(buffer, format="PNG")
+            write_bytes_atomic(out / image_rel, buffer.getvalue())
+            _field_marks(out, name, field)
+            # Masks last: their file marks the field as complete.
+            write_masks(out, name, field.instance_masks())
+            n_objects = len(field.marks)
+        marks = _field_marks(out, name, None) if field is None else field.marks
+        examples.append(dict(name=name, image=image_rel, masks=masks_rel,
+                             source=GZ1_FIELD_SOURCE, height=shape[0], width=shape[1]))
+        objects += [{"name": name, "index": k, "class": str(m["class"]),
+                     "x": float(m["x"]), "y": float(m["y"]), "gz1_class": int(m["gz1_class"]),
+                     "objid": str(m["objid"]), "size_px": float(m["size_px"])}
+                    for k, m in enumerate(marks[:n_objects])]
+    write_example_tables(out, examples, objects)
+    return read_detection_examples(out)
+
+
+def _field_marks(out: Path, name: str, field: ComposedField | None) -> Table:
+    """Write ``field``'s marks beside its masks (``marks/<name>.ecsv``), or read them
+    back with ``field=None``, so a resumed run lists the objects of fields it does not
+    compose again."""
+    path = out / "marks" / f"{name}.ecsv"
+    if field is None:
+        return Table.read(path, format="ascii.ecsv")
+    path.parent.mkdir(exist_ok=True)
+    field.marks.write(path, format="ascii.ecsv", overwrite=True)
+    return field.marks
