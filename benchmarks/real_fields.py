@@ -6,6 +6,7 @@ Usage::
         [--marks benchmarks/real_field_marks.csv]
         [--part tune|test|both] [--scales 1] [--score-threshold 0.4] [--tile-overlap 128]
         [--merge-iou 0.5] [--n-composed 3] [--overlays DIR] [--json OUT.json]
+        [--model DETECTOR.pt]
 
 Fields (docs/detection_marks.md):
 
@@ -145,12 +146,14 @@ def main() -> None:
     parser.add_argument("--no-classical", action="store_true")
     parser.add_argument("--overlays", default=None)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--model", default=None,
+                        help="detector model file (default: the shipped one)")
     parser.add_argument("--write-composed-marks", default=None,
                         help="also write the composed fields' marks to this CSV")
     args = parser.parse_args()
 
     scales = tuple(float(v) for v in args.scales.split(","))
-    detector = Detector.from_file(score_threshold=args.score_threshold,
+    detector = Detector.from_file(args.model, score_threshold=args.score_threshold,
                                   tile_overlap=args.tile_overlap, scales=scales,
                                   merge_iou=args.merge_iou)
     marks = read_marks(args.marks)
