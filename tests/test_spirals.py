@@ -82,6 +82,21 @@ def test_rendered_spirals_give_their_pitch_count_and_winding(handedness, winding
         assert abs((row["disc_pa_deg"] - true_pa + 90) % 180 - 90) < 8
 
 
+@pytest.mark.parametrize("handedness", [1, -1])
+def test_the_pitch_comes_from_the_light_not_the_width_of_the_map(handedness):
+    """A map four times blurrier than the arms (the segmenter's are broad) only says where
+    to look: the pitch is the light's, within 2 degrees of the sharp map's."""
+    cutout, vote_map = _spiral(pitch=15.0, handedness=handedness)
+    broad = ndimage.gaussian_filter(cutout.truth.spiral_mask.astype(float), 4.0)
+    sharp = SpiralMeasurement(vote_map, cutout.rgb)
+    blurred = SpiralMeasurement(broad / broad.max(), cutout.rgb)
+    assert blurred.pitch_angle_deg == pytest.approx(sharp.pitch_angle_deg, abs=2.0)
+    assert blurred.pitch_angle_deg == pytest.approx(15.0, abs=3.0)
+    # without arms in the light (a smooth disc) the same map gives no coherent pitch
+    smooth = SpiralMeasurement(broad / broad.max(), _spiral(pitch=15.0, n_arms=0)[0].rgb)
+    assert smooth.pitch_angle_err_deg > 3 * blurred.pitch_angle_err_deg
+
+
 def test_three_arms_are_counted():
     cutout, vote_map = _spiral(pitch=25.0, n_arms=3)
     assert SpiralMeasurement(vote_map, cutout.rgb).n_arms == 3
