@@ -7,6 +7,7 @@ Usage::
     python benchmarks/spiral_geometry.py --figure docs/images/spiral_fits.png \\
         --sim runs/sim_eval5000 --gz1 ../shared/data/gz1_sdss --gz1-split test
     python benchmarks/spiral_geometry.py --speed 256                   # end to end
+    python benchmarks/spiral_geometry.py --speed 256 --speed-against main
 
 1. ``--sim DIR`` (a ``galseg simulate`` folder, truth columns ``pitch_angle_deg``,
    ``n_arms``, ``arm_winding``, ``disc_axis_ratio``, ``disc_pa_deg``): the shipped
@@ -21,15 +22,19 @@ Usage::
 3. ``--figure PATH``: fitted spirals over GZ1 and simulated galaxies.
 4. ``--speed N``: ``galseg segment`` end to end (``run_segment``) on N simulated 128 px
    cutouts, with and without the spiral columns (the row made as before this module),
-   alternating in one run; medians and the ratio.
+   alternating in one run; medians and the ratio. With ``--speed-against REV`` the
+   other side is ``galseg.measure.spirals`` as it was at git revision ``REV`` instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +45,7 @@ from galseg.data.gz1 import GZ1_SEGMENTER_CROP, central_crop, gz1_split
 from galseg.data.gz3d import read_gz3d
 from galseg.data.images import image_from_array
 from galseg.evaluate.segmentation import read_catalog
+from galseg.measure.spirals import image_parity
 from galseg.predict.segment import SegmentationResult, Segmenter
 
 GZ1_WINDING = {1: "cw", 2: "acw"}
@@ -205,7 +211,18 @@ def figure(sim_pairs, gz1_pairs, path: Path) -> None:
     print(f"wrote {path}")
 
 
-def speed(n: int, repeats: int) -> None:
+def _spiral_measurement_at(revision: str) -> type:
+    """``SpiralMeasurement`` of ``galseg.measure.spirals`` as it was at a git revision."""
+    root = Path(__file__).resolve().parents[1]
+    source = subprocess.run(["git", "show", f"{revision}:src/galseg/measure/spirals.py"],
+                            cwd=root, capture_output=True, text=True, check=True).stdout
+    module = types.ModuleType(f"spirals_at_{revision}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source, f"{revision}:spirals.py", "exec"), module.__dict__)
+    return module.SpiralMeasurement
+
+
+def speed(n: int, repeats: int, against: str | None = None) -> None:
     from segment_speed import _write_cutouts  # benchmarks/segment_speed.py, beside this script
 
     from galseg.predict.run import run_segment
@@ -214,25 +231,40 @@ def speed(n: int, repeats: int) -> None:
         return {**self.arms.to_row(), **self.bar.to_row()}
 
     new_row = SegmentationResult.__dict__["measurements"].func
+    new_spirals = SegmentationResult.__dict__["spirals"].func
+    if against:
+        measurement = _spiral_measurement_at(against)
+
+        def old_spirals(self):
+            return measurement(self.spiral_vote_fraction, self.image.rgb,
+                               parity=image_parity(self.image), wcs=self.image.wcs,
+                               arms=self.arms)
+
+        sides = {against: (new_row, old_spirals), "this tree": (new_row, new_spirals)}
+    else:
+        sides = {"before": (old_row, new_spirals), "with spirals": (new_row, new_spirals)}
     segmenter = Segmenter(device="cpu", batch_size=32)
-    rates: dict[str, list[float]] = {"before": [], "with spirals": []}
+    rates: dict[str, list[float]] = {key: [] for key in sides}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "in").mkdir()
         sources = _write_cutouts(tmp / "in", n)
         for r in range(repeats):
-            for key, func in (("before", old_row), ("with spirals", new_row)):
-                SegmentationResult.measurements.func = func
+            for key, (row, spirals) in sides.items():
+                SegmentationResult.measurements.func = row
+                SegmentationResult.spirals.func = spirals
                 start = time.perf_counter()
                 run_segment(sources, tmp / f"out{r}_{key}", segmenter=segmenter,
                             redshift=0.05, progress=False)
                 rates[key].append(n / (time.perf_counter() - start))
     SegmentationResult.measurements.func = new_row
+    SegmentationResult.spirals.func = new_spirals
     for key, values in rates.items():
         print(f"end to end, {n} cutouts, {key}: {statistics.median(values):.1f} cutouts/s "
               f"(runs: {', '.join(f'{v:.1f}' for v in values)})")
-    print(f"with spirals / before: "
-          f"{statistics.median(rates['with spirals']) / statistics.median(rates['before']):.3f}")
+    first, second = rates
+    print(f"{second} / {first}: "
+          f"{statistics.median(rates[second]) / statistics.median(rates[first]):.3f}")
 
 
 def main() -> None:
@@ -243,6 +275,8 @@ def main() -> None:
     parser.add_argument("--figure", type=Path, default=None)
     parser.add_argument("--speed", type=int, default=0, metavar="N")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--speed-against", default=None, metavar="REV",
+                        help="compare with galseg.measure.spirals at this git revision")
     args = parser.parse_args()
     segmenter = Segmenter(device="cpu")
     sim_pairs = simulations(segmenter, args.sim) if args.sim else []
@@ -250,7 +284,7 @@ def main() -> None:
     if args.figure:
         figure(sim_pairs, gz1_pairs, args.figure)
     if args.speed:
-        speed(args.speed, args.repeats)
+        speed(args.speed, args.repeats, args.speed_against)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Arm count, pitch angle and winding from a spiral vote-fraction map and the galaxy's light.
 
-Four steps (the method and its scores: ``docs/measurements.md``):
+Five steps (the method and its scores: ``docs/measurements.md``):
 
 1. **Disc geometry** (:func:`measure_disc`) from the image light: the centre is the
    brightest point of the lightly smoothed grey image near the frame centre; the axis
@@ -18,12 +18,14 @@ Four steps (the method and its scores: ``docs/measurements.md``):
    its gradients, in ``(u, phi)``, are summed into one structure tensor, each cell
    weighted by the map's vote fraction. The tensor's main axis is the arms' normal,
    ``(-k, 1)``; the pitch is ``arctan |1 / k|``. The map only says where to look: its arms
-   are several times wider than the light's, and every fit of the map's own shape read
-   that width as pitch. The error is a jackknife over 8 azimuthal sectors, checked as a
-   68% interval on simulations.
+   are several times wider than the light's, and fits of the map's own shape take that
+   width for pitch. The error is a jackknife over 8 azimuthal sectors, checked as a 68%
+   interval on simulations.
 4. **Arm count**: the azimuthal mode ``m`` (2-6) with the strongest logarithmic
    spiral in the 2D Fourier spectrum of the log-polar map (Puerari & Dottori 1992;
    P2DFFT, Davis et al. 2012).
+5. **Winding**: the balance of the disc light's log-spiral power of one sense over the
+   other (:func:`spiral_chirality`), given where it is clear.
 
 Winding is given in Galaxy Zoo 1's sense (:func:`galseg.data.gz3d.image_winding`): the
 image as displayed north up, east left. Pictures (PNG/JPEG) are taken as shown (row 0 at
@@ -52,7 +54,8 @@ from galseg.measure.bar import (
 )
 
 DEFAULT_ARM_LEVEL = "peak0.5"
-"""Cells of the log-polar arm map fitted for the pitch: at or above half the map's peak."""
+"""Arm pieces of the log-polar map along which :meth:`SpiralMeasurement.spiral_xy` draws the
+fitted spiral: cells at or above half the map's peak."""
 DISC_ISOPHOTE_FRACTION = 0.1
 """The disc's region: light above this fraction of the centre's brightness over the sky."""
 WORK_SIZE_PX = 160
@@ -336,7 +339,8 @@ class SpiralMeasurement:
         The presence test (default: :class:`ArmMeasurement` of the map with its
         defaults); nothing is measured where it finds no arms.
     level : float or str, keyword-only
-        Rule of the arm cells fitted (:func:`galseg.measure.bar.parse_threshold`).
+        Rule of the arm pieces that :meth:`spiral_xy` draws along
+        (:func:`galseg.measure.bar.parse_threshold`); the pitch weights every cell by the map.
 
     Examples
     --------
