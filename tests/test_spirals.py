@@ -151,6 +151,22 @@ def test_disc_geometry_of_an_elliptical_blob():
     assert disc.angle_deg == pytest.approx(35.0, abs=2.0)
     x, y = disc.to_image(*disc.to_disc_plane(np.array([60.0]), np.array([20.0])))
     assert (x[0], y[0]) == pytest.approx((60.0, 20.0))
+    # round rings need no correction: the region's moments are kept
+    region = measure_disc(light, refine=False)
+    assert disc.axis_ratio == pytest.approx(region.axis_ratio, abs=0.02)
+    assert disc.angle_deg == pytest.approx(region.angle_deg, abs=1.0)
+
+
+@pytest.mark.parametrize(("inclination", "pitch"), [(0.0, 15.0), (0.0, 25.0), (45.0, 15.0)])
+def test_rounding_the_rings_corrects_the_oval_isophote_of_a_two_armed_spiral(inclination,
+                                                                             pitch):
+    """Two bright arms stretch the disc's isophote; the rings of the whole disc's light,
+    made round, bring the axis ratio back towards the truth."""
+    cutout, _ = _spiral(pitch=pitch, inclination=inclination)
+    truth = cutout.spec.galaxy.apparent_disc_axis_ratio
+    region, refined = measure_disc(cutout.rgb, refine=False), measure_disc(cutout.rgb)
+    assert abs(refined.axis_ratio - truth) < abs(region.axis_ratio - truth)
+    assert refined.axis_ratio == pytest.approx(truth, abs=0.12)
 
 
 def test_spectrum_and_chirality_of_a_pure_log_spiral():
