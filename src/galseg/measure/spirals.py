@@ -546,7 +546,9 @@ class SpiralMeasurement:
     # --- results ------------------------------------------------------------------
     @cached_property
     def pitch_angle_err_deg(self) -> float:
-        """Jackknife error of the pitch angle, degrees (NaN where no pitch is measured)."""
+        """Jackknife error of the pitch angle over azimuthal sectors, degrees, scaled to a
+        68% interval (NaN where no pitch is measured, or where it exceeds
+        ``MAX_PITCH_ERR_DEG``)."""
         error = float(np.rad2deg(self._fit[1])) * PITCH_ERR_SCALE
         if not (np.isfinite(error) and np.isfinite(self._fit[0]) and error <= MAX_PITCH_ERR_DEG):
             return np.nan
