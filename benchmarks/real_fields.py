@@ -84,7 +84,7 @@ def fields(data: Path, marks: Table, n_composed: int) -> list[dict]:
     scaled["y"] = (scaled["y"] + 0.5) * fy - 0.5
     scaled["size_px"] = scaled["size_px"] * np.sqrt(fx * fy)
     out.append({"name": "hdf2345", "group": "hdf2345", "rgb": big, "marks": scaled,
-                "part_x": (HDF_TUNE_X + 0.5) * fx - 0.5})
+                "part_x": (HDF_TUNE_X + 0.5) * fx - 0.5, "marked_pixel_factor": np.sqrt(fx * fy)})
     for name, part in FRAME_PARTS.items():
         suffix = ".fits" if name.startswith("m51") else ".png"
         path = data / "real_images" / f"{name}{suffix}"
@@ -146,6 +146,10 @@ def main() -> None:
     parser.add_argument("--no-classical", action="store_true")
     parser.add_argument("--overlays", default=None)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--small-rule", choices=("marked", "field"), default="marked",
+                        help="detections too small to score: below 10 px of the picture "
+                             "the marks were made on ('marked', default; 23 px on hdf2345) "
+                             "or 10 px of the field itself ('field'))")
     parser.add_argument("--model", default=None,
                         help="detector model file (default: the shipped one)")
     parser.add_argument("--write-composed-marks", default=None,
@@ -182,7 +186,9 @@ def main() -> None:
                 if not len(part_marks) and not keep.any():
                     continue
                 score = score_field(field["name"], part_marks, xy[keep], size[keep],
-                                    None if p is None else p[keep])
+                                    None if p is None else p[keep],
+                                    marked_pixel_factor=field.get("marked_pixel_factor", 1.0)
+                                    if args.small_rule == "marked" else 1.0)
                 key = f"{method}/{part}"
                 results.setdefault(key, {}).setdefault(field["group"], []).append(score)
         if args.overlays:

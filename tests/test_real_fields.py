@@ -165,3 +165,14 @@ def test_catalogue_without_classes_has_no_class_score():
     summary = summarize([score_field("f", marks, np.array([[50.0, 50.0]]), np.array([40.0]))])
     assert summary["completeness"]["all"]["found"] == 1
     assert summary["class"]["n"] == 0 and np.isnan(summary["class"]["accuracy"])
+
+
+def test_small_detections_are_judged_in_the_marked_pictures_pixels():
+    # A field resampled 2.345x after marking: a 20 px detection there is 8.5 px of the
+    # marked picture, below what was marked, so it is not a false one.
+    marks = _marks([("f", 1, 50.0, 50.0, 60.0, "spiral", "tune", "")])
+    xy, sizes = np.array([[50.0, 50.0], [150.0, 150.0]]), np.array([60.0, 20.0])
+    plain = score_field("f", marks, xy, sizes)
+    resampled = score_field("f", marks, xy, sizes, marked_pixel_factor=2.345)
+    assert list(plain.detections["status"]) == ["match", "false"]
+    assert list(resampled.detections["status"]) == ["match", "small"]

@@ -110,9 +110,15 @@ class FieldScore:
 
 
 def score_field(field: str, marks: Table, xy: np.ndarray, sizes: np.ndarray,
-                p_spiral: np.ndarray | None = None) -> FieldScore:
+                p_spiral: np.ndarray | None = None, *,
+                marked_pixel_factor: float = 1.0) -> FieldScore:
     """Score one field's detections (centres ``xy``, sizes, optional ``p_spiral``)
-    against its marks (module docstring). All in the same pixels."""
+    against its marks (module docstring). All in the same pixels.
+
+    ``marked_pixel_factor``: field pixels per pixel of the picture the marks were made
+    on (a field resampled after marking, such as the deep field at 2.345 times its
+    size), so "below what was marked" is :data:`MIN_SCORED_DETECTION_PX` of the marked
+    picture's pixels."""
     xy = np.asarray(xy, float).reshape(-1, 2)
     sizes = np.asarray(sizes, float).reshape(-1)
     p = (np.full(len(sizes), np.nan) if p_spiral is None
@@ -134,7 +140,8 @@ def score_field(field: str, marks: Table, xy: np.ndarray, sizes: np.ndarray,
         inside = (np.hypot(xy[:, None, 0] - mx[None], xy[:, None, 1] - my[None])
                   <= np.maximum(r, MIN_MATCH_RADIUS_PX)[None]).any(axis=1)
         status[(status == "false") & inside] = "neutral"
-    status[(status == "false") & (sizes < MIN_SCORED_DETECTION_PX)] = "small"
+    small = sizes < MIN_SCORED_DETECTION_PX * marked_pixel_factor
+    status[(status == "false") & small] = "small"
     detections = Table({"x": xy[:, 0], "y": xy[:, 1], "size_px": sizes, "p_spiral": p,
                         "status": status})
     return FieldScore(field, marks, detections)
