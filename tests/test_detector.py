@@ -75,19 +75,19 @@ def _example_folder(root, n=6, shape=(64, 64)):
     return root
 
 
-def _tiny_model():
+def _tiny_model(config: DetectorConfig = TINY):
     """An untrained tiny detector whose masks fill their boxes (a random mask head
     would give empty masks, which are dropped)."""
     torch.manual_seed(0)
-    model = build_detector(TINY)
+    model = build_detector(config)
     with torch.no_grad():
         model.roi_heads.mask_predictor.mask_fcn_logits.bias.fill_(5.0)
     return model
 
 
-def _tiny_detector(**options) -> Detector:
+def _tiny_detector(config: DetectorConfig = TINY, **options) -> Detector:
     options.setdefault("score_threshold", 0.0)
-    return Detector(_tiny_model(), DetectorMetadata(TINY), device="cpu", **options)
+    return Detector(_tiny_model(config), DetectorMetadata(config), device="cpu", **options)
 
 
 # ---------------------------------------------------------------------------- model

@@ -151,10 +151,23 @@ def image_name(path: str | PathLike[str]) -> str:
     return name
 
 
-def _sky(
-    source: str | Path, plane: np.ndarray, finite: np.ndarray, band: str
-) -> tuple[float, float]:
-    """Sky level and noise of one band, from the quietest of many small tiles.
+def sky_tiles(plane: np.ndarray, finite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The whole ``SKY_TILE_PIXELS`` square tiles of a band image as rows:
+    ``(values, finite)``, each (n_tiles, SKY_TILE_PIXELS**2), row-major tile order."""
+    size = SKY_TILE_PIXELS
+    ny, nx = plane.shape[0] // size, plane.shape[1] // size
+
+    def tiles(array: np.ndarray) -> np.ndarray:
+        cropped = array[: ny * size, : nx * size]
+        return cropped.reshape(ny, size, nx, size).swapaxes(1, 2).reshape(ny * nx, size * size)
+
+    return tiles(plane), tiles(finite)
+
+
+def sky_level_and_noise(source: str | Path, values: np.ndarray, ok: np.ndarray,
+                        pixels: np.ndarray, band: str) -> tuple[float, float]:
+    """Sky level and noise of one band from its tiles (:func:`sky_tiles`), with
+    ``pixels`` (its finite values) for the fallback to whole-image statistics.
 
     Each 16 x 16 tile gets a sigma-clipped median and MAD-based sigma. The sky
     level is the median of the medians of the 20% quietest tiles (lowest sigma;
@@ -166,14 +179,6 @@ def _sky(
     against about 40). Images with fewer than 4 such tiles, and quantised data
     whose MAD is 0, fall back to whole-image statistics.
     """
-    size = SKY_TILE_PIXELS
-    ny, nx = plane.shape[0] // size, plane.shape[1] // size
-
-    def tiles(array: np.ndarray) -> np.ndarray:
-        cropped = array[: ny * size, : nx * size]
-        return cropped.reshape(ny, size, nx, size).swapaxes(1, 2).reshape(ny * nx, size * size)
-
-    values, ok = tiles(plane), tiles(finite)
     keep = ok.mean(axis=1) >= 0.5
     if keep.sum() >= 4:
         _, medians, sigmas = sigma_clipped_stats(
@@ -188,7 +193,7 @@ def _sky(
                 np.median(sigmas[sigmas < 1.3 * quiet_sigma])
             )
     for stdfunc in ("mad_std", "std"):
-        _, median, sigma = sigma_clipped_stats(plane[finite], maxiters=5, stdfunc=stdfunc)
+        _, median, sigma = sigma_clipped_stats(pixels, maxiters=5, stdfunc=stdfunc)
         if sigma > 0:
             return float(median), float(sigma)
     raise InputFileError(
@@ -196,6 +201,74 @@ def _sky(
         f"image is constant in band {band} apart from a few pixels (sky noise 0), so it cannot "
         "be put on the survey's flux scale; give values in nanomaggies (BUNIT) instead",
     )
+
+
+@dataclass(frozen=True)
+class BandCalibration:
+    """How band values become the model's colour image, pixel by pixel.
+
+    Every step after the sky statistics is per pixel, so a window of an image
+    calibrated with the whole image's statistics is the same window of the whole
+    image's result (what :class:`galseg.data.fields.FitsField` relies on).
+
+    Attributes
+    ----------
+    bands : str
+        Band order of the planes.
+    nanomaggies : bool
+        Values are nanomaggies (used as given); else ``(value - sky) * gain``.
+    pixscale_arcsec : float or None
+        The image's pixel scale (None: the stretch uses the survey's native one).
+    sky, gain : tuple of float
+        Per plane (unused for nanomaggies).
+    """
+
+    bands: str
+    nanomaggies: bool
+    pixscale_arcsec: float | None
+    sky: tuple[float, ...] = ()
+    gain: tuple[float, ...] = ()
+
+    @property
+    def stretch_pixscale(self) -> float:
+        return (LEGACY_NATIVE_PIXSCALE_ARCSEC if self.pixscale_arcsec is None
+                else self.pixscale_arcsec)
+
+    @property
+    def target_sky_sigma(self) -> np.ndarray:
+        """Survey sky noise per band at this pixel scale (what values are matched to)."""
+        return ObservingConditions(pixscale_arcsec=self.stretch_pixscale).sky_sigma_per_pixel()
+
+    def apply(self, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(n, H, W) float64 band values (changed in place) -> ``(rgb, valid, flux)``:
+        (H, W, 3) float32 colour in [0, 1], (H, W) bool, (H, W) float32 linear light."""
+        finite = np.isfinite(planes)
+        if not self.nanomaggies:
+            for i in range(len(self.bands)):
+                planes[i] = (planes[i] - self.sky[i]) * self.gain[i]
+        planes[~finite] = 0.0
+        bands = self.bands
+        flux = planes[bands.index("r") if "r" in bands else 0].astype(np.float32)
+        stretch_bands = bands
+        if len(bands) == 1:
+            # The band in all three planes, each scaled to get this band's stretch: the
+            # three colour channels come out equal (grey).
+            scale = LEGACY_BAND_SCALES[bands]
+            planes = np.stack([planes[0] * (scale / LEGACY_BAND_SCALES[b]) for b in BANDS])
+            stretch_bands = BANDS
+        rgb = legacy_rgb(planes, bands=stretch_bands, pixscale_arcsec=self.stretch_pixscale)
+        return rgb.astype(np.float32) / np.float32(255.0), finite.all(axis=0), flux
+
+
+def check_band_values(source: str | Path, bands: str, n_finite: Sequence[int],
+                      constant: bool) -> None:
+    """Refuse band images with no finite pixels in a band, or the same value everywhere."""
+    for band, count in zip(bands, n_finite, strict=True):
+        if not count:
+            where = "" if len(bands) == 1 else f" in band {band}"
+            raise InputFileError(source, f"no finite pixels{where} (all NaN or infinite)")
+    if constant:
+        raise InputFileError(source, "image is constant: every pixel has the same value")
 
 
 def _from_bands(
@@ -207,33 +280,25 @@ def _from_bands(
     if 0 in planes.shape[1:]:
         raise InputFileError(source, f"image has no pixels (shape {planes.shape[1:]})")
     finite = np.isfinite(planes)
-    for band, ok in zip(bands, finite, strict=True):
-        if not ok.any():
-            where = "" if len(bands) == 1 else f" in band {band}"
-            raise InputFileError(source, f"no finite pixels{where} (all NaN or infinite)")
-    if all(np.ptp(plane[ok]) == 0 for plane, ok in zip(planes, finite, strict=True)):
-        raise InputFileError(source, "image is constant: every pixel has the same value")
-    pixscale = LEGACY_NATIVE_PIXSCALE_ARCSEC if pixscale_arcsec is None else pixscale_arcsec
+    check_band_values(source, bands, [int(ok.sum()) for ok in finite],
+                      all(np.ptp(plane[ok]) == 0 if ok.any() else True
+                          for plane, ok in zip(planes, finite, strict=True)))
+    calibration = BandCalibration(bands, nanomaggies, pixscale_arcsec)
     if not nanomaggies:
         # Unknown units: subtract the sky, then scale so that the sky noise equals the
         # survey depth the model was trained at (per band, at this pixel scale).
-        target = ObservingConditions(pixscale_arcsec=pixscale).sky_sigma_per_pixel()
-        for i, band in enumerate(bands):
-            median, sigma = _sky(source, planes[i], finite[i], band)
-            planes[i] = (planes[i] - median) * (target[BANDS.index(band)] / sigma)
-    planes[~finite] = 0.0
-    flux = planes[bands.index("r") if "r" in bands else 0].astype(np.float32)
-    stretch_bands = bands
-    if len(bands) == 1:
-        # The band in all three planes, each scaled to get this band's stretch: the
-        # three colour channels come out equal (grey).
-        scale = LEGACY_BAND_SCALES[bands]
-        planes = np.stack([planes[0] * (scale / LEGACY_BAND_SCALES[b]) for b in BANDS])
-        stretch_bands = BANDS
-    rgb = legacy_rgb(planes, bands=stretch_bands, pixscale_arcsec=pixscale)
+        target = calibration.target_sky_sigma
+        stats = [sky_level_and_noise(source, *sky_tiles(planes[i], finite[i]),
+                                     planes[i][finite[i]], band)
+                 for i, band in enumerate(bands)]
+        calibration = BandCalibration(
+            bands, nanomaggies, pixscale_arcsec, sky=tuple(m for m, _ in stats),
+            gain=tuple(target[BANDS.index(b)] / s for b, (_, s) in zip(bands, stats,
+                                                                       strict=True)))
+    rgb, valid, flux = calibration.apply(planes)
     return InputImage(
-        rgb=rgb.astype(np.float32) / np.float32(255.0),
-        valid=finite.all(axis=0),
+        rgb=rgb,
+        valid=valid,
         pixscale_arcsec=None if pixscale_arcsec is None else float(pixscale_arcsec),
         source_kind=f"fits-{len(bands)}band",
         bands=bands,
@@ -261,7 +326,7 @@ def header_band_names(value: object) -> str:
     return text
 
 
-def _band_order(
+def band_order(
     source: str | Path, n_bands: int, bands: str | None, header: fits.Header | None
 ) -> str:
     if bands is not None:
@@ -314,7 +379,23 @@ def _wcs_pixscale(source: str | Path, wcs: WCS) -> float:
     return pixscale
 
 
-def _image_hdu(path: Path, hdul: fits.HDUList, hdu: int | str | None) -> Any:
+def header_wcs(path: str | Path, header: fits.Header, pixscale_arcsec: float | None
+               ) -> tuple[WCS | None, float | None]:
+    """The two-axis celestial WCS of a FITS header (None if it has none) and the pixel
+    scale: ``pixscale_arcsec`` when given, else the WCS's, else None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)  # FITSFixedWarning: fixed, nothing to say
+        try:
+            wcs = WCS(header).celestial
+        except (ValueError, KeyError, TypeError, MemoryError) as error:
+            raise InputFileError(path, f"header has an invalid WCS ({error})") from None
+    wcs = wcs if wcs.naxis == 2 and wcs.has_celestial else None
+    if pixscale_arcsec is None and wcs is not None:
+        pixscale_arcsec = _wcs_pixscale(path, wcs)
+    return wcs, pixscale_arcsec
+
+
+def image_hdu(path: Path, hdul: fits.HDUList, hdu: int | str | None) -> Any:
     def has_image(h: Any) -> bool:
         return getattr(h, "is_image", False) and len(h.shape) >= 2
 
@@ -335,30 +416,22 @@ def _image_hdu(path: Path, hdul: fits.HDUList, hdu: int | str | None) -> Any:
 def _read_fits(path: Path, *, hdu: int | str | None, bunit: str | None, bands: str | None,
                pixscale_arcsec: float | None) -> InputImage:
     def read(hdul: fits.HDUList) -> tuple[np.ndarray, fits.Header]:
-        image_hdu = _image_hdu(path, hdul, hdu)
-        return np.asarray(image_hdu.data), image_hdu.header.copy()  # loads (so checks) data
+        chosen = image_hdu(path, hdul, hdu)
+        return np.asarray(chosen.data), chosen.header.copy()  # loads (so checks) data
 
     data, header = read_fits_checked(path, read)
     planes = _planes(path, data)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AstropyWarning)  # FITSFixedWarning: fixed, nothing to say
-        try:
-            wcs = WCS(header).celestial
-        except (ValueError, KeyError, TypeError, MemoryError) as error:
-            raise InputFileError(path, f"header has an invalid WCS ({error})") from None
-    wcs = wcs if wcs.naxis == 2 and wcs.has_celestial else None
-    if pixscale_arcsec is None and wcs is not None:
-        pixscale_arcsec = _wcs_pixscale(path, wcs)
+    wcs, pixscale_arcsec = header_wcs(path, header, pixscale_arcsec)
     return _from_bands(
         path, planes,
-        bands=_band_order(path, len(planes), bands, header),
-        nanomaggies=_is_nanomaggies(header.get("BUNIT") if bunit is None else bunit),
+        bands=band_order(path, len(planes), bands, header),
+        nanomaggies=is_nanomaggies(header.get("BUNIT") if bunit is None else bunit),
         pixscale_arcsec=pixscale_arcsec,
         path=path, name=image_name(path), wcs=wcs, header=header,
     )
 
 
-def _is_nanomaggies(unit: object) -> bool:
+def is_nanomaggies(unit: object) -> bool:
     return unit is not None and any(key in str(unit).lower() for key in NANOMAGGY_UNITS)
 
 
@@ -514,8 +587,8 @@ def image_from_array(
         raise ValueError(f"array must be numeric, got dtype {array.dtype}")
     planes = _planes(name, array)
     return _from_bands(
-        name, planes, bands=_band_order(name, len(planes), bands, None),
-        nanomaggies=_is_nanomaggies(bunit), pixscale_arcsec=pixscale,
+        name, planes, bands=band_order(name, len(planes), bands, None),
+        nanomaggies=is_nanomaggies(bunit), pixscale_arcsec=pixscale,
         path=None, name=name, wcs=wcs, header=None,
     )
 

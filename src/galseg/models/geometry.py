@@ -5,6 +5,8 @@ Tensor contract: the last two axes are (H, W); any leading axes are kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
@@ -41,6 +43,52 @@ def resize(tensor: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     if shape[0] <= tensor.shape[-2] and shape[1] <= tensor.shape[-1]:
         return F.interpolate(tensor, size=shape, mode="area")
     return F.interpolate(tensor, size=shape, mode="bilinear", align_corners=False)
+
+
+def _axis_weights(n_in: int, n_out: int, start: int, stop: int, area: bool
+                  ) -> tuple[int, int, torch.Tensor]:
+    """Input range ``[i0, i1)`` and (stop - start, i1 - i0) weights that give outputs
+    ``start:stop`` of :func:`resize` along one axis (its formulas: adaptive average
+    pooling bins when shrinking, bilinear with half-pixel centres otherwise)."""
+    out = torch.arange(start, stop, dtype=torch.int64)
+    if n_in == n_out:
+        return start, stop, torch.eye(stop - start, dtype=torch.float64)
+    if area:
+        low = (out * n_in) // n_out
+        high = ((out + 1) * n_in + n_out - 1) // n_out
+        i0, i1 = int(low.min()), int(high.max())
+        columns = torch.arange(i0, i1)
+        inside = (columns[None] >= low[:, None]) & (columns[None] < high[:, None])
+        return i0, i1, inside.double() / (high - low)[:, None].double()
+    # in float32, as torch computes the source positions of float32 images
+    scale = torch.tensor(n_in / n_out, dtype=torch.float32)
+    source = torch.clamp(scale * (out.float() + 0.5) - 0.5, min=0.0)
+    first = torch.clamp(source.floor().long(), max=n_in - 1)
+    second = torch.clamp(first + 1, max=n_in - 1)
+    share = (source - first.float()).double()
+    i0, i1 = int(first.min()), int(second.max()) + 1
+    weights = torch.zeros((stop - start, i1 - i0), dtype=torch.float64)
+    rows = torch.arange(stop - start)
+    weights.index_put_((rows, first - i0), 1.0 - share, accumulate=True)
+    weights.index_put_((rows, second - i0), share, accumulate=True)
+    return i0, i1, weights
+
+
+def resize_window(read: Callable[[int, int, int, int], torch.Tensor],
+                  in_shape: tuple[int, int], out_shape: tuple[int, int],
+                  rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
+    """Rows and columns ``rows``, ``cols`` (start, stop) of :func:`resize` of an
+    ``in_shape`` image to ``out_shape``, from only the input pixels they need.
+
+    ``read(y0, y1, x0, x1)`` gives the input's (C, y1 - y0, x1 - x0) window. The
+    result equals the same window of ``resize`` of the whole image (to float32
+    rounding), so a big image can be resampled tile by tile.
+    """
+    area = out_shape[0] <= in_shape[0] and out_shape[1] <= in_shape[1]
+    y0, y1, along_y = _axis_weights(in_shape[0], out_shape[0], *rows, area)
+    x0, x1, along_x = _axis_weights(in_shape[1], out_shape[1], *cols, area)
+    window = read(y0, y1, x0, x1).double()
+    return torch.einsum("yh,chw,xw->cyx", along_y, window, along_x).float()
 
 
 def crop_sides(boxes: torch.Tensor, *, context: float, min_side: float) -> torch.Tensor:

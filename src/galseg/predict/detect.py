@@ -31,8 +31,9 @@ own pixels:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from os import PathLike
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ import torch.nn.functional as F
 from torchvision.ops import nms
 
 from galseg.models.detector import GalaxyMaskRCNN
-from galseg.models.geometry import resize
+from galseg.models.geometry import resize, resize_window
 from galseg.models.weights import DetectorMetadata, load_detector
 from galseg.predict.detections import Detections, spiral_share
 from galseg.predict.morphology import MorphologyClassifier, split_galaxy_probability
@@ -65,6 +66,48 @@ def _core(starts: list[int], i: int, tile: int, extent: int, overlap: int) -> tu
     low = 0.0 if i == 0 else (starts[i] + starts[i - 1] + tile) / 2
     high = float(extent) if i == len(starts) - 1 else (starts[i + 1] + starts[i] + tile) / 2
     return low, high
+
+
+class PictureWindows(Protocol):
+    """A picture read window by window (:meth:`Detector.detect_windows`)."""
+
+    shape: tuple[int, int]
+    flux: Any
+    """Sliceable ``[rows, cols]`` (H, W) light for flux-weighted centroids."""
+
+    def rgb_window(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """(h, w, 3) float colour in [0, 1] of rows ``y0:y1``, columns ``x0:x1``."""
+        ...
+
+
+class _TensorGrid:
+    """A picture held whole on the model grid, (3, H, W)."""
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.picture = tensor
+        self.shape = (int(tensor.shape[1]), int(tensor.shape[2]))
+
+    def window(self, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        return self.picture[:, y0:y1, x0:x1]
+
+
+class _WindowGrid:
+    """A picture read window by window and resampled to the model grid as it is read."""
+
+    def __init__(self, source: PictureWindows, in_shape: tuple[int, int],
+                 shape: tuple[int, int]) -> None:
+        self.source, self.in_shape, self.shape = source, in_shape, shape
+        self.picture = self  # what the morphology classifier crops from
+
+    def _read(self, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        rgb = np.asarray(self.source.rgb_window(y0, y1, x0, x1), np.float32)
+        return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
+
+    def window(self, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        y1, x1 = min(y1, self.shape[0]), min(x1, self.shape[1])
+        if self.shape == self.in_shape:
+            return self._read(y0, y1, x0, x1)
+        return resize_window(self._read, self.in_shape, self.shape, (y0, y1), (x0, x1))
 
 
 class Detector:
@@ -180,20 +223,51 @@ class Detector:
         picture = np.nan_to_num(picture, nan=0.0, posinf=1.0, neginf=0.0).clip(0, 1)
         if weight_image is None:
             weight_image = picture[..., 1]
+        full = torch.from_numpy(np.ascontiguousarray(picture.transpose(2, 0, 1)))[None]
+        return self._detect(lambda shape: _TensorGrid(resize(full, shape)[0]),
+                            picture.shape[:2], self._factor(pixscale_arcsec, scale),
+                            weight_image)
+
+    @torch.inference_mode()
+    def detect_windows(self, source: PictureWindows, *, pixscale_arcsec: float | None = None,
+                       scale: float | None = None) -> Detections:
+        """:meth:`detect` on a picture too big to hold, read window by window.
+
+        ``source`` (e.g. :class:`galseg.data.fields.FitsField`) gives ``shape``,
+        ``rgb_window(y0, y1, x0, x1)`` (float in [0, 1]) and ``flux`` (sliceable, the
+        light for centroids). Each tile (and each morphology crop) is read and
+        resampled to the model grid from the input pixels it covers
+        (:func:`galseg.models.geometry.resize_window`), so memory holds a few tiles
+        and the objects' mask crops, never the picture; the detections are those of
+        :meth:`detect` on the whole picture (to float32 rounding of the resampling;
+        exactly when no resampling is needed).
+        """
+        shape = (int(source.shape[0]), int(source.shape[1]))
+        if min(shape) < 1:
+            raise ValueError(f"empty image of shape {shape}")
+        return self._detect(lambda model_shape: _WindowGrid(source, shape, model_shape),
+                            shape, self._factor(pixscale_arcsec, scale), source.flux)
+
+    def _factor(self, pixscale_arcsec: float | None, scale: float | None) -> float:
         factor = float(scale) if scale is not None else self.scale_for(pixscale_arcsec)
         if not (factor > 0 and np.isfinite(factor)):
             raise ValueError(f"scale must be a positive number, got {factor}")
-        height, width = picture.shape[:2]
-        full = torch.from_numpy(np.ascontiguousarray(picture.transpose(2, 0, 1)))[None]
-        tensor = None
+        return factor
+
+    def _detect(self, grid_for: Callable[[tuple[int, int]], _TensorGrid | _WindowGrid],
+                shape: tuple[int, int], factor: float, weight_image: Any) -> Detections:
+        """All passes over a picture of ``shape``, merged; ``grid_for(model_shape)`` gives
+        the picture resampled to a model grid (window by window)."""
+        height, width = shape
+        picture = None
         boxes, scores, probs, crops = [], [], [], []
         for relative in self.scales:
             pass_factor = factor * relative
             model_shape = (max(1, round(height * pass_factor)),
                            max(1, round(width * pass_factor)))
-            grid = resize(full, model_shape)[0]
+            grid = grid_for(model_shape)
             if relative == self.scales[0]:
-                tensor, base_factor = grid, pass_factor
+                picture, base_factor = grid.picture, pass_factor
             for box, score, prob, crop in self._detect_grid(grid, pass_factor,
                                                             (height, width)):
                 boxes.append(box / pass_factor)  # input pixels
@@ -216,7 +290,7 @@ class Detector:
         detector_p_spiral = None
         if self.morphology is not None and order:
             detector_p_spiral = spiral_share(class_probs, self.classes)
-            p_spiral = self.morphology.p_spiral(tensor, final_boxes * base_factor)
+            p_spiral = self.morphology.p_spiral(picture, final_boxes * base_factor)
             class_probs = split_galaxy_probability(class_probs, self.classes, p_spiral)
         return Detections(
             boxes=final_boxes.reshape(-1, 4), scores=np.array([scores[i] for i in order]),
@@ -226,15 +300,17 @@ class Detector:
             shape=(height, width), weight_image=weight_image, class_names=self.classes,
             detector_p_spiral=detector_p_spiral)
 
-    def _detect_grid(self, tensor: torch.Tensor, factor: float, shape: tuple[int, int]
+    def _detect_grid(self, grid: _TensorGrid | _WindowGrid, factor: float,
+                     shape: tuple[int, int]
                      ) -> Iterator[tuple[torch.Tensor, float, np.ndarray, tuple]]:
         """One pass: ``(box in model pixels, score, class probabilities, mask crop on the
-        input grid)`` of each detection of the tiles of ``tensor`` (3, H, W)."""
-        tiles = list(self._tiles(tuple(tensor.shape[1:])))
+        input grid)`` of each detection of the tiles of ``grid`` (the picture on the
+        model grid)."""
+        tiles = list(self._tiles(grid.shape))
         for start in range(0, len(tiles), self.batch_size):
             chunk = tiles[start:start + self.batch_size]
-            images = [tensor[:, y0:y0 + self.tile_size, x0:x0 + self.tile_size].to(self.device)
-                      for y0, x0, _ in chunk]
+            images = [grid.window(y0, y0 + self.tile_size, x0, x0 + self.tile_size
+                                  ).to(self.device) for y0, x0, _ in chunk]
             for (y0, x0, core), out in zip(chunk, self.model(images), strict=True):
                 b = out["boxes"].cpu().double()
                 centre_x = (b[:, 0] + b[:, 2]) / 2 + x0

@@ -155,13 +155,20 @@ class Detections:
             out[i] = (x + self.mask_offsets[i, 1], y + self.mask_offsets[i, 0])
         return out
 
-    def label_map(self) -> np.ndarray:
+    def label_map(self, rows: tuple[int, int] | None = None) -> np.ndarray:
         """(H, W) int32 segmentation map: ``i + 1`` where object ``i`` is, 0 elsewhere.
 
         Where masks overlap the smaller object keeps the pixel (large objects are
-        painted first), so a galaxy seen through a bigger one stays visible."""
-        out = np.zeros(self.shape, np.int32)
+        painted first), so a galaxy seen through a bigger one stays visible.
+        ``rows`` ``(start, stop)``: only those rows, the same values as that slice of
+        the whole map (a big field's map is made and written strip by strip)."""
+        start, stop = (0, self.shape[0]) if rows is None else rows
+        out = np.zeros((stop - start, self.shape[1]), np.int32)
         for i in np.argsort(-self.area_px, kind="stable"):
-            window = self._window(int(i))
-            out[window][self.mask_crops[i]] = i + 1
+            ys, xs = self._window(int(i))
+            low, high = max(ys.start, start), min(ys.stop, stop)
+            if low >= high:
+                continue
+            crop = self.mask_crops[i][low - ys.start:high - ys.start]
+            out[low - start:high - start, xs][crop] = i + 1
         return out

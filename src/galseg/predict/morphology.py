@@ -17,7 +17,9 @@ decides what is an object, where it is, its mask, and galaxy against star.
 
 from __future__ import annotations
 
+import math
 from os import PathLike
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +30,7 @@ from galseg.models.cutout_net import (
     members_on_device,
     platt_probability,
 )
-from galseg.models.geometry import box_crops
+from galseg.models.geometry import box_crops, crop_sides
 from galseg.models.weights import MorphologyMetadata, load_morphology_classifier
 
 
@@ -63,12 +65,33 @@ class MorphologyClassifier:
         members, metadata = load_morphology_classifier(path)
         return cls(members, metadata, device=device, batch_size=batch_size)
 
-    def crops(self, picture: torch.Tensor, boxes: torch.Tensor | np.ndarray) -> torch.Tensor:
+    def crops(self, picture: torch.Tensor | Any, boxes: torch.Tensor | np.ndarray
+              ) -> torch.Tensor:
         """The network's input for each box: (N, 3, S, S) crops of ``picture`` (3, H, W),
-        values in [0, 1], boxes ``x0, y0, x1, y1`` in the picture's pixels."""
-        return box_crops(picture, torch.as_tensor(np.asarray(boxes, np.float32)),
-                         self.metadata.model.input_size, context=self.metadata.crop_context,
-                         min_side=self.metadata.min_crop_px)
+        values in [0, 1], boxes ``x0, y0, x1, y1`` in the picture's pixels.
+
+        ``picture`` may also be a picture read window by window (``shape`` (H, W) and
+        ``window(y0, y1, x0, x1)`` -> (3, h, w), as a big field's in
+        :meth:`galseg.predict.detect.Detector.detect_windows`): each crop is then cut
+        from a window just larger than it, with the same samples as from the whole."""
+        boxes = torch.as_tensor(np.asarray(boxes, np.float32)).reshape(-1, 4)
+        size, context = self.metadata.model.input_size, self.metadata.crop_context
+        min_side = self.metadata.min_crop_px
+        if isinstance(picture, torch.Tensor):
+            return box_crops(picture, boxes, size, context=context, min_side=min_side)
+        half = crop_sides(boxes, context=context, min_side=min_side).double() / 2
+        centres = ((boxes[:, :2] + boxes[:, 2:]) / 2).double()
+        out = []
+        for box, (cx, cy), h in zip(boxes, centres.tolist(), half.tolist(), strict=True):
+            # two pixels beyond the crop: bilinear samples use the next pixel; the image's
+            # own edges stay edges (samples past them are 0 as in the whole picture)
+            y0, x0 = max(math.floor(cy - h) - 2, 0), max(math.floor(cx - h) - 2, 0)
+            y1 = min(math.ceil(cy + h) + 3, picture.shape[0])
+            x1 = min(math.ceil(cx + h) + 3, picture.shape[1])
+            shift = torch.tensor([x0, y0, x0, y0], dtype=torch.float32)
+            out.append(box_crops(picture.window(y0, y1, x0, x1), box[None] - shift, size,
+                                 context=context, min_side=min_side))
+        return torch.cat(out) if out else torch.zeros((0, 3, size, size))
 
     @torch.inference_mode()
     def p_spiral(self, picture: torch.Tensor, boxes: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -76,8 +99,9 @@ class MorphologyClassifier:
 
         Parameters
         ----------
-        picture : tensor (3, H, W)
-            RGB in [0, 1] on the detector's model grid (what the detector saw).
+        picture : tensor (3, H, W), or a picture read window by window
+            RGB in [0, 1] on the detector's model grid (what the detector saw); see
+            :meth:`crops`.
         boxes : (N, 4)
             ``x0, y0, x1, y1`` in ``picture`` pixels.
 
