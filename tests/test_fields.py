@@ -21,7 +21,7 @@ from galseg.models.cutout_net import CutoutNet
 from galseg.models.geometry import resize, resize_window
 from galseg.models.weights import MorphologyMetadata, save_morphology_classifier
 from galseg.predict import detect_run
-from galseg.predict.detect import _WindowGrid
+from galseg.predict.detect import Detector, _WindowGrid
 from galseg.predict.detect_run import run_detect
 from galseg.predict.morphology import MorphologyClassifier
 from test_detector import TINY, _disc_picture, _tiny_detector
@@ -207,8 +207,65 @@ def test_bad_fields_give_clear_errors(tmp_path):
         FitsField(tmp_path / "four.fits")
     inputs = [tmp_path / n for n in ("cut.fits", "nan.fits", "good.fits")]
     errors = []
-    run = run_detect(inputs, tmp_path / "o", detector=_detector(), progress=False, stream_min_pixels=0,
-                     on_error=lambda p, r: errors.append((p.name, r)))
+    run = run_detect(inputs, tmp_path / "o", detector=_detector(), progress=False,
+                     stream_min_pixels=0, on_error=lambda p, r: errors.append((p.name, r)))
     assert [name for name, _ in errors] == ["cut.fits", "nan.fits"]
     assert "truncated" in errors[0][1] and "no finite pixels" in errors[1][1]
     assert run.n_failed == 2 and set(run.catalog["name"]) == {"good"}
+
+
+def test_survey_detect_spreads_a_big_fields_tiles_over_the_cluster(tmp_path, monkeypatch):
+    from galseg.data.catalogs import read_catalog, write_catalog
+    from galseg.survey import tasks
+    from galseg.survey.run import run_survey
+    from galseg.survey.tasks import SurveySettings
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(2):
+        _field(images / f"{i + 7}.fits", seed=i)
+    (images / "9.fits").write_bytes((images / "7.fits").read_bytes()[:20000])  # truncated
+    write_catalog(Table({"objID": [7, 8, 9]}), tmp_path / "fields.csv")
+    model = tmp_path / "det.pt"
+    from galseg.models.weights import DetectorMetadata, save_detector
+    save_detector(_detector().model, DetectorMetadata(FEW), model)
+    detector = Detector.from_file(model, morphology=None, device="cpu", score_threshold=0.0,
+                                  tile_size=192, tile_overlap=64)  # as the workers load it
+    single = run_detect([images / "7.fits", images / "8.fits"], tmp_path / "single",
+                        detector=detector, progress=False, stream_min_pixels=0)
+    plain_block = tasks._field_tile_block
+    log = tmp_path / "blocks.txt"
+
+    def counted(*job):  # (Dask pickles the task: a file, not a list, sees every call)
+        with log.open("a") as handle:
+            handle.write(f"{job[-1]}\n")
+        return plain_block(*job)
+
+    monkeypatch.setattr(tasks, "_field_tile_block", counted)
+    monkeypatch.setattr(tasks, "FIELD_BLOCK_BATCHES", 1)
+    settings = SurveySettings("detect", images_dir=str(images), pattern="{id}.fits",
+                              id_column="objID", model=str(model), morphology="none",
+                              device="cpu", score_threshold=0.0, tile_size=192,
+                              tile_overlap=64, field_min_pixels=0, maps=True)
+    result = run_survey(tmp_path / "fields.csv", tmp_path / "survey", settings,
+                        partition_rows=3, workers=2, processes=False, progress=False)
+    assert not result.failed_partitions, result.failed_partitions
+    blocks = log.read_text().splitlines()
+    assert len(blocks) == len(set(blocks)) * 2 == 2 * 5  # 20 tiles a field, blocks of 4
+    got, _ = read_catalog(result.catalog)
+    assert "truncated" in got["error"][2]
+    objects, _ = read_catalog(tmp_path / "survey" / "objects.parquet")
+    assert len(objects) == len(single.catalog) > 10
+    # the same objects (objects of equal score may come in another order: the workers'
+    # torch threads differ from this process's, and with them the last bits of scores)
+    columns = ("x", "y", "centroid_x", "centroid_y", "ra", "dec", "score", "area_px")
+
+    def table(catalog):
+        values = np.array([np.asarray(catalog[c], float) for c in columns]).T
+        return values[np.lexsort(values[:, :2].T[::-1])]
+
+    np.testing.assert_allclose(table(objects), table(single.catalog), rtol=1e-6)
+    with fits.open(tmp_path / "survey" / "segmaps" / "7_segmap.fits") as a, \
+            fits.open(tmp_path / "single" / "7_segmap.fits") as b:
+        np.testing.assert_array_equal(a[0].data, b[0].data)
+        assert a[0].header["CTYPE2"] == "DEC--TAN"

@@ -53,6 +53,10 @@ from galseg.data.images import (
 from galseg.data.images import SKY_TILE_PIXELS as _TILE
 from galseg.errors import InputFileError
 
+STREAM_MIN_PIXELS = 4096 * 4096
+"""FITS images this big (pixels) or bigger are read window by window by ``galseg detect``
+and ``galseg survey --task detect``."""
+
 MAX_SKY_TILES = 16384
 """Most 16 x 16 px sky tiles per band used for the sky statistics of a field."""
 
@@ -119,6 +123,9 @@ class FitsField:
     path : str or path-like
     bands, pixscale_arcsec, hdu, bunit : optional
         As in :func:`galseg.data.images.read_image`.
+    calibration : BandCalibration, optional
+        This file's calibration, known from an earlier opening (a cluster's workers
+        get it from the client): the checking pass is skipped.
 
     Attributes
     ----------
@@ -127,27 +134,29 @@ class FitsField:
     shape : (int, int)
         ``(H, W)``.
     calibration : BandCalibration
-    n_invalid : int
-        Pixels that are NaN or infinite in some band (shown as sky).
+    n_invalid : int or None
+        Pixels that are NaN or infinite in some band (shown as sky); None when opened
+        with a known ``calibration``.
 
     Use as a context manager, or call :meth:`close`, to release the file.
     """
 
     def __init__(self, path: str | PathLike[str], *, bands: str | None = None,
                  pixscale_arcsec: float | None = None, hdu: int | str | None = None,
-                 bunit: str | None = None) -> None:
+                 bunit: str | None = None, calibration: BandCalibration | None = None
+                 ) -> None:
         check_image_options(bands, pixscale_arcsec)
         self.path = Path(path)
         self.name = image_name(self.path)
         self._hdul, self._hdu = _open_hdu(self.path, hdu)
         try:
-            self._setup(bands, pixscale_arcsec, bunit)
+            self._setup(bands, pixscale_arcsec, bunit, calibration)
         except BaseException:
             self.close()
             raise
 
     def _setup(self, bands: str | None, pixscale_arcsec: float | None,
-               bunit: str | None) -> None:
+               bunit: str | None, calibration: BandCalibration | None) -> None:
         path, hdu = self.path, self._hdu
         self.header = hdu.header.copy()
         shape = tuple(int(n) for n in hdu.shape)
@@ -181,7 +190,8 @@ class FitsField:
         self.wcs, self.pixscale_arcsec = header_wcs(path, self.header, pixscale_arcsec)
         self.bands = band_order(path, self.n_planes, bands, self.header)
         nanomaggies = is_nanomaggies(self.header.get("BUNIT") if bunit is None else bunit)
-        self.calibration = self._scan(nanomaggies)
+        self.n_invalid: int | None = None
+        self.calibration = calibration if calibration is not None else self._scan(nanomaggies)
 
     # -- reading
     def planes(self, y0: int, y1: int, x0: int, x1: int, step: int = 1) -> np.ndarray:

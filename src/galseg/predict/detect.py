@@ -31,7 +31,8 @@ own pixels:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any, Protocol
 
@@ -66,6 +67,37 @@ def _core(starts: list[int], i: int, tile: int, extent: int, overlap: int) -> tu
     low = 0.0 if i == 0 else (starts[i] + starts[i - 1] + tile) / 2
     high = float(extent) if i == len(starts) - 1 else (starts[i + 1] + starts[i] + tile) / 2
     return low, high
+
+
+@dataclass(frozen=True)
+class TileBlock:
+    """Tiles ``start:stop`` of pass ``pass_index`` (:meth:`Detector.tile_blocks`)."""
+
+    pass_index: int
+    start: int
+    stop: int
+
+
+@dataclass
+class TileDetections:
+    """Detections of some tiles before merging, in input pixels: boxes (float64
+    ``x0, y0, x1, y1`` tensors), scores, class probabilities and mask crops
+    ``(crop, (y, x) offset)`` (picklable: what a cluster's worker sends back)."""
+
+    boxes: list[torch.Tensor] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    probs: list[np.ndarray] = field(default_factory=list)
+    crops: list[tuple[np.ndarray, tuple[int, int]]] = field(default_factory=list)
+
+    @classmethod
+    def join(cls, parts: Sequence[TileDetections]) -> TileDetections:
+        joined = cls()
+        for part in parts:
+            joined.boxes += part.boxes
+            joined.scores += part.scores
+            joined.probs += part.probs
+            joined.crops += part.crops
+        return joined
 
 
 class PictureWindows(Protocol):
@@ -241,12 +273,49 @@ class Detector:
         and the objects' mask crops, never the picture; the detections are those of
         :meth:`detect` on the whole picture (to float32 rounding of the resampling;
         exactly when no resampling is needed).
+
+        The same work split for a cluster: :meth:`tile_blocks`, :meth:`detect_tile_block`
+        on each (anywhere), :meth:`merge_tile_blocks`; this method is those three.
         """
+        blocks = self.tile_blocks(source.shape, pixscale_arcsec=pixscale_arcsec, scale=scale)
+        return self.merge_tile_blocks(
+            source, [self.detect_tile_block(source, block, pixscale_arcsec=pixscale_arcsec,
+                                            scale=scale) for block in blocks],
+            pixscale_arcsec=pixscale_arcsec, scale=scale)
+
+    def tile_blocks(self, shape: tuple[int, int], *, pixscale_arcsec: float | None = None,
+                    scale: float | None = None, batches_per_block: int = 4
+                    ) -> list[TileBlock]:
+        """The tiles of every pass over a picture of ``shape``, in blocks of whole batches
+        (so a block's batches, hence its numbers, are those of the whole run)."""
+        per_block = self.batch_size * max(1, batches_per_block)
+        blocks = []
+        for index, (_, model_shape) in enumerate(self._passes(shape, scale, pixscale_arcsec)):
+            n_tiles = sum(1 for _ in self._tiles(model_shape))
+            blocks += [TileBlock(index, start, min(start + per_block, n_tiles))
+                       for start in range(0, n_tiles, per_block)]
+        return blocks
+
+    @torch.inference_mode()
+    def detect_tile_block(self, source: PictureWindows, block: TileBlock, *,
+                          pixscale_arcsec: float | None = None, scale: float | None = None
+                          ) -> TileDetections:
+        """The detections of one block of tiles, before merging (input pixels)."""
         shape = (int(source.shape[0]), int(source.shape[1]))
-        if min(shape) < 1:
-            raise ValueError(f"empty image of shape {shape}")
-        return self._detect(lambda model_shape: _WindowGrid(source, shape, model_shape),
-                            shape, self._factor(pixscale_arcsec, scale), source.flux)
+        pass_factor, model_shape = self._passes(shape, scale, pixscale_arcsec)[block.pass_index]
+        grid = _WindowGrid(source, shape, model_shape)
+        return self._detect_grid(grid, pass_factor, shape, block.start, block.stop)
+
+    @torch.inference_mode()
+    def merge_tile_blocks(self, source: PictureWindows, parts: Sequence[TileDetections], *,
+                          pixscale_arcsec: float | None = None, scale: float | None = None
+                          ) -> Detections:
+        """All blocks' detections (:meth:`tile_blocks` order) merged: suppression of
+        duplicates and the morphology classifier's look at each object."""
+        shape = (int(source.shape[0]), int(source.shape[1]))
+        base_factor, model_shape = self._passes(shape, scale, pixscale_arcsec)[0]
+        return self._merge(TileDetections.join(parts), shape,
+                           _WindowGrid(source, shape, model_shape), base_factor, source.flux)
 
     def _factor(self, pixscale_arcsec: float | None, scale: float | None) -> float:
         factor = float(scale) if scale is not None else self.scale_for(pixscale_arcsec)
@@ -254,31 +323,32 @@ class Detector:
             raise ValueError(f"scale must be a positive number, got {factor}")
         return factor
 
+    def _passes(self, shape: tuple[int, int], scale: float | None,
+                pixscale_arcsec: float | None) -> list[tuple[float, tuple[int, int]]]:
+        """``(model pixels per input pixel, model grid shape)`` of each pass."""
+        factor = self._factor(pixscale_arcsec, scale)
+        return [(factor * relative, (max(1, round(shape[0] * factor * relative)),
+                                     max(1, round(shape[1] * factor * relative))))
+                for relative in self.scales]
+
     def _detect(self, grid_for: Callable[[tuple[int, int]], _TensorGrid | _WindowGrid],
                 shape: tuple[int, int], factor: float, weight_image: Any) -> Detections:
         """All passes over a picture of ``shape``, merged; ``grid_for(model_shape)`` gives
         the picture resampled to a model grid (window by window)."""
-        height, width = shape
-        picture = None
-        boxes, scores, probs, crops = [], [], [], []
-        for relative in self.scales:
-            pass_factor = factor * relative
-            model_shape = (max(1, round(height * pass_factor)),
-                           max(1, round(width * pass_factor)))
+        found, first = [], None
+        for pass_factor, model_shape in self._passes(shape, factor, None):
             grid = grid_for(model_shape)
-            if relative == self.scales[0]:
-                picture, base_factor = grid.picture, pass_factor
-            for box, score, prob, crop in self._detect_grid(grid, pass_factor,
-                                                            (height, width)):
-                boxes.append(box / pass_factor)  # input pixels
-                scores.append(score)
-                probs.append(prob)
-                crops.append(crop)
+            first = first or (grid, pass_factor)
+            found.append(self._detect_grid(grid, pass_factor, shape))
+        return self._merge(TileDetections.join(found), shape, first[0].picture, first[1],
+                           weight_image)
 
+    def _merge(self, found: TileDetections, shape: tuple[int, int], picture: Any,
+               base_factor: float, weight_image: Any) -> Detections:
         # A box whose mask has no pixel on the input grid is not an object.
-        solid = [i for i, (crop, _) in enumerate(crops) if crop.any()]
-        boxes, scores = [boxes[i] for i in solid], [scores[i] for i in solid]
-        probs, crops = [probs[i] for i in solid], [crops[i] for i in solid]
+        solid = [i for i, (crop, _) in enumerate(found.crops) if crop.any()]
+        boxes, scores = [found.boxes[i] for i in solid], [found.scores[i] for i in solid]
+        probs, crops = [found.probs[i] for i in solid], [found.crops[i] for i in solid]
         if boxes:
             stacked = torch.stack(boxes)
             order = nms(stacked.float(), torch.tensor(scores, dtype=torch.float32),
@@ -297,18 +367,19 @@ class Detector:
             class_probs=class_probs,
             mask_crops=[crops[i][0] for i in order],
             mask_offsets=np.array([crops[i][1] for i in order], np.int64).reshape(-1, 2),
-            shape=(height, width), weight_image=weight_image, class_names=self.classes,
+            shape=shape, weight_image=weight_image, class_names=self.classes,
             detector_p_spiral=detector_p_spiral)
 
     def _detect_grid(self, grid: _TensorGrid | _WindowGrid, factor: float,
-                     shape: tuple[int, int]
-                     ) -> Iterator[tuple[torch.Tensor, float, np.ndarray, tuple]]:
-        """One pass: ``(box in model pixels, score, class probabilities, mask crop on the
-        input grid)`` of each detection of the tiles of ``grid`` (the picture on the
-        model grid)."""
-        tiles = list(self._tiles(grid.shape))
-        for start in range(0, len(tiles), self.batch_size):
-            chunk = tiles[start:start + self.batch_size]
+                     shape: tuple[int, int], start: int = 0, stop: int | None = None
+                     ) -> TileDetections:
+        """One pass (tiles ``start:stop`` of it): each detection's box in input pixels,
+        score, class probabilities and mask crop on the input grid, from the tiles of
+        ``grid`` (the picture on the model grid)."""
+        tiles = list(self._tiles(grid.shape))[start:stop]
+        found = TileDetections()
+        for first in range(0, len(tiles), self.batch_size):
+            chunk = tiles[first:first + self.batch_size]
             images = [grid.window(y0, y0 + self.tile_size, x0, x0 + self.tile_size
                                   ).to(self.device) for y0, x0, _ in chunk]
             for (y0, x0, core), out in zip(chunk, self.model(images), strict=True):
@@ -325,8 +396,12 @@ class Detector:
                 tile_probs = out["class_probs"][mine].cpu().double().numpy()
                 tile_masks = out["masks"][mine][:, 0].cpu()
                 for j, box in enumerate(b):
-                    yield (box, tile_scores[j], tile_probs[j],
-                           self._mask_crop(tile_masks[j], y0, x0, box, factor, shape))
+                    found.boxes.append(box / factor)  # input pixels
+                    found.scores.append(tile_scores[j])
+                    found.probs.append(tile_probs[j])
+                    found.crops.append(self._mask_crop(tile_masks[j], y0, x0, box, factor,
+                                                       shape))
+        return found
 
     @staticmethod
     def _mask_crop(mask: torch.Tensor, y0: int, x0: int, box: torch.Tensor, factor: float,

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from galseg.data._atomic import write_atomic, write_bytes_atomic
 from galseg.data.catalogs import write_catalog
 from galseg.data.encode import fits_bytes, png_bytes
-from galseg.data.fields import FitsField, fits_field_shape
+from galseg.data.fields import STREAM_MIN_PIXELS, FitsField, fits_field_shape
 from galseg.data.images import InputImage, read_image
 from galseg.errors import InputFileError
 from galseg.predict.batch import (
@@ -54,8 +54,6 @@ from galseg.predict.detect import Detector
 from galseg.predict.detections import Detections
 
 CATALOG_NAME = "catalog.csv"
-STREAM_MIN_PIXELS = 4096 * 4096
-"""FITS images this big (pixels) or bigger are read window by window (``run_detect``)."""
 OVERLAY_MAX_SIDE = 4096
 """Longest side of a big field's overlay PNG (it shows every n-th pixel)."""
 FIELD_STRIP_ROWS = 512

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import numpy as np
 from astropy.table import Table
 
+from galseg.data.fields import STREAM_MIN_PIXELS
 from galseg.errors import InputFileError
 from galseg.survey.fetch import CutoutFetcher, FetchError, FetchSettings
 
@@ -37,6 +38,9 @@ U = TypeVar("U")
 
 TASKS = ("segment", "shreds", "morphology", "detect")
 """What ``galseg survey --task`` can do."""
+
+FIELD_BLOCK_BATCHES = 4
+"""Batches of tiles (of the detector's batch size) per task of a big field."""
 
 MORPHOLOGY_COLUMNS = (("n_objects", np.int64), ("class", str), ("score", float),
                       ("p_spiral", float), ("p_elliptical", float), ("p_star", float),
@@ -84,6 +88,7 @@ class SurveySettings:
     score_threshold: float | None = None
     tile_size: int = 512
     tile_overlap: int = 128
+    field_min_pixels: int | None = STREAM_MIN_PIXELS
     maps: bool = False
     maps_path: str | None = None
     map_shape: tuple[int, int] | None = None
@@ -131,6 +136,8 @@ class PartitionResult:
         Column name -> one value per row (None where unknown).
     objects : astropy.table.Table or None
         ``--task detect``: one row per object, with ``row`` (the input row number).
+        Big FITS fields (``field_min_pixels``) are read window by window and their
+        blocks of tiles run as separate tasks on the cluster.
     n_errors : int
         Rows with a non-empty ``error``.
     """
@@ -462,10 +469,24 @@ def _detect(settings: SurveySettings, index: int, start: int, table: Table) -> P
     objects = []
 
     def load(k: int) -> tuple[int, Any]:
+        if not morphology:
+            field = _big_field(settings, files, k)
+            if field is not None:
+                columns["file"][k] = str(field)
+                return k, field
         return k, files.read(k, columns["file"])
 
     with ThreadPoolExecutor(max(1, settings.read_threads)) as pool:
         for k, image in _ordered_map(pool, load, range(n), 2):
+            if isinstance(image, Path):
+                try:
+                    rows = _detect_field(settings, detector, image, start + k)
+                except (InputFileError, OSError, ValueError) as error:
+                    columns["error"][k] = getattr(error, "reason", str(error))
+                    continue
+                columns["n_objects"][k] = len(rows)
+                objects.append(rows)
+                continue
             if isinstance(image, str):
                 columns["error"][k] = image
                 continue
@@ -492,6 +513,66 @@ def _detect(settings: SurveySettings, index: int, start: int, table: Table) -> P
         empty["row"] = np.zeros(0, np.int64)
         result.objects = vstack([empty, *objects], metadata_conflicts="silent")
     return result
+
+
+def _big_field(settings: SurveySettings, files: _RowFiles, k: int) -> Path | None:
+    """Row ``k``'s file when it is a FITS field to read window by window, else None."""
+    from galseg.data.fields import fits_field_shape
+
+    if settings.field_min_pixels is None:
+        return None
+    where = files.locate(k)
+    if not isinstance(where, str):
+        return None
+    path = files.path(where)
+    shape = fits_field_shape(path)
+    return path if shape and shape[0] * shape[1] >= settings.field_min_pixels else None
+
+
+def _detect_field(settings: SurveySettings, detector: Any, path: Path, row: int) -> Table:
+    """One big field's objects (``galseg detect``'s rows for it): its blocks of tiles
+    spread over the cluster's workers (:func:`_field_tile_block`), merged here."""
+    from galseg.data.fields import FitsField
+    from galseg.predict.detect_run import _write_field_outputs, detections_table
+
+    with FitsField(path, pixscale_arcsec=settings.image_pixscale, bands=settings.bands,
+                   bunit=settings.bunit) as field:
+        scale = field.pixscale_arcsec
+        blocks = detector.tile_blocks(field.shape, pixscale_arcsec=scale,
+                                      batches_per_block=FIELD_BLOCK_BATCHES)
+        jobs = [(settings, str(path), field.calibration, block) for block in blocks]
+        parts = _on_cluster(_field_tile_block, jobs)
+        found = detector.merge_tile_blocks(field, parts, pixscale_arcsec=scale)
+        rows = detections_table(found, field, path=str(path))
+        rows["row"] = np.full(len(rows), row, np.int64)
+        if settings.maps_path:
+            _write_field_outputs(Path(settings.maps_path), field, found, rows, f"survey-{row}")
+    return rows
+
+
+def _field_tile_block(settings: SurveySettings, path: str, calibration: Any, block: Any) -> Any:
+    """Detections of one block of a big field's tiles (run on any worker)."""
+    from galseg.data.fields import FitsField
+
+    _torch_threads(settings)
+    detector = _detector(settings)
+    with FitsField(path, pixscale_arcsec=settings.image_pixscale, bands=settings.bands,
+                   bunit=settings.bunit, calibration=calibration) as field:
+        return detector.detect_tile_block(field, block, pixscale_arcsec=field.pixscale_arcsec)
+
+
+def _on_cluster(function: Callable[..., T], jobs: list[tuple[Any, ...]]) -> list[T]:
+    """``function(*job)`` for every job, in order: as tasks of the Dask cluster this runs
+    on (the calling task leaves its worker's thread pool while it waits), or here."""
+    try:
+        from distributed import get_worker, worker_client
+
+        get_worker()
+    except (ImportError, ValueError):
+        return [function(*job) for job in jobs]
+    with worker_client() as client:
+        futures = [client.submit(function, *job, pure=False) for job in jobs]
+        return client.gather(futures)
 
 
 def _centre_object(columns: dict[str, list[Any]], k: int, found: Any, rows: Table,
