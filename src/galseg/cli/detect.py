@@ -24,10 +24,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "and a second, closer look at each galaxy (--morphology). "
             "Inputs: JPEG/PNG and FITS (one band or g, r, z; with a WCS each object gets RA/Dec) "
             "of any size: large fields are cut into overlapping tiles and merged without "
-            "duplicates. Writes DIR/catalog.csv (one row per object: id, image, x, y, "
+            "duplicates; uncompressed FITS fields of 4096 x 4096 px or more are read "
+            "tile by tile, memory-mapped, never whole (bounded memory). Writes "
+            "DIR/catalog.csv (one row per object: id, image, x, y, "
             "centroid_x, centroid_y, ra, dec, class, score, p_spiral, area_px, bbox, ...; "
             "0-based pixels of the input), and per input DIR/<stem>_segmap.fits (label map, "
-            "WCS kept, OBJECTS table) and DIR/<stem>_overlay.png. Running again resumes. "
+            "WCS kept, OBJECTS table; written strip by strip for big fields) and "
+            "DIR/<stem>_overlay.png (at most 4096 px a side for big fields). Running again "
+            "resumes. "
             "See docs/detection.md."),
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT",

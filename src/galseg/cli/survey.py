@@ -50,6 +50,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "n_objects, and DIR/objects.parquet with one row per object) and 'error' "
             "(empty when the row was computed). --maps: segment's maps in one Zarr store "
             "keyed by id (DIR/maps.zarr), detect's segmentation maps in DIR/segmaps/. "
+            "detect reads FITS fields of 4096 x 4096 px or more window by window "
+            "(memory-mapped) and spreads their tiles over the cluster. "
             "A killed run started again does only the partitions not yet written. See "
             "docs/survey.md.", width=79),
         epilog=EXAMPLES,

@@ -9,6 +9,12 @@ input whose map has the same key and reads its rows back, so a killed run resume
 without losing or repeating rows; ``catalog.csv`` is rewritten at the end in input
 order. An input that cannot be read is listed in ``errors.csv`` and the run goes on.
 
+Uncompressed FITS images of at least ``stream_min_pixels`` (4096 x 4096) are never
+held whole: :class:`~galseg.data.fields.FitsField` reads them window by window
+(memory-mapped), :meth:`~galseg.predict.detect.Detector.detect_windows` tiles them,
+the segmentation map is written ``FIELD_STRIP_ROWS`` rows at a time and the overlay
+shows every n-th pixel (longest side at most ``OVERLAY_MAX_SIDE``; header ``OVSTEP``).
+
 Catalog columns (pixel coordinates 0-based in the input's own pixels, x = column):
 
 ``id`` (unique in the run), ``image`` (input path), ``name`` (input stem),
