@@ -30,6 +30,8 @@ own pixels:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +69,29 @@ def _core(starts: list[int], i: int, tile: int, extent: int, overlap: int) -> tu
     low = 0.0 if i == 0 else (starts[i] + starts[i - 1] + tile) / 2
     high = float(extent) if i == len(starts) - 1 else (starts[i + 1] + starts[i] + tile) / 2
     return low, high
+
+
+def _release_free_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc ``malloc_trim``).
+
+    Each batch of tiles allocates and frees hundreds of MB (pasted masks, features)
+    while small, long-lived objects (the kept mask crops) land between them; glibc
+    then keeps the freed pages, and a 20,000 px field's resident memory grew past
+    3 GB of which 2.5 GB was free heap. Trimming after each batch keeps it at what is
+    in use. A no-op where there is no glibc."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
 
 
 @dataclass(frozen=True)
@@ -382,7 +407,10 @@ class Detector:
             chunk = tiles[first:first + self.batch_size]
             images = [grid.window(y0, y0 + self.tile_size, x0, x0 + self.tile_size
                                   ).to(self.device) for y0, x0, _ in chunk]
-            for (y0, x0, core), out in zip(chunk, self.model(images), strict=True):
+            outputs = self.model(images)
+            if isinstance(grid, _WindowGrid):
+                _release_free_heap()
+            for (y0, x0, core), out in zip(chunk, outputs, strict=True):
                 b = out["boxes"].cpu().double()
                 centre_x = (b[:, 0] + b[:, 2]) / 2 + x0
                 centre_y = (b[:, 1] + b[:, 3]) / 2 + y0
