@@ -4,14 +4,17 @@ Usage::
 
     python benchmarks/survey_speed.py [--data ../shared/data/legacy_cutouts] [--repeats 3]
                                       [--workers 2] [--memory-rows 10000 200000]
+                                      [--variant NAME=ARGS ...] [--tasks segment shreds]
                                       [--skip-speed] [--skip-memory] [--out DIR]
 
 * **Speed**: on the 1,000 real Legacy Surveys cutouts (128 x 128 PNG, ``catalog.fits``
   with ``objID``), end to end as a user runs them, each command a fresh process
   (start-up, and for the survey its local Dask cluster, included):
   ``galseg segment IMAGES`` against ``galseg survey --task segment``, and
-  ``galseg shreds`` against ``galseg survey --task shreds``, interleaved (A, B, A,
-  B, ...) so that the load of a shared machine falls on both alike; medians.
+  ``galseg shreds`` against ``galseg survey --task shreds``, each survey in every
+  ``--variant`` (default: the local cluster as threads, and ``--processes``),
+  interleaved (A, B, C, A, B, C, ...) so that the load of a shared machine falls on
+  all alike; medians, and each survey's ratio to its single command.
 * **Memory**: peak resident memory of the whole process tree (the client and its
   workers, sampled every 0.1 s) of ``galseg survey --task shreds`` over catalogs of
   ``--memory-rows`` rows. Row ``i`` names cutout ``i % 1000``; to keep the big
@@ -66,35 +69,37 @@ def _run(command: list[str]) -> tuple[float, float]:
     return seconds, peak / 2**20
 
 
-def _speed(data: Path, work: Path, repeats: int, workers: int) -> dict[str, object]:
+def _speed(data: Path, work: Path, repeats: int, workers: int, variants: dict[str, str],
+           tasks: list[str]) -> dict[str, object]:
     images = data / "images"
     catalog = data / "catalog.fits"
     n = len(Table.read(catalog))
-    commands = {
-        "segment": _galseg("segment", images, "--out", work / "seg", "--quiet"),
-        "survey_segment": _galseg("survey", catalog, "--task", "segment", "--images", images,
-                                  "--id-column", "objID", "--out", work / "sseg", "--quiet",
-                                  "--workers", workers, "--partition-rows", 250),
+    single = {
+        "segment": _galseg("segment", images, "--out", work / "out", "--quiet"),
         "shreds": _galseg("shreds", catalog, "--images", images, "--id-column", "objID",
-                          "--out", work / "shreds.parquet", "--quiet"),
-        "survey_shreds": _galseg("survey", catalog, "--task", "shreds", "--images", images,
-                                 "--id-column", "objID", "--out", work / "sshr", "--quiet",
-                                 "--workers", workers, "--partition-rows", 250),
+                          "--out", work / "out" / "shreds.parquet", "--quiet"),
     }
+    commands = {}
+    for task in tasks:
+        commands[task] = single[task]
+        for name, extra in variants.items():
+            commands[f"survey_{task}_{name}"] = _galseg(
+                "survey", catalog, "--task", task, "--images", images, "--id-column", "objID",
+                "--out", work / "out", "--quiet", "--workers", workers, "--partition-rows",
+                250, *extra.split())
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeats):
         for name, command in commands.items():
-            for old in ("seg", "sseg", "sshr", "shreds.parquet"):
-                target = work / old
-                if target.is_dir():
-                    shutil.rmtree(target)
-                target.unlink(missing_ok=True)
+            shutil.rmtree(work / "out", ignore_errors=True)
+            (work / "out").mkdir()
             times[name].append(_run(command)[0])
     rates = {name: n / statistics.median(t) for name, t in times.items()}
+    ratios = {name: round(rate / rates[name.split("_")[1]], 2)
+              for name, rate in rates.items() if name.startswith("survey_")}
     return {"cutouts": n, "seconds": times,
             "cutouts_per_s": {k: round(v, 1) for k, v in rates.items()},
-            "survey_segment_vs_segment": round(rates["survey_segment"] / rates["segment"], 2),
-            "survey_shreds_vs_shreds": round(rates["survey_shreds"] / rates["shreds"], 2)}
+            "survey_vs_single_command": ratios, "commands": {
+                k: " ".join(map(str, v[2:])) for k, v in commands.items()}}
 
 
 def _memory(data: Path, work: Path, rows: list[int], workers: int,
@@ -126,6 +131,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-rows", type=int, nargs="+", default=[10_000, 200_000])
     parser.add_argument("--real-every", type=int, default=20)
+    parser.add_argument("--variant", action="append", default=None, metavar="NAME=ARGS",
+                        help="galseg survey options to compare (default: threads= and "
+                             "processes=--processes)")
+    parser.add_argument("--tasks", nargs="+", default=["segment", "shreds"])
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--out", type=Path, default=None,
@@ -139,7 +148,10 @@ def main() -> None:
         "load_average_at_start": os.getloadavg()}
     try:
         if not args.skip_speed:
-            results["speed"] = _speed(args.data, work, args.repeats, args.workers)
+            variants = dict(v.split("=", 1) for v in (args.variant or
+                                                      ["threads=", "processes=--processes"]))
+            results["speed"] = _speed(args.data, work, args.repeats, args.workers, variants,
+                                      args.tasks)
         if not args.skip_memory:
             results["memory"] = _memory(args.data, work, args.memory_rows, args.workers,
                                         args.real_every)

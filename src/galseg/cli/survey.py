@@ -103,7 +103,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="address of a running Dask scheduler, e.g. tcp://host:8786")
     where.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="processes of a local Dask cluster (default: the CPU cores)")
+                       help="workers of a local Dask cluster (default: the CPU cores)")
+    run.add_argument("--processes", action="store_true",
+                     help="local cluster of --workers processes (default: --workers threads "
+                          "in this process: no worker start-up, one copy of the model)")
     run.add_argument("--threads", type=int, default=4, metavar="N",
                      help="threads per worker reading images and measuring (default 4)")
     run.add_argument("--partition-rows", type=int, default=1000, metavar="N",
@@ -187,7 +190,8 @@ def _run(args: argparse.Namespace) -> int:
         settings, workers = _settings(args)
         result = run_survey(args.catalog, args.out, settings,
                             partition_rows=args.partition_rows, scheduler=args.scheduler,
-                            workers=workers, restart=args.restart, progress=not args.quiet)
+                            workers=workers, processes=args.processes, restart=args.restart,
+                            progress=not args.quiet)
     except (GalsegError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
