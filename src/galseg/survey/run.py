@@ -7,7 +7,7 @@ The client (this process) reads the catalog a partition at a time
 the partition's full rows, as one part file (:class:`~galseg.survey.output.SurveyOutput`).
 At most ``2 x workers + 1`` partitions are in flight, so the client's memory does not
 grow with the catalog. Workers are those of an existing cluster (``scheduler``) or
-of a local one started here (``workers`` processes).
+of a local one started here (``workers`` threads of this process, or processes).
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ def run_survey(
     partition_rows: int = 1000,
     scheduler: str | None = None,
     workers: int | None = None,
-    processes: bool = True,
+    processes: bool = False,
     restart: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
@@ -244,9 +244,10 @@ def run_survey(
     scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``).
     workers : int, optional
-        Processes of the local cluster when no scheduler is given (default: cores).
+        Workers of the local cluster when no scheduler is given (default: cores).
     processes : bool
-        Local cluster of processes (default) or of threads in this process.
+        Local cluster of worker processes, or (default) of threads in this process:
+        no worker start-up, one copy of the model.
     restart : bool
         Discard an earlier run with other settings in ``out_dir``.
     client : distributed.Client, optional
