@@ -178,7 +178,8 @@ def compose_gz1_field(
     rng = np.random.default_rng(seed)
     chosen = [str(o) for o in objids]
     pool = labels["objid"] if donor_objids is None else donor_objids
-    others = [str(o) for o in pool if str(o) not in set(chosen)]
+    pasted = set(chosen)
+    others = [str(o) for o in pool if str(o) not in pasted]
     donors = [_read_rgb(root / "images" / f"{o}.jpeg")
               for o in rng.permutation(others)[:n_donors]]
     canvas = sky_background(donors, shape, rng)
@@ -239,19 +240,23 @@ GZ1_FIELD_SOURCE = "gz1_field"
 """``source`` of composed fields in a detection example folder."""
 
 
-def _field_galaxies(labels: Table, split: str, rng: np.random.Generator,
-                    n: int) -> list[str]:
-    """``n`` galaxies of ``split`` drawn with spirals (codes 1-3) and ellipticals (0)
-    equally likely, so the pasted fields are balanced whatever GZ1's mix."""
+def _split_by_class(labels: Table, split: str) -> dict[str, list[str]]:
+    """The objIDs of ``split``'s spirals (codes 1-3) and ellipticals (0)."""
     by_class: dict[str, list[str]] = {"spiral": [], "elliptical": []}
     for objid, code in zip(labels["objid"], labels["gz1_class"], strict=True):
         if int(code) in GZ1_CLASSES and gz1_split(str(objid)) == split:
             by_class[GZ1_CLASSES[int(code)]].append(str(objid))
     if not all(by_class.values()):
         raise ValueError(f"the {split} split needs both spirals and ellipticals")
-    pick = rng.integers(0, 2, n)
-    return [by_class[("spiral", "elliptical")[k]][int(rng.integers(len(by_class[
-        ("spiral", "elliptical")[k]])))] for k in pick]
+    return by_class
+
+
+def _draw_galaxies(by_class: dict[str, list[str]], rng: np.random.Generator,
+                   n: int) -> list[str]:
+    """``n`` galaxies drawn with spirals and ellipticals equally likely, so the pasted
+    fields are balanced whatever GZ1's mix."""
+    pools = [by_class["spiral"], by_class["elliptical"]]
+    return [pools[k][int(rng.integers(len(pools[k])))] for k in rng.integers(0, 2, n)]
 
 
 def write_gz1_field_examples(
@@ -295,46 +300,37 @@ def write_gz1_field_examples(
     root, out = Path(gz1_dir), Path(out_dir)
     labels = Table.read(root / "labels.csv", format="ascii.csv")
     donors = [str(o) for o in labels["objid"] if gz1_split(str(o)) == split]
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    by_class = _split_by_class(labels, split)
+    for folder in ("images", "marks"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
     examples, objects = [], []
     for i in tqdm(range(n_fields), desc="gz1 fields", unit="field", disable=not progress):
         name = f"f{seed}_{i:06d}"
-        rng = np.random.default_rng([seed, i])
         image_rel, masks_rel = f"images/{name}.png", f"masks/{name}.npz"
+        # The marks are kept beside the masks so a resumed run lists the objects of
+        # fields it does not compose again.
+        marks_path = out / "marks" / f"{name}.ecsv"
         if (out / masks_rel).is_file() and (out / image_rel).is_file():
-            with np.load(out / masks_rel) as stored:
-                n_objects = len(stored["masks"])
-            field = None
+            marks = Table.read(marks_path, format="ascii.ecsv")
         else:
-            chosen = _field_galaxies(labels, split, rng, galaxies_per_field)
+            rng = np.random.default_rng([seed, i])
+            chosen = _draw_galaxies(by_class, rng, galaxies_per_field)
             field = compose_gz1_field(root, chosen, seed=int(rng.integers(2 ** 31)),
                                       shape=shape, size_range=size_range, n_donors=2,
                                       field=name, part=split, donor_objids=donors)
             buffer = BytesIO()
             Image.fromarray(field.rgb).save(buffer, format="PNG")
             write_bytes_atomic(out / image_rel, buffer.getvalue())
-            _field_marks(out, name, field)
+            field.marks.write(marks_path, format="ascii.ecsv", overwrite=True)
             # Masks last: their file marks the field as complete.
             write_masks(out, name, field.instance_masks())
-            n_objects = len(field.marks)
-        marks = _field_marks(out, name, None) if field is None else field.marks
+            marks = field.marks
         examples.append(dict(name=name, image=image_rel, masks=masks_rel,
                              source=GZ1_FIELD_SOURCE, height=shape[0], width=shape[1]))
         objects += [{"name": name, "index": k, "class": str(m["class"]),
                      "x": float(m["x"]), "y": float(m["y"]), "gz1_class": int(m["gz1_class"]),
                      "objid": str(m["objid"]), "size_px": float(m["size_px"])}
-                    for k, m in enumerate(marks[:n_objects])]
+                    for k, m in enumerate(marks)]
     write_example_tables(out, examples, objects)
     return read_detection_examples(out)
 
-
-def _field_marks(out: Path, name: str, field: ComposedField | None) -> Table:
-    """Write ``field``'s marks beside its masks (``marks/<name>.ecsv``), or read them
-    back with ``field=None``, so a resumed run lists the objects of fields it does not
-    compose again."""
-    path = out / "marks" / f"{name}.ecsv"
-    if field is None:
-        return Table.read(path, format="ascii.ecsv")
-    path.parent.mkdir(exist_ok=True)
-    field.marks.write(path, format="ascii.ecsv", overwrite=True)
-    return field.marks
