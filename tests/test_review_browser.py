@@ -86,8 +86,12 @@ def test_review_by_clicks_and_keys_with_undo_and_reload_then_report(browser, rev
         for side, paths in (("A", first["left"]), ("B", first["right"])):
             expect(page.locator(f".panel[data-side={side}] svg path")).to_have_count(
                 2 * len(paths))
-            assert page.locator(f".panel[data-side={side}] img").evaluate(
-                "img => img.complete && img.naturalWidth") == first["width"]
+            # the picture loads after the outlines are drawn: wait for it, then check it
+            image = f".panel[data-side={side}] img"
+            page.wait_for_function(
+                "s => { const i = document.querySelector(s); return i && i.complete"
+                " && i.naturalWidth > 0; }", arg=image)
+            assert page.locator(image).evaluate("img => img.naturalWidth") == first["width"]
 
         def click(label: str, progress: str) -> None:
             page.get_by_role("button", name=label).first.click()
