@@ -222,3 +222,14 @@ def test_bad_input_is_refused(face_on_acw):
         SpiralMeasurement(vote_map, cutout.rgb, level="half")
     with pytest.raises(ValueError, match="light must be an"):
         measure_disc(np.zeros((4, 4, 4, 4)))
+
+
+def test_a_one_pixel_region_has_no_ellipse_and_no_warning():
+    import warnings
+
+    from galseg.measure.spirals import _ellipse_of
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's divide-by-zero warning reached users
+        ratio, _, rms = _ellipse_of(np.array([3.0]), np.array([4.0]))
+    assert np.isnan(ratio) and rms == 0.0

@@ -279,7 +279,9 @@ def _ellipse_of(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Axis ratio, major-axis angle (deg in [0, 180), from +x towards +y) and major-axis
     rms of the ellipse with the second moments of the points ``(x, y)``."""
     eigenvalues, eigenvectors = np.linalg.eigh(np.cov(np.vstack([x, y]), bias=True))
-    ratio = float(np.sqrt(max(eigenvalues[0], 0.0) / eigenvalues[1]))
+    # a region of one pixel or one line of pixels has no ellipse: NaN, which callers test
+    ratio = (float(np.sqrt(max(eigenvalues[0], 0.0) / eigenvalues[1]))
+             if eigenvalues[1] > 0 else float("nan"))
     angle = float(np.rad2deg(np.arctan2(eigenvectors[1, 1], eigenvectors[0, 1])) % 180.0)
     return ratio, angle, float(np.sqrt(eigenvalues[1]))
 
