@@ -2,22 +2,27 @@
 
 Usage::
 
-    python scripts/ship_detector.py MODEL.pt EVAL_DIR [--command "..."]
+    python scripts/ship_detector.py MODEL.pt EVAL_DIR [--score-threshold T] [--command "..."]
 
 ``EVAL_DIR`` is the output of ``galseg evaluate detector`` on data the model never
 saw (the held-back GZ1 SDSS cutouts and simulated test fields); its headline scores
 go into ``detector_default.json`` next to the weights, with the SHA-256 checksum that
-:func:`galseg.models.weights.load_detector` verifies.
+:func:`galseg.models.weights.load_detector` verifies. ``--score-threshold`` writes a new
+operating threshold into the shipped file's metadata (the one ``galseg detect`` uses by
+default); it must be the threshold ``EVAL_DIR`` was scored at
+(``galseg evaluate detector --score-threshold``), so no untested threshold ships.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import tempfile
 from pathlib import Path
 
 from galseg.models.detector import count_parameters
-from galseg.models.weights import DEFAULT_DETECTOR, load_detector, ship_model
+from galseg.models.weights import DEFAULT_DETECTOR, load_detector, save_detector, ship_model
 
 
 def main() -> None:
@@ -25,9 +30,17 @@ def main() -> None:
     parser.add_argument("model", type=Path)
     parser.add_argument("eval_dir", type=Path)
     parser.add_argument("--command", default="bash scripts/train_default_detector.sh")
+    parser.add_argument("--score-threshold", type=float, default=None,
+                        help="operating threshold to store (default: the model file's)")
     args = parser.parse_args()
     model, metadata = load_detector(args.model)
     summary = json.loads((args.eval_dir / "summary.json").read_text())
+    if args.score_threshold is not None:
+        metadata = dataclasses.replace(metadata, score_threshold=args.score_threshold)
+    scored_at = summary.get("setup", {}).get("score_threshold", metadata.score_threshold)
+    if abs(scored_at - metadata.score_threshold) > 1e-9:
+        parser.error(f"{args.eval_dir} was scored at threshold {scored_at}, not at "
+                     f"{metadata.score_threshold}")
     evaluation = {key: summary[key] for key in ("setup", "detection", "average_precision",
                                                 "classification", "centroids", "completeness")
                   if key in summary}
@@ -44,7 +57,11 @@ def main() -> None:
         "evaluation": evaluation,
         "model_card": "docs/models.md",
     }
-    target = ship_model(args.model, DEFAULT_DETECTOR, card)
+    with tempfile.TemporaryDirectory() as work:
+        source = args.model
+        if args.score_threshold is not None:
+            source = save_detector(model, metadata, Path(work) / "detector.pt")
+        target = ship_model(source, DEFAULT_DETECTOR, card)
     print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB) and its card")
 
 

@@ -525,3 +525,33 @@ def test_unknown_sky_values_are_empty_cells(tmp_path):
     header = lines[0].split(",")
     assert len(lines) > 1 and "nan" not in lines[1]
     assert lines[1].split(",")[header.index("ra")] == ""
+
+
+def test_ship_script_stores_only_the_threshold_it_was_scored_at(tmp_path, monkeypatch):
+    import json
+    import runpy
+    import sys
+    from pathlib import Path
+
+    model_file = save_detector(build_detector(TINY), DetectorMetadata(TINY), tmp_path / "d.pt")
+    eval_dir = tmp_path / "eval"
+    eval_dir.mkdir()
+    (eval_dir / "summary.json").write_text(json.dumps({"setup": {"score_threshold": 0.6}}))
+    script = runpy.run_path(str(Path(__file__).parents[1] / "scripts/ship_detector.py"))
+    shipped = []
+
+    def fake_ship(source, name, card):  # never overwrite the package's own weights
+        shipped.append((load_detector(source)[1].score_threshold, card["score_threshold"]))
+        target = tmp_path / "shipped.pt"
+        target.write_bytes(Path(source).read_bytes())
+        return target
+
+    main = script["main"]
+    monkeypatch.setitem(main.__globals__, "ship_model", fake_ship)
+    monkeypatch.setattr(sys, "argv", ["ship", str(model_file), str(eval_dir)])
+    with pytest.raises(SystemExit):  # scored at 0.6, the file says 0.4
+        main()
+    monkeypatch.setattr(sys, "argv", ["ship", str(model_file), str(eval_dir),
+                                      "--score-threshold", "0.6"])
+    main()
+    assert shipped == [(0.6, 0.6)]

@@ -115,6 +115,7 @@ class FakeDetector:
         self.swap, self.drop, self.shift, self.crop = swap, drop, shift, crop
         self.all_stars = all_stars
         self.calls = 0
+        self.score_threshold = 0.4
 
     def detect(self, rgb: np.ndarray, *, pixscale_arcsec: float | None = None,
                weight_image: np.ndarray | None = None) -> Detections:
@@ -617,10 +618,13 @@ def fake_detect_module(monkeypatch):
 
     class Detector:
         @classmethod
-        def from_file(cls, path: str | None = None, *, morphology: str = "default"
-                      ) -> FakeDetector:
+        def from_file(cls, path: str | None = None, *, morphology: str = "default",
+                      score_threshold: float | None = None) -> FakeDetector:
             loaded.append(path if morphology == "default" else (path, morphology))
-            return FakeDetector()
+            detector = FakeDetector()
+            if score_threshold is not None:
+                detector.score_threshold = score_threshold
+            return detector
 
     module = types.ModuleType("galseg.predict.detect")
     module.Detector = Detector
@@ -658,6 +662,11 @@ def test_cli_options_and_errors(sim_dir, tmp_path, capsys, fake_detect_module):
                  "1", "--noise-scales", "--no-baseline", "--morphology", "none", "--quiet"]) == 0
     assert fake_detect_module == [None, (None, "none")]
     assert summary["setup"]["n_images"] == 1 and "noise" not in summary
+    assert summary["setup"]["score_threshold"] == 0.4  # the model's own
+    assert main(["evaluate", "detector", "--data", str(sim_dir), "--out", str(out), "--limit",
+                 "1", "--noise-scales", "--no-baseline", "--score-threshold", "0.6",
+                 "--quiet"]) == 0
+    assert json.loads((out / "summary.json").read_text())["setup"]["score_threshold"] == 0.6
     assert "classical" not in summary["completeness"]
     assert not (out / "noise.png").exists() and not (out / "overlay.png").exists()
     capsys.readouterr()

@@ -148,6 +148,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     detector.add_argument("--model", type=Path, default=None,
                           help="model file from `galseg train detector` (default: shipped)")
     add_morphology_option(detector)
+    detector.add_argument("--score-threshold", type=float, default=None,
+                          help="lowest detection score kept (default: the model's own, as "
+                               "`galseg detect` uses it)")
     detector.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
                           help=f"output folder (default: ./{DEFAULT_OUT})")
     detector.add_argument("--limit", type=_positive_int, default=None, metavar="N",
@@ -246,13 +249,15 @@ def _evaluate_detector(args: argparse.Namespace) -> int:
         except FileNotFoundError as exc:  # not an OSError of --out
             raise ValueError(str(exc)) from None
         detector = Detector.from_file(None if args.model is None else str(args.model),
-                                      morphology=args.morphology)
+                                      morphology=args.morphology,
+                                      score_threshold=args.score_threshold)
         evaluation = evaluate_detector(detector, examples, limit=args.limit,
                                        progress=not args.quiet, baseline=not args.no_baseline,
                                        noise_scales=args.noise_scales,
                                        noise_limit=args.noise_limit)
         evaluation.setup["model"] = str(args.model) if args.model else "default"
         evaluation.setup["morphology"] = str(args.morphology)
+        evaluation.setup["score_threshold"] = detector.score_threshold
         evaluation.setup["data"] = [str(folder) for folder in args.data]
         return evaluation, evaluation.write(args.out) + write_figures(evaluation, args.out)
 
