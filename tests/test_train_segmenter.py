@@ -210,3 +210,32 @@ def test_average_segmenters_mixes_a_model_with_its_fine_tuning(sim_dataset, tmp_
                     log=lambda _: None)
     with pytest.raises(ValueError, match="different architectures"):
         average_segmenters(start, other, tmp_path / "bad.pt")
+
+
+def test_a_model_without_input_normalisation_can_seed_one_with_it(sim_dataset, tmp_path):
+    from dataclasses import replace
+
+    first = tmp_path / "first.pt"
+    train_segmenter(sim_dataset, first, TrainConfig(model=TINY_UNET, frame_size=48,
+                                                    batch_size=8, max_epochs=1),
+                    device="cpu", progress=False, log=lambda _: None)
+    normalised = replace(TINY_UNET, input_normalisation="quantile_match")
+    messages = []
+    train_segmenter(sim_dataset, tmp_path / "second.pt", TrainConfig(
+        model=normalised, frame_size=48, batch_size=8, max_epochs=1, learning_rate=0.0,
+        init_from=str(first)), device="cpu", progress=False, log=messages.append)
+    assert any("input quantiles set from" in m for m in messages)
+    old, _ = load_segmenter(first)
+    new, metadata = load_segmenter(tmp_path / "second.pt")
+    assert metadata.model.input_normalisation == "quantile_match"
+    reference = new.input_norm.reference
+    assert not torch.allclose(reference, torch.linspace(0, 1, len(reference)))
+    new_parameters = dict(new.named_parameters())
+    for name, tensor in old.named_parameters():
+        assert torch.equal(tensor, new_parameters[name]), name
+    # the other way round is another architecture: its reference would be dropped
+    with pytest.raises(ValueError, match="do not fit"):
+        train_segmenter(sim_dataset, tmp_path / "third.pt", TrainConfig(
+            model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=1,
+            init_from=str(tmp_path / "second.pt")), device="cpu", progress=False,
+            log=lambda _: None)

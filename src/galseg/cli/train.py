@@ -17,6 +17,7 @@ from galseg.models.configs import (
     PAPER_DETECTOR_CONFIG,
     CutoutNetConfig,
     DetectorConfig,
+    INPUT_NORMALISATIONS,
     UNetConfig,
 )
 from galseg.models.metadata import MorphologyMetadata
@@ -102,6 +103,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                           "(an image-level loss added to the masked L1; docs/models.md)")
     seg.add_argument("--weak-weight", type=float, default=TrainConfig.weak_weight, metavar="W",
                      help="weight of that loss (default %(default)s)")
+    seg.add_argument("--input-normalisation", choices=INPUT_NORMALISATIONS, default="none",
+                     help="'quantile_match': the network first maps each picture's values "
+                          "to the training pictures' quantiles at their ranks, so any "
+                          "monotonic re-stretch gives the same maps (set from the train "
+                          "split; may start from a model without it); default 'none'")
     _add_init_from(seg, "segmenter")
     _add_run_options(seg, batch_size=TrainConfig.batch_size, lr=TrainConfig.learning_rate,
                      weight_decay=TrainConfig.weight_decay, epochs=TrainConfig.max_epochs,
@@ -236,7 +242,8 @@ def _train_segmenter(args: argparse.Namespace) -> int:
     depth = len(args.widths)
     dropout = args.dropout if args.dropout is not None else [0.0] + [0.1] * (depth - 1)
     model = UNetConfig(widths=tuple(args.widths), blocks_per_level=args.blocks,
-                       middle_blocks=args.middle_blocks, dropout=tuple(dropout))
+                       middle_blocks=args.middle_blocks, dropout=tuple(dropout),
+                       input_normalisation=args.input_normalisation)
     config = TrainConfig(model=model, frame_size=args.frame_size, batch_size=args.batch_size,
                          learning_rate=args.lr, weight_decay=args.weight_decay,
                          max_epochs=args.epochs, patience=args.patience,

@@ -15,6 +15,10 @@ from typing import Any
 from galseg.data.detection_classes import DETECTION_CLASSES
 
 
+INPUT_NORMALISATIONS = ("none", "quantile_match")
+"""Values of :attr:`UNetConfig.input_normalisation`."""
+
+
 @dataclass(frozen=True)
 class UNetConfig:
     """Shape of a :class:`~galseg.models.unet.UNet`.
@@ -32,6 +36,11 @@ class UNetConfig:
         Dropout probability after each encoder level (one per level).
     in_channels : int
         Input channels (3 for RGB).
+    input_normalisation : {'none', 'quantile_match'}
+        What the network does to its input first: nothing, or
+        :class:`~galseg.models.input_norm.QuantileMatch` (each picture's values replaced
+        by reference values at their ranks, so any monotonic re-stretch gives the same
+        maps).
     """
 
     widths: tuple[int, ...] = (16, 32, 64, 128)
@@ -39,6 +48,7 @@ class UNetConfig:
     middle_blocks: int = 1
     dropout: tuple[float, ...] = (0.0, 0.1, 0.1, 0.1)
     in_channels: int = 3
+    input_normalisation: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -54,6 +64,9 @@ class UNetConfig:
             raise ValueError(f"dropout probabilities must be in [0, 1), got {self.dropout}")
         if self.blocks_per_level < 1 or self.middle_blocks < 0:
             raise ValueError("blocks_per_level must be >= 1 and middle_blocks >= 0")
+        if self.input_normalisation not in INPUT_NORMALISATIONS:
+            raise ValueError(f"input_normalisation must be one of {INPUT_NORMALISATIONS}, "
+                             f"got {self.input_normalisation!r}")
 
     @property
     def depth(self) -> int:

@@ -11,6 +11,11 @@ Two faults of the reference code are not repeated: every skip connection is used
 including the full-resolution one, and the network accepts any input size (it pads
 to a multiple of ``2**depth`` and crops back).
 
+With ``UNetConfig(input_normalisation='quantile_match')`` the network first matches
+each picture's pooled pixel values to reference quantiles
+(:class:`~galseg.models.input_norm.QuantileMatch`, a buffer saved with the weights), so
+a re-stretched picture gives the same maps.
+
 Tensor contract
 ---------------
 input : float tensor (N, 3, H, W), RGB scaled to [0, 1], any H, W >= 1.
@@ -25,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from galseg.models.configs import PAPER_CONFIG, UNetConfig
+from galseg.models.input_norm import QuantileMatch
 
 OUTPUT_CHANNELS = ("spiral", "bar")
 
@@ -72,6 +78,8 @@ class UNet(nn.Module):
         super().__init__()
         self.config = config = config or UNetConfig()
         widths = config.widths
+        self.input_norm = (QuantileMatch() if config.input_normalisation == "quantile_match"
+                           else nn.Identity())
         self.encoder = nn.ModuleList()
         self.dropouts = nn.ModuleList()
         self.downs = nn.ModuleList()
@@ -106,6 +114,7 @@ class UNet(nn.Module):
             raise ValueError(
                 f"expected input (N, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
             )
+        x = self.input_norm(x)
         height, width = x.shape[-2:]
         pad_h = -height % self.multiple
         pad_w = -width % self.multiple

@@ -15,6 +15,10 @@ What happens, and why:
   and ellipticals with only their class, and adds the image-level loss of
   :mod:`galseg.training.weak_labels` (arms somewhere in a spiral, nothing in an
   elliptical), weighted by ``weak_weight``, to the loss and to the validation loss.
+* With ``UNetConfig(input_normalisation='quantile_match')`` the network's reference
+  quantiles are the mean quantile function of up to :data:`REFERENCE_IMAGES` clean
+  train pictures, set before the first step (unless the start model has them); the
+  degraded and re-stretched pictures then teach it the rest.
 * Validation and test never see augmentation (a fault of the reference code).
 * AdamW, gradient clipping, learning rate cut by ``lr_factor`` after ``lr_patience``
   epochs without progress (or a cosine decay, ``lr_schedule='cosine'``), early
@@ -37,6 +41,7 @@ import numpy as np
 import torch
 
 from galseg.models.geometry import dihedral
+from galseg.models.input_norm import QuantileMatch
 from galseg.models.unet import UNet, count_parameters
 from galseg.models.weights import SegmenterMetadata, load_segmenter, save_segmenter
 from galseg.training.configs import GREY_PROBABILITY, TrainConfig
@@ -55,6 +60,10 @@ from galseg.training.weak_labels import (
     load_gz1_weak_examples,
     weak_loss,
 )
+
+
+REFERENCE_IMAGES = 1000
+"""Train pictures whose mean quantile function becomes the input reference."""
 
 
 def masked_l1(prediction: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -174,14 +183,28 @@ def train_segmenter(
             f"ellipticals from {config.weak_data} ({len(weak_val)} validate)")
 
     model = UNet(config.model)
+    reference_loaded = False
     if config.init_from is not None:
         start, start_metadata = load_segmenter(config.init_from)
-        if start_metadata.model != config.model or start_metadata.frame_size != config.frame_size:
+        # A start without the input normalisation may seed one with it (its reference is
+        # then set below); every other difference is another architecture.
+        same_layers = replace(start_metadata.model,
+                              input_normalisation=config.model.input_normalisation)
+        if same_layers != config.model or start_metadata.frame_size != config.frame_size:
             raise ValueError(f"init_from {config.init_from} is another architecture or frame "
                              f"({start_metadata.model}, {start_metadata.frame_size} px) than "
                              f"asked ({config.model}, {config.frame_size} px)")
-        model.load_state_dict(start.state_dict())
+        keys = model.load_state_dict(start.state_dict(), strict=False)
+        if keys.unexpected_keys or any(not k.startswith("input_norm.")
+                                       for k in keys.missing_keys):
+            raise ValueError(f"init_from {config.init_from}: weights do not fit "
+                             f"(missing {keys.missing_keys}, unexpected {keys.unexpected_keys})")
+        reference_loaded = not keys.missing_keys
         log(f"starting from the weights of {config.init_from}")
+    if isinstance(model.input_norm, QuantileMatch) and not reference_loaded:
+        pick = np.random.default_rng(config.seed).permutation(len(train))[:REFERENCE_IMAGES]
+        model.input_norm.set_reference(image_batch(train.images[np.sort(pick)]))
+        log(f"input quantiles set from {len(pick)} train pictures")
     model = model.to(device, memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
