@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/segment_speed.py [--images DIR] [--n 256] [--repeats 5] [--device cpu]
+        [--model MODEL] [--compare OTHER_MODEL] [--skip-network]
 
 1. Network only: images/s at 128x128 for the paper's architecture (widths 32-256, two
    residual blocks per level) run the plain way (float32, NCHW, batch 1, autograd on,
@@ -14,7 +15,8 @@ Usage::
    (``views=1``, the default) and averaged with the flipped image (``--views 2``).
    ``--images`` takes a folder of PNG/JPEG cutouts (e.g.
    ../shared/data/legacy_cutouts/images); by default simulated cutouts are written to
-   a temporary folder.
+   a temporary folder. ``--compare`` adds another model file, one view, to the same
+   interleaved runs (e.g. a candidate against the shipped weights).
 
 Prints medians over ``--repeats`` runs and the speed-up ratio, measured in one run.
 """
@@ -81,10 +83,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model", type=Path, default=None, help="default: shipped weights")
+    parser.add_argument("--compare", type=Path, default=None, metavar="OTHER_MODEL",
+                        help="another model file timed end to end in the same runs")
+    parser.add_argument("--skip-network", action="store_true",
+                        help="only the end-to-end part")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
 
     torch.manual_seed(0)
+    if not args.skip_network:
+        _network_part(args)
+    _end_to_end_part(args)
+
+
+def _network_part(args: argparse.Namespace) -> None:
     n_net = 64 if args.device == "cpu" else 1024
     paper = _network_rate(UNet(PAPER_CONFIG), batch=1, channels_last=False, inference=False,
                           n=min(n_net, 32), device=args.device, repeats=args.repeats)
@@ -102,6 +114,8 @@ def main() -> None:
     print(f"network, galseg default, batch 32, channels-last: {lean:6.1f} images/s "
           f"({lean / paper:.1f}x the paper's way)")
 
+
+def _end_to_end_part(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if args.images:
@@ -112,26 +126,32 @@ def main() -> None:
             sources = _write_cutouts(tmp / "in", args.n)
         # the network alone and with its flip (--views 2), interleaved so that both see
         # the same machine
-        views = (1, 2)
-        segmenters = {v: Segmenter(args.model, device=args.device, batch_size=32, views=v)
-                      for v in views}
-        rates: dict[int, list[float]] = {v: [] for v in views}
+        segmenters = {f"{v} view{'s' if v > 1 else ''}"
+                      f"{' (default)' if v == DEFAULT_VIEWS else ''}":
+                      Segmenter(args.model, device=args.device, batch_size=32, views=v)
+                      for v in (1, 2)}
+        if args.compare is not None:
+            segmenters[f"{args.compare.name}, 1 view"] = Segmenter(
+                args.compare, device=args.device, batch_size=32, views=1)
+        names = list(segmenters)
+        rates: dict[str, list[float]] = {name: [] for name in names}
         for r in range(args.repeats):
-            for v in views:
-                out = tmp / f"out{r}_{v}"
+            for k, name in enumerate(names):
+                out = tmp / f"out{r}_{k}"
                 start = time.perf_counter()
-                run_segment(sources, out, segmenter=segmenters[v], redshift=0.05,
+                run_segment(sources, out, segmenter=segmenters[name], redshift=0.05,
                             progress=False)
-                rates[v].append(len(sources) / (time.perf_counter() - start))
-        for v in views:
-            e2e = statistics.median(rates[v])
+                rates[name].append(len(sources) / (time.perf_counter() - start))
+        for name in names:
+            e2e = statistics.median(rates[name])
             print(f"end to end (read, infer, measure, write), {len(sources)} cutouts, "
-                  f"{v} view{'s' if v > 1 else ''}{' (default)' if v == DEFAULT_VIEWS else ''}: "
-                  f"{e2e:.1f} cutouts/s (runs: {', '.join(f'{x:.1f}' for x in rates[v])})")
-            print(f"  speed-up over the paper's network alone: {e2e / paper:.1f}x at "
-                  f"128 px, {e2e / paper_224:.1f}x at its 224 px input")
-        ratio = statistics.median(rates[2]) / statistics.median(rates[1])
-        print(f"2 views / 1 view: {ratio:.2f}")
+                  f"{name}: {e2e:.1f} cutouts/s (runs: "
+                  f"{', '.join(f'{x:.1f}' for x in rates[name])})")
+        one = statistics.median(rates[names[0]])
+        print(f"2 views / 1 view: {statistics.median(rates[names[1]]) / one:.2f}")
+        if args.compare is not None:
+            print(f"{args.compare.name} / the model, 1 view: "
+                  f"{statistics.median(rates[names[2]]) / one:.2f}")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,10 @@ from pathlib import Path
 from galseg.models.configs import (
     ARCHITECTURES,
     BACKBONES,
+    INPUT_NORMALISATIONS,
     PAPER_DETECTOR_CONFIG,
     CutoutNetConfig,
     DetectorConfig,
-    INPUT_NORMALISATIONS,
     UNetConfig,
 )
 from galseg.models.metadata import MorphologyMetadata

@@ -14,7 +14,6 @@ from typing import Any
 
 from galseg.data.detection_classes import DETECTION_CLASSES
 
-
 INPUT_NORMALISATIONS = ("none", "quantile_match")
 """Values of :attr:`UNetConfig.input_normalisation`."""
 

@@ -61,7 +61,6 @@ from galseg.training.weak_labels import (
     weak_loss,
 )
 
-
 REFERENCE_IMAGES = 1000
 """Train pictures whose mean quantile function becomes the input reference."""
 
