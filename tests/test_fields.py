@@ -269,3 +269,30 @@ def test_survey_detect_spreads_a_big_fields_tiles_over_the_cluster(tmp_path, mon
             fits.open(tmp_path / "single" / "7_segmap.fits") as b:
         np.testing.assert_array_equal(a[0].data, b[0].data)
         assert a[0].header["CTYPE2"] == "DEC--TAN"
+
+
+# astropy leaves the file open when its warning is raised mid-open (closed when collected)
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_truncated_field_is_reported_even_where_warnings_are_errors(tmp_path, monkeypatch):
+    # Python's warning filters are one per process: another thread leaving its own
+    # catch_warnings block can put an "error" filter back while a file is opened, so
+    # astropy's truncation warning may arrive as an exception; it must read as damage.
+    # (Simulated: the readers' own filters are made no-ops under an "error" filter.)
+    import warnings
+
+    from astropy.utils.exceptions import AstropyWarning
+
+    from galseg.data._fitsread import read_fits_checked
+    from galseg.errors import InputFileError
+
+    whole = tmp_path / "whole.fits"
+    _field(whole, seed=0)
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(whole.read_bytes()[:20000])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AstropyWarning)
+        monkeypatch.setattr(warnings, "simplefilter", lambda *args, **kwargs: None)
+        assert fits_field_shape(cut) is None  # the in-memory reader then says why
+        with pytest.raises(InputFileError, match=r"truncated|corrupt"):
+            read_fits_checked(cut, lambda hdul: hdul[0].data.sum())

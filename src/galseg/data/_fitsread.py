@@ -11,6 +11,7 @@ file and go on, and so no truncated file is ever read as if it were whole.
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 import zlib
 from collections.abc import Callable
@@ -28,6 +29,12 @@ FITS_READ_ERRORS = (OSError, ValueError, TypeError, EOFError, IndexError, KeyErr
 """What astropy raises, one way or another, for a damaged or foreign file."""
 
 T = TypeVar("T")
+
+WARNINGS_LOCK = threading.RLock()
+"""Held while galseg opens a FITS file under its own warning filters. Python's warning
+filters are one per process, so two threads opening files at once (``galseg survey``'s
+threads) would otherwise undo each other's filters and lose or raise a truncation
+warning."""
 
 
 def _damage_warning(warning: warnings.WarningMessage) -> bool:
@@ -57,7 +64,7 @@ def read_fits_checked(path: str | PathLike[str], read: Callable[[fits.HDUList], 
     failure: Exception | None = None
     result: T | None = None
     done = False
-    with warnings.catch_warnings(record=True) as caught:
+    with WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             source = io.BytesIO(content) if content is not None else path
@@ -66,7 +73,8 @@ def read_fits_checked(path: str | PathLike[str], read: Callable[[fits.HDUList], 
                 done = True
         except InputFileError as error:
             own_error = error
-        except FITS_READ_ERRORS as error:
+        except (*FITS_READ_ERRORS, AstropyWarning) as error:
+            # a warning arrives as an exception where a caller's filter says "error"
             failure = error
     # astropy warns about a truncated file, then pads what is missing or fails: refuse it.
     damage = [str(w.message) for w in caught if _damage_warning(w)]

@@ -40,6 +40,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS
 
+from galseg.data._fitsread import WARNINGS_LOCK
 from galseg.data.images import (
     BANDS,
     BandCalibration,
@@ -73,12 +74,13 @@ STRIP_ROWS = 256
 def _open_hdu(path: Path, hdu: int | str | None) -> tuple[fits.HDUList, Any]:
     """The file opened memory-mapped and its image HDU; InputFileError if unreadable."""
     try:
-        with warnings.catch_warnings():
+        with WARNINGS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)  # checked below, by size
             hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
     except FileNotFoundError:
         raise InputFileError(path, "file does not exist") from None
-    except (OSError, ValueError, TypeError, EOFError, IndexError, KeyError) as error:
+    except (OSError, ValueError, TypeError, EOFError, IndexError, KeyError,
+            AstropyWarning) as error:  # a warning is raised where a filter says "error"
         raise InputFileError(path, f"not a readable FITS file, or corrupt ({error})") from None
     try:
         chosen = image_hdu(path, hdul, hdu)
