@@ -279,6 +279,7 @@ def test_a_truncated_field_is_reported_even_where_warnings_are_errors(tmp_path, 
     # catch_warnings block can put an "error" filter back while a file is opened, so
     # astropy's truncation warning may arrive as an exception; it must read as damage.
     # (Simulated: the readers' own filters are made no-ops under an "error" filter.)
+    import gc
     import warnings
 
     from astropy.utils.exceptions import AstropyWarning
@@ -296,3 +297,4 @@ def test_a_truncated_field_is_reported_even_where_warnings_are_errors(tmp_path, 
         assert fits_field_shape(cut) is None  # the in-memory reader then says why
         with pytest.raises(InputFileError, match=r"truncated|corrupt"):
             read_fits_checked(cut, lambda hdul: hdul[0].data.sum())
+    gc.collect()  # astropy's leaked handles, closed here, not in a later test
