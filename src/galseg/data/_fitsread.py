@@ -28,6 +28,10 @@ FITS_READ_ERRORS = (OSError, ValueError, TypeError, EOFError, IndexError, KeyErr
                     zlib.error)
 """What astropy raises, one way or another, for a damaged or foreign file."""
 
+FITS_OPEN_FAILURES = (*FITS_READ_ERRORS, AstropyWarning)
+"""The same, and astropy's damage warnings where a filter (perhaps another thread's, as
+the filters are one per process) turns them into exceptions."""
+
 T = TypeVar("T")
 
 WARNINGS_LOCK = threading.RLock()
@@ -73,8 +77,7 @@ def read_fits_checked(path: str | PathLike[str], read: Callable[[fits.HDUList], 
                 done = True
         except InputFileError as error:
             own_error = error
-        except (*FITS_READ_ERRORS, AstropyWarning) as error:
-            # a warning arrives as an exception where a caller's filter says "error"
+        except FITS_OPEN_FAILURES as error:
             failure = error
     # astropy warns about a truncated file, then pads what is missing or fails: refuse it.
     damage = [str(w.message) for w in caught if _damage_warning(w)]

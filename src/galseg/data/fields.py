@@ -40,7 +40,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS
 
-from galseg.data._fitsread import WARNINGS_LOCK
+from galseg.data._fitsread import FITS_OPEN_FAILURES, WARNINGS_LOCK
 from galseg.data.images import (
     BANDS,
     BandCalibration,
@@ -79,8 +79,7 @@ def _open_hdu(path: Path, hdu: int | str | None) -> tuple[fits.HDUList, Any]:
             hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
     except FileNotFoundError:
         raise InputFileError(path, "file does not exist") from None
-    except (OSError, ValueError, TypeError, EOFError, IndexError, KeyError,
-            AstropyWarning) as error:  # a warning is raised where a filter says "error"
+    except FITS_OPEN_FAILURES as error:
         raise InputFileError(path, f"not a readable FITS file, or corrupt ({error})") from None
     try:
         chosen = image_hdu(path, hdul, hdu)
