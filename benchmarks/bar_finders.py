@@ -33,10 +33,8 @@ from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
-from PIL import Image
 
-from galseg.data.bar_labels import BAR_LABELS_PATH, bar_label_image_path, read_bar_labels
-from galseg.data.gz1 import GZ1_SEGMENTER_CROP, central_crop
+from galseg.data.bar_labels import BAR_LABELS_PATH, read_bar_label_image, read_bar_labels
 from galseg.data.images import image_from_array
 from galseg.evaluate.metrics import length_agreement, roc_auc
 from galseg.evaluate.segmentation import read_catalog, read_truth_galaxy
@@ -111,19 +109,11 @@ def load_eye_labelled(labels: Path, data: Path, stellarium: Path | None,
     for row in table[keep]:
         if row["source"] == "stellarium" and stellarium is None:
             continue
-        path = bar_label_image_path(row["source"], row["id"], data_root=data,
-                                    stellarium_root=stellarium)
-        with Image.open(path) as image:
-            rgb = np.asarray(image.convert("RGB"))
-        offset = 0.0
-        if row["source"] == "gz1_sdss":
-            offset = (min(rgb.shape[:2]) - GZ1_SEGMENTER_CROP) // 2
-            rgb = central_crop(rgb, GZ1_SEGMENTER_CROP)
-        ends = np.array([row["x1"], row["y1"], row["x2"], row["y2"]]) - offset
+        rgb, ends = read_bar_label_image(row, data_root=data, stellarium_root=stellarium)
         items.append(dict(name=f"{row['source']}:{row['id']}", rgb=rgb, source=row["source"],
                           pixscale=LEGACY_PIXSCALE_ARCSEC if row["source"] == "legacy" else None,
                           is_bar=row["label"] == "bar", label=row["label"],
-                          true_length_px=float(row["length_px"]), eye_ends=tuple(ends)))
+                          true_length_px=float(row["length_px"]), eye_ends=ends))
     return items
 
 

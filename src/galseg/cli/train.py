@@ -103,6 +103,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                           "(an image-level loss added to the masked L1; docs/models.md)")
     seg.add_argument("--weak-weight", type=float, default=TrainConfig.weak_weight, metavar="W",
                      help="weight of that loss (default %(default)s)")
+    seg.add_argument("--eye-bars", type=Path, default=None, metavar="DATA",
+                     help="shared data folder (gz1_sdss/, legacy_cutouts/) holding the "
+                          "pictures of galseg's bar labels by eye: their train split "
+                          "teaches the bar channel a bar along each drawn bar and none in "
+                          "unbarred discs (docs/segmentation.md)")
+    seg.add_argument("--eye-bar-labels", type=Path, default=None, metavar="CSV",
+                     help="bar label table (default: eye_labels/bar_labels.csv)")
+    seg.add_argument("--stellarium", type=Path, default=None, metavar="DIR",
+                     help="the unpacked stellarium-data package (scripts/get_stellarium.sh) "
+                          "for the labels on its textures; without it they are skipped")
+    seg.add_argument("--eye-bar-weight", type=float, default=TrainConfig.eye_bar_weight,
+                     metavar="W", help="weight of the eye-bar loss (default %(default)s)")
     seg.add_argument("--input-normalisation", choices=INPUT_NORMALISATIONS, default="none",
                      help="'quantile_match': the network first maps each picture's values "
                           "to the training pictures' quantiles at their ranks, so any "
@@ -251,7 +263,12 @@ def _train_segmenter(args: argparse.Namespace) -> int:
                          lr_schedule=args.lr_schedule, degrade_probability=args.degrade,
                          init_from=str(args.init_from) if args.init_from else None,
                          weak_data=str(args.weak_gz1) if args.weak_gz1 else None,
-                         weak_weight=args.weak_weight)
+                         weak_weight=args.weak_weight,
+                         eye_bar_data=str(args.eye_bars) if args.eye_bars else None,
+                         eye_bar_labels=str(args.eye_bar_labels) if args.eye_bar_labels
+                         else None,
+                         eye_bar_stellarium=str(args.stellarium) if args.stellarium else None,
+                         eye_bar_weight=args.eye_bar_weight)
     train_segmenter(args.data, args.out, config, run_dir=args.run_dir, workers=args.workers,
                     device=args.device, progress=not args.quiet)
     return 0

@@ -28,13 +28,16 @@ Label table columns
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.table import Table
+from PIL import Image
 
+from galseg.data.gz1 import GZ1_SEGMENTER_CROP, central_crop
 from galseg.data.splits import unit_hash
 from galseg.errors import InputFileError
 from galseg.labels.eye import read_eye_labels, write_eye_labels
@@ -132,6 +135,43 @@ def bar_label_image_path(source: str, image_id: str, *, data_root: str | PathLik
             raise ValueError("stellarium images need stellarium_root (the unpacked package)")
         return Path(stellarium_root) / TEXTURES_SUBDIR / f"{image_id}.png"
     raise ValueError(f"source must be one of {EYE_SOURCES}, got {source!r}")
+
+
+def read_bar_label_image(row: Mapping[str, Any], *, data_root: str | PathLike[str],
+                         stellarium_root: str | PathLike[str] | None = None,
+                         ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The picture of one label row as the bar finders and the segmenter's training see it,
+    and the row's bar end points in that picture's pixels.
+
+    Parameters
+    ----------
+    row : mapping
+        A row of :func:`read_bar_labels` (``source``, ``id``, ``x1`` ... ``y2``).
+    data_root, stellarium_root : path
+        As for :func:`bar_label_image_path`.
+
+    Returns
+    -------
+    rgb : ndarray, shape (H, W, 3), uint8
+        The image on disk; for GZ1 SDSS its central
+        :data:`~galseg.data.gz1.GZ1_SEGMENTER_CROP` pixels (the galaxy is small in the
+        423 px frame; the crop ``benchmarks/real_images.py`` and the weak labels use).
+    ends : (x1, y1, x2, y2)
+        In ``rgb``'s pixels (NaN unless the label is ``bar``).
+    """
+    path = bar_label_image_path(str(row["source"]), str(row["id"]), data_root=data_root,
+                                stellarium_root=stellarium_root)
+    try:
+        with Image.open(path) as image:
+            rgb = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as error:
+        raise InputFileError(path, f"cannot read the labelled image: {error}") from error
+    offset = 0.0
+    if row["source"] == "gz1_sdss":
+        offset = float((min(rgb.shape[:2]) - GZ1_SEGMENTER_CROP) // 2)
+        rgb = central_crop(rgb, GZ1_SEGMENTER_CROP)
+    x1, y1, x2, y2 = (float(row[c]) - offset for c in ("x1", "y1", "x2", "y2"))
+    return rgb, (x1, y1, x2, y2)
 
 
 def write_bar_labels(rows: Sequence[dict], path: str | PathLike[str]) -> Table:
@@ -266,4 +306,4 @@ def labelling_figure(
 
 __all__ = ["BAR_LABELS_PATH", "BAR_LABEL_COLUMNS", "EYE_LABELS", "EYE_SOURCES",
            "bar_label_image_path", "bar_label_split", "crop_box", "labelling_figure",
-           "read_bar_labels", "write_bar_labels"]
+           "read_bar_label_image", "read_bar_labels", "write_bar_labels"]

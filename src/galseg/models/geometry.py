@@ -45,6 +45,22 @@ def resize(tensor: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(tensor, size=shape, mode="bilinear", align_corners=False)
 
 
+def pad_to_square(tensor: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad (C, H, W) to a (C, S, S) square, S = max(H, W), with the median colour of its
+    border (sky, for a cutout), the picture centred. Returns the square and the
+    ``(top, left)`` offset of the picture in it."""
+    _, height, width = tensor.shape
+    side = max(height, width)
+    if height == width:
+        return tensor, (0, 0)
+    border = torch.cat([tensor[:, 0], tensor[:, -1], tensor[:, :, 0], tensor[:, :, -1]], dim=1)
+    colour = border.median(dim=1).values
+    out = colour[:, None, None].expand(-1, side, side).clone()
+    top, left = (side - height) // 2, (side - width) // 2
+    out[:, top:top + height, left:left + width] = tensor
+    return out, (top, left)
+
+
 def _axis_weights(n_in: int, n_out: int, start: int, stop: int, area: bool
                   ) -> tuple[int, int, torch.Tensor]:
     """Input range ``[i0, i1)`` and (stop - start, i1 - i0) weights that give outputs

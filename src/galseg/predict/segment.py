@@ -48,7 +48,13 @@ from galseg.data.maps import (
 )
 from galseg.measure import ArmMeasurement, BarMeasurement, measure_features
 from galseg.measure.spirals import SpiralMeasurement, image_parity
-from galseg.models.geometry import DIHEDRAL_VIEWS, dihedral, inverse_dihedral, resize
+from galseg.models.geometry import (
+    DIHEDRAL_VIEWS,
+    dihedral,
+    inverse_dihedral,
+    pad_to_square,
+    resize,
+)
 from galseg.models.unet import UNet
 from galseg.models.weights import SegmenterMetadata, load_segmenter
 
@@ -128,20 +134,6 @@ class SegmentationResult:
 
 def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(rgb, -1, 0), dtype=np.float32))
-
-
-def _pad_square(tensor: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad (C, H, W) to a square with the median colour of its border."""
-    _, height, width = tensor.shape
-    side = max(height, width)
-    if height == width:
-        return tensor, (0, 0)
-    border = torch.cat([tensor[:, 0], tensor[:, -1], tensor[:, :, 0], tensor[:, :, -1]], dim=1)
-    colour = border.median(dim=1).values
-    out = colour[:, None, None].expand(-1, side, side).clone()
-    top, left = (side - height) // 2, (side - width) // 2
-    out[:, top:top + height, left:left + width] = tensor
-    return out, (top, left)
 
 
 class Segmenter:
@@ -230,7 +222,7 @@ class Segmenter:
             tensor = _to_tensor(image.rgb)
             offset = (0, 0)
             if self.scale == "frame":
-                tensor, offset = _pad_square(tensor)
+                tensor, offset = pad_to_square(tensor)
             prepared.append((tensor, offset, self._model_shape(image)))
         outputs: list[np.ndarray | None] = [None] * len(images)
         by_shape: dict[tuple[int, int], list[int]] = {}

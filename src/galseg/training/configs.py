@@ -47,11 +47,24 @@ class TrainConfig:
     """Weight of that loss against the masked L1 of the simulated galaxies."""
     weak_batch_size: int = 16
     """Real galaxies per step (half spirals, half ellipticals)."""
+    eye_bar_data: str | None = None
+    """The shared data folder (``gz1_sdss/``, ``legacy_cutouts/``) whose train-split bar
+    labels by eye add the loss of :mod:`galseg.training.eye_bars`."""
+    eye_bar_labels: str | None = None
+    """Bar label table; default the committed ``eye_labels/bar_labels.csv``."""
+    eye_bar_stellarium: str | None = None
+    """The unpacked ``stellarium-data`` package (its labelled textures); without it those
+    labels are skipped."""
+    eye_bar_weight: float = 0.1
+    """Weight of the eye-bar loss against the masked L1 of the simulated galaxies."""
+    eye_bar_batch_size: int = 8
+    """Eye-labelled galaxies per step (half barred, half not)."""
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["model"] = self.model.to_dict()
-        for name in ("init_from", "weak_data"):
+        for name in ("init_from", "weak_data", "eye_bar_data", "eye_bar_labels",
+                     "eye_bar_stellarium"):
             if values[name] is not None:
                 values[name] = str(Path(values[name]).resolve())
         return values

@@ -15,6 +15,11 @@ What happens, and why:
   and ellipticals with only their class, and adds the image-level loss of
   :mod:`galseg.training.weak_labels` (arms somewhere in a spiral, nothing in an
   elliptical), weighted by ``weak_weight``, to the loss and to the validation loss.
+* With ``eye_bar_data`` every step also shows real galaxies of the **train** split of
+  galseg's bar labels by eye, half barred, and adds the loss of
+  :mod:`galseg.training.eye_bars` on the bar channel (a bar along the drawn bar and
+  nowhere else; none in an unbarred disc), weighted by ``eye_bar_weight``. It is not
+  in the validation loss: every train label teaches, and the test labels only measure.
 * With ``UNetConfig(input_normalisation='quantile_match')`` the network's reference
   quantiles are the mean quantile function of up to :data:`REFERENCE_IMAGES` clean
   train pictures, set before the first step (unless the start model has them); the
@@ -40,12 +45,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from galseg.data.bar_labels import BAR_LABELS_PATH
 from galseg.models.geometry import dihedral
 from galseg.models.input_norm import QuantileMatch
 from galseg.models.unet import UNet, count_parameters
 from galseg.models.weights import SegmenterMetadata, load_segmenter, save_segmenter
 from galseg.training.configs import GREY_PROBABILITY, TrainConfig
 from galseg.training.examples import SegmentationExamples, image_batch, load_examples
+from galseg.training.eye_bars import eye_bar_loss, load_eye_bar_examples
 from galseg.training.loop import (
     LoopSettings,
     augment_images,
@@ -181,6 +188,18 @@ def train_segmenter(
         log(f"weak labels: {int(weak.has_arms.sum())} spirals, {int((~weak.has_arms).sum())} "
             f"ellipticals from {config.weak_data} ({len(weak_val)} validate)")
 
+    eye_bars = None
+    if config.eye_bar_data is not None:
+        if config.eye_bar_weight < 0 or config.eye_bar_batch_size < 2:
+            raise ValueError(f"eye_bar_weight must be >= 0 and eye_bar_batch_size >= 2 (one "
+                             f"galaxy of each kind); got {config.eye_bar_weight}, "
+                             f"{config.eye_bar_batch_size}")
+        eye_bars = load_eye_bar_examples(
+            config.eye_bar_data, labels=config.eye_bar_labels or BAR_LABELS_PATH,
+            stellarium_root=config.eye_bar_stellarium, frame_size=config.frame_size)
+        log(f"eye bar labels: {int(eye_bars.is_bar.sum())} bars, "
+            f"{int((~eye_bars.is_bar).sum())} unbarred discs (train split)")
+
     model = UNet(config.model)
     reference_loaded = False
     if config.init_from is not None:
@@ -222,12 +241,23 @@ def train_segmenter(
                 weak_train.balanced_batch(config.weak_batch_size, rng))
             weak_images, _ = augment_images(weak_images, rng, config.grey_probability)
             images = torch.cat([images, weak_images])
+        if eye_bars is not None:
+            eye_index = eye_bars.balanced_batch(config.eye_bar_batch_size, rng)
+            eye_images = eye_bars.tensors(eye_index)[0]
+            eye_images, ks = augment_images(eye_images, rng, config.grey_probability)
+            _, inside, outside, is_bar = eye_bars.tensors(eye_index, ks)
+            images = torch.cat([images, eye_images])
         with autocast(device):
             prediction = model(images.to(device, memory_format=torch.channels_last)).float()
-        loss, n = masked_l1(prediction[:len(index)], targets.to(device))
-        if weak_train is None:
-            return loss, n
-        return loss + config.weak_weight * weak_loss(prediction[len(index):], has_arms), n
+        n_sim, n_weak = len(index), 0 if weak_train is None else config.weak_batch_size
+        loss, n = masked_l1(prediction[:n_sim], targets.to(device))
+        if weak_train is not None:
+            loss = loss + config.weak_weight * weak_loss(
+                prediction[n_sim:n_sim + n_weak], has_arms)
+        if eye_bars is not None:
+            loss = loss + config.eye_bar_weight * eye_bar_loss(
+                prediction[n_sim + n_weak:, 1], inside, outside, is_bar)
+        return loss, n
 
     def validation_loss() -> float:
         loss = evaluate_loss(model, val, batch_size=2 * config.batch_size, device=device)
@@ -256,7 +286,9 @@ def train_segmenter(
                   "minutes": outcome.minutes, "device": str(device),
                   "config": config.to_dict()}
         | ({} if weak is None else {"weak_spirals": int(weak.has_arms.sum()),
-                                    "weak_ellipticals": int((~weak.has_arms).sum())}))
+                                    "weak_ellipticals": int((~weak.has_arms).sum())})
+        | ({} if eye_bars is None else {"eye_bars": int(eye_bars.is_bar.sum()),
+                                        "eye_unbarred": int((~eye_bars.is_bar).sum())}))
     save_segmenter(model, metadata, model_path)
     log(f"wrote {model_path}: best epoch {outcome.best_epoch}, val loss "
         f"{outcome.best_val_loss:.5f}, test loss {test_loss:.5f} ({outcome.stopped_because})")
