@@ -142,7 +142,7 @@ def figure(items: list[dict], path: Path) -> None:
         path, boxes=boxes, bars=[item["eye_ends"] for item in bars],
         extra_bars=[[(item["net_ends"], "cyan"), (item["iso_ends"], "magenta")]
                     for item in bars],
-        grid_step=1e6, ncols=6, tile_inches=2.3)
+        grid_step=None, ncols=6, tile_inches=2.3)
     print(f"wrote {path}")
 
 

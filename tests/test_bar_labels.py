@@ -106,6 +106,23 @@ def test_labelling_figure_is_written(tmp_path):
         assert image.size[0] > 200 and image.size[1] > 200
 
 
+def test_a_figure_to_look_at_has_no_grid_or_ticks():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from galseg.data.bar_labels import _draw_tile
+
+    rgb = np.zeros((40, 40, 3), np.uint8)
+    fig, (plain, gridded) = plt.subplots(1, 2)
+    _draw_tile(plain, rgb, "plain", origin=(0, 0), grid_step=None)
+    _draw_tile(gridded, rgb, "grid", origin=(0, 0), grid_step=16)
+    assert len(plain.get_xticks()) == 0 and len(plain.lines) == 0
+    assert len(gridded.get_xticks()) > 0 and len(gridded.lines) > 0
+    plt.close(fig)
+
+
 def test_stellarium_textures_are_read_leniently(tmp_path):
     text = """{
  "shortName": "Nebulae",

@@ -196,7 +196,7 @@ def write_bar_labels(rows: Sequence[dict], path: str | PathLike[str]) -> Table:
 # Figures to label on
 # ---------------------------------------------------------------------------------------
 def _draw_tile(ax, rgb: np.ndarray, title: str, *, origin: tuple[float, float],
-               grid_step: float, tick_step: float | None = None,
+               grid_step: float | None, tick_step: float | None = None,
                bar: tuple[float, float, float, float] | None = None,
                extra_bars: Sequence[tuple[tuple[float, float, float, float], str]] = ()) -> None:
     """One image with its own pixel coordinates on the axes (``origin``: the (x, y) of the
@@ -205,16 +205,20 @@ def _draw_tile(ax, rgb: np.ndarray, title: str, *, origin: tuple[float, float],
     x0, y0 = origin
     ax.imshow(rgb, extent=(x0 - 0.5, x0 + width - 0.5, y0 + height - 0.5, y0 - 0.5),
               interpolation="nearest")
-    tick_step = tick_step or grid_step
-    first = np.ceil((x0 - 0.5) / grid_step) * grid_step
-    for value in np.arange(first, x0 + width, grid_step):
-        ax.axvline(value, color="white", lw=0.3, alpha=0.45)
-    first = np.ceil((y0 - 0.5) / grid_step) * grid_step
-    for value in np.arange(first, y0 + height, grid_step):
-        ax.axhline(value, color="white", lw=0.3, alpha=0.45)
-    ax.set_xticks(np.arange(np.ceil(x0 / tick_step) * tick_step, x0 + width, tick_step))
-    ax.set_yticks(np.arange(np.ceil(y0 / tick_step) * tick_step, y0 + height, tick_step))
-    ax.tick_params(labelsize=5, length=2, pad=1)
+    if grid_step is None:  # a figure to look at, not to label on: no grid, no ticks
+        ax.set_xticks([])
+        ax.set_yticks([])
+    else:
+        tick_step = tick_step or grid_step
+        first = np.ceil((x0 - 0.5) / grid_step) * grid_step
+        for value in np.arange(first, x0 + width, grid_step):
+            ax.axvline(value, color="white", lw=0.3, alpha=0.45)
+        first = np.ceil((y0 - 0.5) / grid_step) * grid_step
+        for value in np.arange(first, y0 + height, grid_step):
+            ax.axhline(value, color="white", lw=0.3, alpha=0.45)
+        ax.set_xticks(np.arange(np.ceil(x0 / tick_step) * tick_step, x0 + width, tick_step))
+        ax.set_yticks(np.arange(np.ceil(y0 / tick_step) * tick_step, y0 + height, tick_step))
+        ax.tick_params(labelsize=5, length=2, pad=1)
     for ends, colour in ([(bar, "yellow")] if bar is not None else []) + list(extra_bars):
         if ends is not None and np.isfinite(ends).all():
             ax.plot([ends[0], ends[2]], [ends[1], ends[3]], color=colour, lw=1.0, marker="o",
@@ -243,7 +247,7 @@ def labelling_figure(
     path: str | PathLike[str],
     *,
     boxes: Sequence[tuple[int, int, int, int] | None] | None = None,
-    grid_step: float = 16,
+    grid_step: float | None = 16,
     tick_step: float | None = None,
     bars: Sequence[tuple[float, float, float, float] | None] | None = None,
     extra_bars: Sequence[Sequence[tuple[tuple[float, float, float, float], str]]] | None = None,
@@ -266,7 +270,8 @@ def labelling_figure(
         The crop shown of each image (:func:`crop_box`); None: all of it. Axis
         coordinates stay those of the whole source image.
     grid_step, tick_step : float
-        Grid lines and labelled ticks every this many source pixels.
+        Grid lines and labelled ticks every this many source pixels; ``grid_step=None``:
+        neither (a figure to look at).
     bars : sequence of (x1, y1, x2, y2) or None
         Bars drawn in yellow (labels being checked).
     extra_bars : sequence of lists of ((x1, y1, x2, y2), colour)
