@@ -50,6 +50,9 @@ DEFAULT_MIN_PA_TURN_DEG = 10.0
 DEFAULT_MAX_PA_WANDER_DEG = 20.0
 """Largest departure of the position angle from the peak's inside the bar (MD07)."""
 DEFAULT_MIN_SMA_PX = 3.0
+DEFAULT_MIN_SMA_FRACTION = 0.0
+"""Smallest bar peak semi-major axis as a fraction of the largest fitted isophote's (0:
+no such limit)."""
 """Peaks inside this semi-major axis (fitted pixels) are the seeing disc, not a bar."""
 DEFAULT_MAX_SIDE = 256
 """Images larger than this are averaged down (integer factor) before fitting."""
@@ -98,6 +101,10 @@ class IsophoteBar:
         As :class:`galseg.measure.bar.BarMeasurement` (lengths in arcsec and kpc, sky PA).
     min_ellipticity, min_drop, min_pa_turn_deg, max_pa_wander_deg, min_sma_px : keyword-only
         The criteria of the module docstring.
+    min_sma_fraction : float, keyword-only
+        A bar's peak semi-major axis must be at least this fraction of the largest fitted
+        isophote's (the galaxy's extent in the frame): a floor against ellipticity peaks
+        of nuclei and knots a few pixels from the centre. 0 (default): none.
     max_side : int, keyword-only
         Fit on an image averaged down to at most this many pixels a side.
     length_rule : {'peak', 'end', 'mean'}, keyword-only
@@ -123,6 +130,7 @@ class IsophoteBar:
         min_pa_turn_deg: float = DEFAULT_MIN_PA_TURN_DEG,
         max_pa_wander_deg: float = DEFAULT_MAX_PA_WANDER_DEG,
         min_sma_px: float = DEFAULT_MIN_SMA_PX,
+        min_sma_fraction: float = DEFAULT_MIN_SMA_FRACTION,
         max_side: int = DEFAULT_MAX_SIDE,
         length_rule: str = DEFAULT_LENGTH_RULE,
     ) -> None:
@@ -140,7 +148,7 @@ class IsophoteBar:
         self.wcs = wcs
         rules = dict(min_ellipticity=min_ellipticity, min_drop=min_drop,
                      min_pa_turn_deg=min_pa_turn_deg, max_pa_wander_deg=max_pa_wander_deg,
-                     min_sma_px=min_sma_px)
+                     min_sma_px=min_sma_px, min_sma_fraction=min_sma_fraction)
         for name, value in rules.items():
             setattr(self, name, float(value))
         self.max_side = int(max_side)
@@ -209,8 +217,10 @@ class IsophoteBar:
         """(index of the bar's peak isophote, index of the first isophote beyond it where
         the ellipticity has dropped or the angle turned enough) or None."""
         sma, eps, pa = self.profile["sma"], self.profile["eps"], self.profile["pa_deg"]
-        candidates = np.nonzero((sma >= self.min_sma_px * self._scale)
-                                & (eps >= self.min_ellipticity))[0]
+        if len(sma) == 0:
+            return None
+        smallest = max(self.min_sma_px * self._scale, self.min_sma_fraction * sma.max())
+        candidates = np.nonzero((sma >= smallest) & (eps >= self.min_ellipticity))[0]
         # the innermost local maximum that passes every test; a bar is the first
         # elongated structure met going out (an outer peak is the inclined disc)
         for k in candidates:
