@@ -57,3 +57,11 @@ def test_bad_input():
     flat = IsophoteBar(np.ones((32, 32)))
     assert not flat.detected and flat.profile["sma"].size == 0
     assert luminance(np.ones((5, 5, 3))).shape == (5, 5)
+
+
+def test_an_elongated_centre_far_smaller_than_the_galaxy_is_not_a_bar():
+    small = galaxy(bar_a=5.0, bar_pa_deg=30.0)  # a few pixels, in a disc of about 28
+    assert IsophoteBar(small, min_sma_fraction=0.0).detected
+    finder = IsophoteBar(small)  # default: at least 0.3 of the largest isophote
+    assert finder.min_sma_fraction == pytest.approx(0.3) and not finder.detected
+    assert IsophoteBar(galaxy(bar_a=16.0, bar_pa_deg=30.0)).detected

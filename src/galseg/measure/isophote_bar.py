@@ -10,7 +10,10 @@ Menéndez-Delmestre et al. 2007, MD07):
 2. the bar ends where that stops: beyond the peak, within ``end_search_factor`` (2.5)
    times its semi-major axis, the ellipticity falls by at least ``min_drop`` (0.1) or the
    position angle turns by at least ``min_pa_turn_deg`` (10°) from the bar's;
-3. the bar's semi-major axis is the peak's (``a_epsmax`` of MD07, the usual lower bound
+3. the peak lies at least ``min_sma_fraction`` (0.3) of the largest fitted isophote's
+   semi-major axis from the centre (a nucleus or a knot a few pixels out is not a bar;
+   chosen on galseg's train eye labels and simulations, ``docs/experiments.md``);
+4. the bar's semi-major axis is the peak's (``a_epsmax`` of MD07, the usual lower bound
    of the bar's length), its length end to end twice that, its position angle and
    ellipticity those of the peak isophote.
 
@@ -50,9 +53,9 @@ DEFAULT_MIN_PA_TURN_DEG = 10.0
 DEFAULT_MAX_PA_WANDER_DEG = 20.0
 """Largest departure of the position angle from the peak's inside the bar (MD07)."""
 DEFAULT_MIN_SMA_PX = 3.0
-DEFAULT_MIN_SMA_FRACTION = 0.0
-"""Smallest bar peak semi-major axis as a fraction of the largest fitted isophote's (0:
-no such limit)."""
+DEFAULT_MIN_SMA_FRACTION = 0.3
+"""Smallest bar peak semi-major axis as a fraction of the largest fitted isophote's: chosen
+on the eye labels' train split and simulations (``docs/experiments.md``, 2026-12-06)."""
 """Peaks inside this semi-major axis (fitted pixels) are the seeing disc, not a bar."""
 DEFAULT_MAX_SIDE = 256
 """Images larger than this are averaged down (integer factor) before fitting."""
@@ -104,7 +107,7 @@ class IsophoteBar:
     min_sma_fraction : float, keyword-only
         A bar's peak semi-major axis must be at least this fraction of the largest fitted
         isophote's (the galaxy's extent in the frame): a floor against ellipticity peaks
-        of nuclei and knots a few pixels from the centre. 0 (default): none.
+        of nuclei and knots a few pixels from the centre; 0: none.
     max_side : int, keyword-only
         Fit on an image averaged down to at most this many pixels a side.
     length_rule : {'peak', 'end', 'mean'}, keyword-only
