@@ -107,9 +107,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                      help="shared data folder (gz1_sdss/, legacy_cutouts/) holding the "
                           "pictures of galseg's bar labels by eye: their train split "
                           "teaches the bar channel a bar along each drawn bar and none in "
-                          "unbarred discs (docs/segmentation.md)")
+                          "unbarred discs (docs/bar_labels.md)")
     seg.add_argument("--eye-bar-labels", type=Path, default=None, metavar="CSV",
-                     help="bar label table (default: eye_labels/bar_labels.csv)")
+                     help="bar label table (default: eye_labels/bar_labels.csv of a galseg "
+                          "source checkout)")
     seg.add_argument("--stellarium", type=Path, default=None, metavar="DIR",
                      help="the unpacked stellarium-data package (scripts/get_stellarium.sh) "
                           "for the labels on its textures; without it they are skipped")
