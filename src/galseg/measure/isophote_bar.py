@@ -53,10 +53,10 @@ DEFAULT_MIN_PA_TURN_DEG = 10.0
 DEFAULT_MAX_PA_WANDER_DEG = 20.0
 """Largest departure of the position angle from the peak's inside the bar (MD07)."""
 DEFAULT_MIN_SMA_PX = 3.0
+"""Peaks inside this semi-major axis (fitted pixels) are the seeing disc, not a bar."""
 DEFAULT_MIN_SMA_FRACTION = 0.3
 """Smallest bar peak semi-major axis as a fraction of the largest fitted isophote's: chosen
 on the eye labels' train split and simulations (``docs/experiments.md``, 2026-12-06)."""
-"""Peaks inside this semi-major axis (fitted pixels) are the seeing disc, not a bar."""
 DEFAULT_MAX_SIDE = 256
 """Images larger than this are averaged down (integer factor) before fitting."""
 LENGTH_RULES = ("peak", "end", "mean")
