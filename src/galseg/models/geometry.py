@@ -5,8 +5,9 @@ Tensor contract: the last two axes are (H, W); any leading axes are kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
@@ -25,6 +26,12 @@ def inverse_dihedral(tensor: torch.Tensor, k: int) -> torch.Tensor:
     """Undo :func:`dihedral` with the same ``k``."""
     tensor = torch.rot90(tensor, -(k % 4), dims=(-2, -1))
     return tensor.flip(-1) if k >= 4 else tensor
+
+
+def dihedral_each(tensors: torch.Tensor, ks: Sequence[int] | np.ndarray) -> torch.Tensor:
+    """Apply :func:`dihedral` element ``ks[i]`` to ``tensors[i]`` along the first axis (a
+    batch turned image by image, e.g. a target with the turn its image was given)."""
+    return torch.stack([dihedral(t, int(k)) for t, k in zip(tensors, ks, strict=True)])
 
 
 DIHEDRAL_VIEWS: dict[int, tuple[int, ...]] = {1: (0,), 2: (0, 4), 4: (0, 2, 4, 6),

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from galseg.data.bar_labels import BAR_LABELS_PATH, read_bar_label_image, read_bar_labels
-from galseg.models.geometry import dihedral, pad_to_square, resize
+from galseg.models.geometry import pad_to_square, resize
+from galseg.training.examples import image_batch
 from galseg.training.weak_labels import smooth_maximum
 
 BAR_LEVEL = 0.4
@@ -112,20 +113,13 @@ class EyeBarExamples:
     def __len__(self) -> int:
         return len(self.names)
 
-    def tensors(self, index: np.ndarray, ks: np.ndarray | None = None
+    def tensors(self, index: np.ndarray
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Images (n, 3, S, S) float in [0, 1], ``inside`` and ``outside`` (n, S, S) bool
-        and ``is_bar`` (n,) of ``index``; with ``ks``, the regions turned by
-        :func:`~galseg.models.geometry.dihedral` element ``ks[i]`` (the images are not:
-        turn them with the same ``ks``)."""
-        images = torch.from_numpy(self.images[index]).permute(0, 3, 1, 2).float() / 255.0
-        inside = torch.from_numpy(self.inside[index])
-        outside = torch.from_numpy(self.outside[index])
-        if ks is not None:
-            inside = torch.stack([dihedral(m, int(k)) for m, k in zip(inside, ks, strict=True)])
-            outside = torch.stack([dihedral(m, int(k))
-                                   for m, k in zip(outside, ks, strict=True)])
-        return images, inside, outside, torch.from_numpy(self.is_bar[index])
+        and ``is_bar`` (n,) of ``index`` (a turned image needs its regions turned alike:
+        :func:`~galseg.models.geometry.dihedral_each`)."""
+        return (image_batch(self.images[index]), torch.from_numpy(self.inside[index]),
+                torch.from_numpy(self.outside[index]), torch.from_numpy(self.is_bar[index]))
 
     def balanced_batch(self, size: int, rng: np.random.Generator) -> np.ndarray:
         """Sorted indices of ``size`` galaxies, half barred (drawn with replacement)."""

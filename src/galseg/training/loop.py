@@ -25,7 +25,7 @@ import torch
 from torchvision.transforms.v2.functional import gaussian_blur
 from tqdm import tqdm
 
-from galseg.models.geometry import dihedral
+from galseg.models.geometry import dihedral_each
 
 
 def default_device() -> torch.device:
@@ -59,7 +59,7 @@ def augment_images(images: torch.Tensor, rng: np.random.Generator,
     ``grey_probability`` so models also work on one-band FITS. Returns the images
     and the dihedral element ``k`` applied to each (to move targets the same way)."""
     ks = rng.integers(0, 8, size=len(images))
-    images = torch.stack([dihedral(im, int(k)) for im, k in zip(images, ks, strict=True)])
+    images = dihedral_each(images, ks)
     grey = torch.from_numpy(rng.random(len(images)) < grey_probability)
     if grey.any():
         luminance = images[grey].mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)

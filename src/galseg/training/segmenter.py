@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from galseg.data.bar_labels import BAR_LABELS_PATH
-from galseg.models.geometry import dihedral
+from galseg.models.geometry import dihedral_each
 from galseg.models.input_norm import QuantileMatch
 from galseg.models.unet import UNet, count_parameters
 from galseg.models.weights import SegmenterMetadata, load_segmenter, save_segmenter
@@ -93,7 +93,7 @@ def augment(images: torch.Tensor, targets: torch.Tensor, rng: np.random.Generato
     (with ``degrade_probability``) survey-like degradations of the image alone."""
     images, ks = augment_images(images, rng, grey_probability)
     images = degrade_images(images, rng, degrade_probability)
-    targets = torch.stack([dihedral(t, int(k)) for t, k in zip(targets, ks, strict=True)])
+    targets = dihedral_each(targets, ks)
     return images, targets
 
 
@@ -242,14 +242,14 @@ def train_segmenter(
             weak_images, _ = augment_images(weak_images, rng, config.grey_probability)
             images = torch.cat([images, weak_images])
         if eye_bars is not None:
-            eye_index = eye_bars.balanced_batch(config.eye_bar_batch_size, rng)
-            eye_images = eye_bars.tensors(eye_index)[0]
+            eye_images, inside, outside, is_bar = eye_bars.tensors(
+                eye_bars.balanced_batch(config.eye_bar_batch_size, rng))
             eye_images, ks = augment_images(eye_images, rng, config.grey_probability)
-            _, inside, outside, is_bar = eye_bars.tensors(eye_index, ks)
+            inside, outside = dihedral_each(inside, ks), dihedral_each(outside, ks)
             images = torch.cat([images, eye_images])
         with autocast(device):
             prediction = model(images.to(device, memory_format=torch.channels_last)).float()
-        n_sim, n_weak = len(index), 0 if weak_train is None else config.weak_batch_size
+        n_sim, n_weak = len(index), 0 if weak_train is None else len(has_arms)
         loss, n = masked_l1(prediction[:n_sim], targets.to(device))
         if weak_train is not None:
             loss = loss + config.weak_weight * weak_loss(
