@@ -39,7 +39,7 @@ from galseg.data.images import image_from_array
 from galseg.evaluate.metrics import length_agreement, roc_auc
 from galseg.evaluate.segmentation import read_catalog, read_truth_galaxy
 from galseg.measure.isophote_bar import IsophoteBar
-from galseg.predict.segment import SegmentationResult, Segmenter
+from galseg.predict.segment import Segmenter
 
 LEGACY_PIXSCALE_ARCSEC = 0.469
 
@@ -52,7 +52,7 @@ def _score_rows(segmenter: Segmenter, items: list[dict]) -> list[dict]:
         chunk = images[start:start + 32]
         for image, maps, item in zip(chunk, segmenter.predict_maps(chunk),
                                      items[start:start + 32], strict=True):
-            result = SegmentationResult(image, maps[0], maps[1])
+            result = segmenter.result(image, maps)
             iso = IsophoteBar(item["rgb"])
             item.update(
                 net_peak=float(result.bar.peak_vote_fraction), net_has_bar=result.bar.detected,

@@ -118,7 +118,7 @@ def _predict_maps(model: Path, data: Path, catalog: Table) -> Path:
 
     from galseg.data._atomic import write_bytes_atomic
     from galseg.data.images import image_from_array
-    from galseg.predict.segment import SegmentationResult, Segmenter, masks_fits_bytes
+    from galseg.predict.segment import Segmenter, masks_fits_bytes
 
     out = Path(tempfile.mkdtemp(prefix="bar_threshold_maps_"))
     segmenter = Segmenter(model)
@@ -129,7 +129,7 @@ def _predict_maps(model: Path, data: Path, catalog: Table) -> Path:
                   for s, row in zip(subjects, rows, strict=True)]
         for image, maps in zip(images, segmenter.predict_maps(images), strict=True):
             write_bytes_atomic(out / f"{image.name}_masks.fits",
-                               masks_fits_bytes(SegmentationResult(image, maps[0], maps[1])))
+                               masks_fits_bytes(segmenter.result(image, maps)))
     return out
 
 

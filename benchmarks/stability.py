@@ -82,8 +82,7 @@ def _results(segmenter: Segmenter, pictures: list[np.ndarray], pixscale: float |
     out = []
     for start in range(0, len(images), 32):
         chunk = images[start:start + 32]
-        out += [SegmentationResult(image, m[0], m[1])
-                for image, m in zip(chunk, segmenter.predict_maps(chunk), strict=True)]
+        out += segmenter.results(chunk)
     return out
 
 

@@ -23,7 +23,7 @@ from astropy.table import Table
 
 from galseg.data.images import read_image
 from galseg.predict.run import _write
-from galseg.predict.segment import SegmentationResult, Segmenter
+from galseg.predict.segment import Segmenter
 from galseg.predict.shred_catalog import FileCutouts
 from galseg.predict.shreds import ShredClassifier
 
@@ -53,8 +53,7 @@ def main() -> None:
                                    for i in range(0, n, 32)], n)
 
     def results():
-        return [SegmentationResult(im, m[0], m[1], None)
-                for im, m in zip(images, maps, strict=True)]
+        return [segmenter.result(im, m) for im, m in zip(images, maps, strict=True)]
 
     first = results()
     measure = _per_cutout(lambda: [r.measurements for r in first], n)

@@ -36,6 +36,7 @@ from galseg.evaluate.report import _model_vs_consensus
 from galseg.evaluate.segmentation import read_truth_galaxy
 from galseg.models.unet import UNet, UNetConfig
 from galseg.models.weights import SegmenterMetadata, save_segmenter
+from galseg.predict.segment import Segmenter
 from galseg.sim.dataset import SimulationConfig, simulate_dataset
 
 N_GALAXIES = 12
@@ -52,15 +53,17 @@ def sim_dir(tmp_path_factory):
     return out
 
 
-class _LookupSegmenter:
-    """Stand-in for Segmenter: answers each image (by name) with maps made from its galaxy."""
+class _LookupSegmenter(Segmenter):
+    """Stand-in for Segmenter: answers each image (by name) with maps made from its galaxy
+    (no network; measured with galseg.measure's default rules)."""
 
     scale, views = "frame", 1
 
-    def __init__(self, data_dir, maps_of):
+    def __init__(self, data_dir, maps_of):  # not Segmenter's: no model to load
         catalog = read_catalog(data_dir)
         self.galaxies = {str(row["name"]): read_truth_galaxy(data_dir, row) for row in catalog}
         self.maps_of = maps_of
+        self.measure_rules = {}
 
     def predict_maps(self, images):
         return [self.maps_of(self.galaxies[image.name]) for image in images]

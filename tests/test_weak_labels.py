@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
+from _gz1_files import gz1_folder
 from conftest import TINY_UNET
 from galseg.data.gz1 import central_crop, gz1_split
 from galseg.models.unet import StraightThroughReLU
@@ -79,22 +79,9 @@ def test_central_crop_keeps_the_centre_and_the_shorter_side():
     np.testing.assert_array_equal(central_crop(image, 20), image[:, 1:8])  # 7 x 7
 
 
-def _gz1_folder(path, codes):
-    (path / "images").mkdir(parents=True)
-    rows = ["objid,gz1_class,gz1_label"]
-    rng = np.random.default_rng(0)
-    for i, code in enumerate(codes):
-        objid = 587722981733826700 + i
-        rows.append(f"{objid},{code},x")
-        Image.fromarray(rng.integers(0, 255, (60, 60, 3), dtype=np.uint8)).save(
-            path / "images" / f"{objid}.jpeg")
-    (path / "labels.csv").write_text("\n".join(rows) + "\n")
-    return path
-
-
 def test_gz1_weak_examples_keep_train_split_spirals_and_ellipticals(tmp_path):
     codes = [0, 1, 2, 3, 4, 5] * 8
-    source = _gz1_folder(tmp_path / "gz1", codes)
+    source = gz1_folder(tmp_path / "gz1", codes)
     broken = source / "images" / "587722981733826700.jpeg"
     broken.write_bytes(broken.read_bytes()[:40])  # truncated: skipped, not fatal
     examples = load_gz1_weak_examples(source, frame_size=24, crop=30,
@@ -122,7 +109,7 @@ def test_gz1_weak_examples_need_a_labels_file_with_the_columns(tmp_path):
 
 
 def test_training_with_weak_labels_runs_and_records_them(sim_dataset, tmp_path):
-    source = _gz1_folder(tmp_path / "gz1", [0, 1, 2] * 10)
+    source = gz1_folder(tmp_path / "gz1", [0, 1, 2] * 10)
     config = TrainConfig(model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=1,
                          weak_data=str(source), weak_batch_size=4)
     messages = []
@@ -145,7 +132,7 @@ def test_training_with_weak_labels_runs_and_records_them(sim_dataset, tmp_path):
 
 
 def test_training_refuses_a_negative_weak_weight_or_a_one_galaxy_batch(sim_dataset, tmp_path):
-    source = _gz1_folder(tmp_path / "gz1", [0, 1] * 4)
+    source = gz1_folder(tmp_path / "gz1", [0, 1] * 4)
     for bad in ({"weak_weight": -0.1}, {"weak_batch_size": 1}):
         config = TrainConfig(model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=1,
                              weak_data=str(source), **bad)

@@ -81,8 +81,9 @@ def _model_vs_consensus(evaluation: PerGalaxyScores, feature: str) -> dict[str, 
     restricts both to the first two, ``fixed_votes`` to fixed votes, ``vote_consensus``
     only the consensus (the usual GZ3D consensus mask), and ``majority`` sets the
     consensus at 8 of 15 votes. For the arms, ``default_rule`` sets the model's mask at
-    ``galseg.measure``'s default rule (chosen on the training set's validation galaxies,
-    so on none of these), the mask users get.
+    the rule ``galseg segment`` applies with this model (``setup['arm_rule']``: the
+    model's own rule, else ``galseg.measure``'s default; chosen on other galaxies, so on
+    none of these), the mask users get.
     """
     model_rule, consensus_rule = (evaluation.chosen_rule(feature, source)
                                   for source in ("model", "consensus"))
@@ -119,11 +120,12 @@ def _model_vs_consensus(evaluation: PerGalaxyScores, feature: str) -> dict[str, 
 def _default_rule_comparison(evaluation: PerGalaxyScores, feature: str,
                              consensus_rule: tuple[str, float | None],
                              ) -> dict[str, Any] | None:
-    """The model at ``galseg.measure``'s default arm rule against the consensus at its
+    """The model at the arm rule ``galseg segment`` applies with it against the consensus at its
     chosen rule ``consensus_rule`` (family, threshold), on the test galaxies (None for the
     bar, whose length rule is not a mask rule of the IoU curves, or when the default is
     off the grids)."""
-    rule = rule_in_grid(DEFAULT_SPIRAL_THRESHOLD) if feature == "spiral" else None
+    arm_rule = evaluation.setup.get("arm_rule", DEFAULT_SPIRAL_THRESHOLD)
+    rule = rule_in_grid(arm_rule) if feature == "spiral" else None
     consensus_family, consensus_threshold = consensus_rule
     if rule is None or consensus_threshold is None:
         return None
@@ -272,7 +274,7 @@ def _versus_table(versus: dict[str, Any]) -> str:
                                          v["vote_consensus"], v["majority"])
         default = v.get("default_rule")
         if default:
-            rows.append((feature, "model at galseg.measure's default rule",
+            rows.append((feature, "model at the rule galseg segment applies",
                          default["model_rule"], default["consensus_rule"],
                          default["mean_iou_model"], default["mean_iou_consensus"],
                          _better(default)))

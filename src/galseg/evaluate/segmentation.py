@@ -58,6 +58,7 @@ from galseg.evaluate.metrics import (
 from galseg.evaluate.report import json_ready, summarize, summary_markdown
 from galseg.labels.rasterize import VoteMaps, vote_maps
 from galseg.measure import measure_maps
+from galseg.measure.arms import DEFAULT_SPIRAL_THRESHOLD
 from galseg.predict.segment import SegmentationResult, Segmenter
 
 
@@ -134,9 +135,8 @@ def predict(segmenter: Segmenter, galaxies: Sequence[TruthGalaxy]) -> list[Segme
     """The segmenter's results on the galaxies' colour images (one batch)."""
     images = [image_from_array(g.image, name=g.name, wcs=g.wcs,
                                pixscale_arcsec=g.pixscale_arcsec) for g in galaxies]
-    maps = segmenter.predict_maps(images)
-    return [SegmentationResult(image, m[0], m[1], g.redshift if g.redshift > 0 else None)
-            for image, m, g in zip(images, maps, galaxies, strict=True)]
+    return segmenter.results(images, [g.redshift if g.redshift > 0 else None
+                                      for g in galaxies])
 
 
 # --------------------------------------------------------------------------------
@@ -255,7 +255,10 @@ def evaluate_segmenter(
     for i, column in enumerate(("has_spiral_arms", "has_bar", "bar_length_px", "bar_pa_deg")):
         table.add_column(np.asarray(truth[column]), index=2 + i, name=f"truth_{column}")
     setup = {"data_dir": str(data_dir), "scale": getattr(segmenter, "scale", None),
-             "views": getattr(segmenter, "views", None)}
+             "views": getattr(segmenter, "views", None),
+             # the arm rule `galseg segment` applies with this model (its own, or the default)
+             "arm_rule": getattr(segmenter, "measure_rules", {}).get(
+                 "spiral_threshold", DEFAULT_SPIRAL_THRESHOLD)}
     return SegmenterEvaluation(table, setup=setup)
 
 

@@ -29,23 +29,32 @@ class SegmenterMetadata:
         Pixel scale of those frames (simulated galaxies: 0.262 "/px).
     training : dict
         Free-form facts about the training run (data, epochs, losses).
+    measure_rules : dict
+        The model's own measurement rules, keyword arguments of
+        :func:`galseg.measure.measure_features` (``spiral_threshold``,
+        ``spiral_detection_level``, ...), chosen for this model on calibration
+        galaxies; rules not named here keep ``galseg.measure``'s defaults. Empty for a
+        model that uses the defaults.
     """
 
     model: UNetConfig
     frame_size: int
     pixscale_arcsec: float
     training: dict[str, Any] = field(default_factory=dict)
+    measure_rules: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps({"model": self.model.to_dict(), "frame_size": self.frame_size,
                            "pixscale_arcsec": self.pixscale_arcsec,
-                           "training": self.training}, sort_keys=True)
+                           "training": self.training,
+                           "measure_rules": self.measure_rules}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> SegmenterMetadata:
         values = json.loads(text)
         return cls(UNetConfig.from_dict(values["model"]), int(values["frame_size"]),
-                   float(values["pixscale_arcsec"]), values.get("training", {}))
+                   float(values["pixscale_arcsec"]), values.get("training", {}),
+                   values.get("measure_rules", {}))
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ Down-sampling uses area averaging (anti-aliasing), up-sampling bilinear interpol
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from os import PathLike
 from typing import Any, Literal
@@ -79,12 +79,17 @@ class SegmentationResult:
         Predicted fraction of volunteers marking each pixel, in [0, 1].
     redshift : float or None
         Used for the kpc columns.
+    measure_rules : mapping
+        Keyword arguments of :func:`galseg.measure.measure_features` for :attr:`arms`
+        and :attr:`bar` (a :class:`Segmenter` passes its model's rules); empty: the
+        defaults of :mod:`galseg.measure`.
     """
 
     image: InputImage
     spiral_vote_fraction: np.ndarray
     bar_vote_fraction: np.ndarray
     redshift: float | None = None
+    measure_rules: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -94,16 +99,17 @@ class SegmentationResult:
     def _features(self) -> tuple[ArmMeasurement, BarMeasurement]:
         return measure_features(self.spiral_vote_fraction, self.bar_vote_fraction,
                                 pixscale_arcsec=self.image.pixscale_arcsec,
-                                redshift=self.redshift, wcs=self.image.wcs)
+                                redshift=self.redshift, wcs=self.image.wcs,
+                                **self.measure_rules)
 
     @property
     def arms(self) -> ArmMeasurement:
-        """The spiral arms measured on the spiral map with the default rules."""
+        """The spiral arms measured on the spiral map with :attr:`measure_rules`."""
         return self._features[0]
 
     @property
     def bar(self) -> BarMeasurement:
-        """The bar measured on the bar map with the default rules."""
+        """The bar measured on the bar map with :attr:`measure_rules`."""
         return self._features[1]
 
     @cached_property
@@ -154,6 +160,11 @@ class Segmenter:
         Images per forward pass; bounds memory together with the frame size.
     device : str or torch.device
         Default: CUDA when available, else CPU.
+    measure_rules : mapping, optional
+        Measurement rules of the results (keyword arguments of
+        :func:`galseg.measure.measure_features`). Default (None): the rules stored
+        with the model (``SegmenterMetadata.measure_rules``), which were chosen for it;
+        ``{}`` gives :mod:`galseg.measure`'s defaults.
 
     Examples
     --------
@@ -172,6 +183,7 @@ class Segmenter:
         device: str | torch.device | None = None,
         model: UNet | None = None,
         metadata: SegmenterMetadata | None = None,
+        measure_rules: Mapping[str, Any] | None = None,
     ) -> None:
         if scale not in SCALE_RULES:
             raise ValueError(f"scale must be one of {SCALE_RULES}, got {scale!r}")
@@ -188,6 +200,10 @@ class Segmenter:
             raise ValueError("pass metadata together with model")
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.metadata = metadata
+        self.measure_rules = dict(metadata.measure_rules if measure_rules is None
+                                  else measure_rules)
+        # a bad rule fails here, not on the first result's measurements
+        measure_features(np.zeros((1, 1)), np.zeros((1, 1)), **self.measure_rules)
         self.scale = scale
         self.views = views
         self.batch_size = batch_size
@@ -241,6 +257,19 @@ class Segmenter:
         return outputs  # type: ignore[return-value]
 
     # --- user API -----------------------------------------------------------------
+    def result(self, image: InputImage, maps: np.ndarray,
+               redshift: float | None = None) -> SegmentationResult:
+        """The result of ``image`` from its (2, H, W) maps (:meth:`predict_maps`),
+        measured with this segmenter's :attr:`measure_rules`."""
+        return SegmentationResult(image, maps[0], maps[1], redshift, self.measure_rules)
+
+    def results(self, images: Sequence[InputImage],
+                redshifts: Sequence[float | None] | None = None) -> list[SegmentationResult]:
+        """:meth:`result` of each image, predicted in one call of :meth:`predict_maps`."""
+        redshifts = [None] * len(images) if redshifts is None else redshifts
+        return [self.result(image, maps, z) for image, maps, z
+                in zip(images, self.predict_maps(images), redshifts, strict=True)]
+
     def segment(self, image: InputImage | str | PathLike[str], *,
                 redshift: float | None = None) -> SegmentationResult:
         """Maps of one image (an :class:`InputImage` or a file path)."""
@@ -257,9 +286,7 @@ class Segmenter:
         pending: list[tuple[InputImage, float | None]] = []
 
         def flush() -> Iterator[SegmentationResult]:
-            maps = self.predict_maps([im for im, _ in pending])
-            for (im, z), m in zip(pending, maps, strict=True):
-                yield SegmentationResult(im, m[0], m[1], z)
+            yield from self.results([im for im, _ in pending], [z for _, z in pending])
             pending.clear()
 
         for item in images:

@@ -328,7 +328,6 @@ class _MapWriter:
 
 
 def _segment(settings: SurveySettings, index: int, start: int, table: Table) -> PartitionResult:
-    from galseg.predict.segment import SegmentationResult
 
     segmenter = _segmenter(settings)
     files = _RowFiles(settings, table)
@@ -366,7 +365,7 @@ def _segment(settings: SurveySettings, index: int, start: int, table: Table) -> 
                 return
             images = [image for _, image in batch]
             for (k, image), m in zip(batch, segmenter.predict_maps(images), strict=True):
-                result = SegmentationResult(image, m[0], m[1], redshifts[k])
+                result = segmenter.result(image, m, redshifts[k])
                 measured.append((k, pool.submit(lambda r: r.measurements, result)))
                 if maps is not None:
                     columns["map_stored"][k] = maps.put(k, m)

@@ -41,11 +41,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from galseg.data.bar_labels import BAR_LABELS_PATH
+from galseg.measure import measure_features
 from galseg.models.geometry import dihedral_each
 from galseg.models.input_norm import QuantileMatch
 from galseg.models.unet import UNet, count_parameters
@@ -343,5 +345,29 @@ def average_segmenters(
     return save_segmenter(start, metadata, out_path)
 
 
+def with_measure_rules(model_path: str | PathLike[str], out_path: str | PathLike[str],
+                       rules: dict[str, Any], *, chosen_on: dict[str, Any] | None = None,
+                       ) -> Path:
+    """Write ``model_path``'s segmenter to ``out_path`` with its own measurement rules.
+
+    Parameters
+    ----------
+    model_path, out_path : path
+        Model files; the weights are copied unchanged (float16 both ways).
+    rules : dict
+        Keyword arguments of :func:`galseg.measure.measure_features`
+        (``spiral_threshold``, ``spiral_detection_level``, ...); they replace the
+        file's rules, and ``galseg segment`` applies them (``SegmenterMetadata.measure_rules``).
+    chosen_on : dict, optional
+        How they were chosen, recorded in ``training['measure_rules']``.
+    """
+    model, metadata = load_segmenter(model_path)
+    # a bad rule fails here, not in a user's run
+    measure_features(np.zeros((1, 1)), np.zeros((1, 1)), **rules)
+    training = {**metadata.training, "measure_rules": {"rules": rules, **(chosen_on or {})}}
+    return save_segmenter(model, replace(metadata, measure_rules=dict(rules),
+                                         training=training), out_path)
+
+
 __all__ = ["GREY_PROBABILITY", "TrainConfig", "TrainResult", "augment", "average_segmenters",
-           "evaluate_loss", "masked_l1", "train_segmenter"]
+           "evaluate_loss", "masked_l1", "train_segmenter", "with_measure_rules"]
