@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from _gz1_files import FIRST_OBJID, gz1_folder
 from galseg.data.gz1 import gz1_split
@@ -141,3 +142,26 @@ def test_the_script_writes_a_model_with_its_rules(tiny_segmenter_path, sim_datas
     assert set(metadata.measure_rules) == {"spiral_threshold", "spiral_detection_level"}
     setup = evaluate_segmenter(sim_dataset, Segmenter(out), limit=4, progress=False).setup
     assert setup["arm_rule"] == metadata.measure_rules["spiral_threshold"]
+
+
+def test_galseg_segment_writes_the_models_rules_and_redoes_inputs_when_they_change(
+        tiny_segmenter_path, tmp_path):
+    from astropy.io import fits
+
+    from galseg.predict.run import run_segment
+
+    picture = tmp_path / "in" / "galaxy.png"
+    picture.parent.mkdir()
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (40, 40, 3), np.uint8)).save(
+        picture)
+    ruled_path = with_measure_rules(tiny_segmenter_path, tmp_path / "ruled.pt",
+                                    {"spiral_threshold": "peak0.3"})
+    out = tmp_path / "out"
+    run_segment([picture], out, segmenter=Segmenter(ruled_path), progress=False)
+    with fits.open(out / "galaxy_masks.fits") as hdul:
+        assert hdul["SPIRAL_MASK"].header["RULE"] == "peak0.3"
+    # the same model told to use the defaults is another run: the input is redone
+    run_segment([picture], out, segmenter=Segmenter(ruled_path, measure_rules={}),
+                progress=False)
+    with fits.open(out / "galaxy_masks.fits") as hdul:
+        assert hdul["SPIRAL_MASK"].header["RULE"] == DEFAULT_SPIRAL_THRESHOLD

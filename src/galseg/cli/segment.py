@@ -35,7 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="image files, folders (their images) or glob patterns")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     parser.add_argument("--model", type=Path, default=None,
-                        help="model file from `galseg train segmenter` (default: shipped)")
+                        help="model file from `galseg train segmenter` (default: shipped); "
+                             "measured with the rules stored in it, if any, else the defaults "
+                             "(docs/measurements.md)")
     parser.add_argument("--scale", choices=("frame", "pixscale", "native"), default="frame",
                         help="how inputs are brought to the training scale: 'frame' (default) "
                              "resizes the whole image to the training frame; 'pixscale' "

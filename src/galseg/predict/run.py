@@ -76,7 +76,8 @@ def read_redshifts(path: str | PathLike[str], *, name_column: str = "name",
 def _run_key(segmenter: Segmenter, thresholds: Sequence[int], redshift: float | None,
              classical_bar: bool = False) -> str:
     settings = {"model": segmenter.metadata.to_json(), "scale": segmenter.scale,
-                "views": segmenter.views, "thresholds": list(thresholds), "redshift": redshift}
+                "views": segmenter.views, "thresholds": list(thresholds), "redshift": redshift,
+                "measure_rules": segmenter.measure_rules}
     if classical_bar:  # only when asked, so keys of earlier runs stay valid
         settings["classical_bar"] = True
     return run_key(settings)
