@@ -26,7 +26,7 @@ from pathlib import Path
 from galseg.evaluate.rule_choice import (
     choose_arm_detection_level,
     choose_arm_rule,
-    gz1_peak_maps,
+    gz1_spiral_maps,
 )
 from galseg.predict.segment import Segmenter
 from galseg.training.segmenter import with_measure_rules
@@ -51,7 +51,7 @@ def main() -> None:
     arm_rule = choose_arm_rule(segmenter, args.sims, limit=args.limit)
     print(f"arm mask rule: {arm_rule.rule!r} (mean arm IoU {arm_rule.mean_iou:.3f} on "
           f"{arm_rule.n_galaxies} galaxies of {args.sims})")
-    maps = gz1_peak_maps(segmenter, args.gz1, n=args.n_gz1, split="train")
+    maps = gz1_spiral_maps(segmenter, args.gz1, n=args.n_gz1, split="train")
     level, table = choose_arm_detection_level(maps)
     table.pprint(max_lines=-1, max_width=-1)
     print(f"arm detection level: {level:g} (GZ1 train, "

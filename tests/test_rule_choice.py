@@ -22,7 +22,7 @@ from galseg.evaluate.rule_choice import (
     choose_arm_detection_level,
     choose_arm_rule,
     detection_rates,
-    gz1_peak_maps,
+    gz1_spiral_maps,
 )
 from galseg.evaluate.segmentation import evaluate_segmenter
 from galseg.measure import DEFAULT_SPIRAL_THRESHOLD
@@ -106,15 +106,15 @@ def test_gz1_maps_read_train_galaxies_of_each_group(tiny_segmenter_path, tmp_pat
     source = gz1_folder(tmp_path / "gz1", codes)
     (source / "images" / f"{FIRST_OBJID + 1}.jpeg").write_bytes(b"broken")
     segmenter = Segmenter(tiny_segmenter_path)
-    maps = gz1_peak_maps(segmenter, source, n=100, crop=30)
+    maps = gz1_spiral_maps(segmenter, source, n=100, crop=30)
     for group, classes in GZ1_GROUPS.items():
         expected = sum(1 for i, code in enumerate(codes) if code in classes and i != 1
                        and gz1_split(str(FIRST_OBJID + i)) == "train")
         assert len(maps[group]) == expected
         assert all(m.shape == (30, 30) for m in maps[group])
-    assert sum(len(m) for m in gz1_peak_maps(segmenter, source, n=1, crop=30).values()) == 3
+    assert sum(len(m) for m in gz1_spiral_maps(segmenter, source, n=1, crop=30).values()) == 3
     with pytest.raises(InputFileError, match="edge-on"):
-        gz1_peak_maps(segmenter, gz1_folder(tmp_path / "no_edge_on", [0, 1, 2] * 4), crop=30)
+        gz1_spiral_maps(segmenter, gz1_folder(tmp_path / "no_edge_on", [0, 1, 2] * 4), crop=30)
 
 
 def test_the_chosen_arm_rule_is_the_best_on_its_galaxies(tiny_segmenter_path, sim_dataset):

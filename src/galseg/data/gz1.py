@@ -34,6 +34,7 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
+from astropy.table import Table
 from PIL import Image
 from scipy import ndimage
 from skimage.color import rgb2gray
@@ -109,6 +110,17 @@ def gz1_split(objid: str, test_fraction: float = DEFAULT_TEST_FRACTION) -> str:
     return "test" if unit_hash(f"gz1:{objid}") < test_fraction else "train"
 
 
+def read_gz1_labels(folder: str | PathLike[str]) -> Table:
+    """The ``labels.csv`` of a Galaxy Zoo 1 SDSS folder, every row, with its ``objid`` and
+    ``gz1_class`` columns checked (a missing column names the file in the error)."""
+    path = Path(folder) / "labels.csv"
+    labels, _ = read_catalog(path)
+    for column in ("objid", "gz1_class"):
+        if column not in labels.colnames:
+            raise InputFileError(path, f"no {column!r} column")
+    return labels
+
+
 def write_gz1_examples(
     source: str | PathLike[str], out_dir: str | PathLike[str], *,
     test_fraction: float = DEFAULT_TEST_FRACTION, limit: int | None = None,
@@ -135,10 +147,7 @@ def write_gz1_examples(
         ``no_image``, ``no_mask`` (nothing at the centre).
     """
     source, out_dir = Path(source), Path(out_dir)
-    labels, _ = read_catalog(source / "labels.csv")
-    for column in ("objid", "gz1_class"):
-        if column not in labels.colnames:
-            raise InputFileError(source / "labels.csv", f"no {column!r} column")
+    labels = read_gz1_labels(source)
     counts = dict(train=0, test=0, left_out_class=0, no_image=0, no_mask=0)
     tables: dict[str, tuple[list[dict], list[dict]]] = {"train": ([], []), "test": ([], [])}
     rows: Iterable = labels if limit is None else labels[:limit]

@@ -27,13 +27,11 @@ import numpy as np
 from astropy.table import Table
 from PIL import Image
 
-from galseg.data.catalogs import read_catalog
-from galseg.data.gz1 import GZ1_SEGMENTER_CROP, central_crop, gz1_split
+from galseg.data.gz1 import GZ1_SEGMENTER_CROP, central_crop, gz1_split, read_gz1_labels
 from galseg.data.images import image_from_array
 from galseg.errors import InputFileError
 from galseg.evaluate.metrics import N_VOLUNTEERS, family_exponent, peak_rule
-from galseg.evaluate.segmentation import evaluate_segmenter
-from galseg.evaluate.segmentation import read_catalog as read_sim_catalog
+from galseg.evaluate.segmentation import evaluate_segmenter, read_catalog
 from galseg.measure import ArmMeasurement
 from galseg.predict.segment import Segmenter
 
@@ -79,7 +77,7 @@ def choose_arm_rule(segmenter: Segmenter, data_dir: str | PathLike[str], *,
     -------
     ArmRuleChoice
     """
-    names = [str(n) for n in read_sim_catalog(data_dir)["name"]]
+    names = [str(n) for n in read_catalog(data_dir)["name"]]
     evaluation = evaluate_segmenter(data_dir, segmenter, limit=limit, progress=progress,
                                     calibration_names=names)
     family, threshold = evaluation.chosen_rule("spiral", "model")
@@ -93,17 +91,14 @@ def choose_arm_rule(segmenter: Segmenter, data_dir: str | PathLike[str], *,
     return ArmRuleChoice(rule, float(np.mean(iou)), int(rows.sum()))
 
 
-def gz1_peak_maps(segmenter: Segmenter, gz1_dir: str | PathLike[str], *, n: int = 200,
+def gz1_spiral_maps(segmenter: Segmenter, gz1_dir: str | PathLike[str], *, n: int = 200,
                   split: str = "train", crop: int = GZ1_SEGMENTER_CROP, seed: int = 0,
                   ) -> dict[str, list[np.ndarray]]:
     """Spiral vote-fraction maps of up to ``n`` random Galaxy Zoo 1 cutouts per group of
     :data:`GZ1_GROUPS` from ``split``, each the central ``crop`` pixels (as the weak labels
     and ``benchmarks/real_images.py`` show them)."""
     gz1_dir = Path(gz1_dir)
-    labels, _ = read_catalog(gz1_dir / "labels.csv")
-    for column in ("objid", "gz1_class"):
-        if column not in labels.colnames:
-            raise InputFileError(gz1_dir / "labels.csv", f"no {column!r} column")
+    labels = read_gz1_labels(gz1_dir)
     rng = np.random.default_rng(seed)
     maps: dict[str, list[np.ndarray]] = {}
     for group, classes in GZ1_GROUPS.items():

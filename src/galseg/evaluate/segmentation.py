@@ -257,8 +257,8 @@ def evaluate_segmenter(
     setup = {"data_dir": str(data_dir), "scale": getattr(segmenter, "scale", None),
              "views": getattr(segmenter, "views", None),
              # the arm rule `galseg segment` applies with this model (its own, or the default)
-             "arm_rule": getattr(segmenter, "measure_rules", {}).get(
-                 "spiral_threshold", DEFAULT_SPIRAL_THRESHOLD)}
+             "arm_rule": segmenter.measure_rules.get("spiral_threshold",
+                                                     DEFAULT_SPIRAL_THRESHOLD)}
     return SegmenterEvaluation(table, setup=setup)
 
 

@@ -69,6 +69,12 @@ def measure_features(
             BarMeasurement(bar_vote_fraction, **common, **options["bar"]))
 
 
+def check_rules(**rules: Any) -> None:
+    """Raise now, not at a first measurement, if ``rules`` (keyword arguments of
+    :func:`measure_maps`) name an unknown rule (TypeError) or a bad value (ValueError)."""
+    measure_features(np.zeros((1, 1)), np.zeros((1, 1)), **rules)
+
+
 def measure_maps(
     spiral_vote_fraction: np.ndarray,
     bar_vote_fraction: np.ndarray,
@@ -125,6 +131,7 @@ __all__ = [
     "DEFAULT_SPIRAL_THRESHOLD",
     "ArmMeasurement",
     "BarMeasurement",
+    "check_rules",
     "measure_arms",
     "measure_bar",
     "measure_features",

@@ -46,7 +46,7 @@ from galseg.data.maps import (
     measured_mask_extname,
     predicted_vote_mask,
 )
-from galseg.measure import ArmMeasurement, BarMeasurement, measure_features
+from galseg.measure import ArmMeasurement, BarMeasurement, check_rules, measure_features
 from galseg.measure.spirals import SpiralMeasurement, image_parity
 from galseg.models.geometry import (
     DIHEDRAL_VIEWS,
@@ -202,8 +202,7 @@ class Segmenter:
         self.metadata = metadata
         self.measure_rules = dict(metadata.measure_rules if measure_rules is None
                                   else measure_rules)
-        # a bad rule fails here, not on the first result's measurements
-        measure_features(np.zeros((1, 1)), np.zeros((1, 1)), **self.measure_rules)
+        check_rules(**self.measure_rules)
         self.scale = scale
         self.views = views
         self.batch_size = batch_size

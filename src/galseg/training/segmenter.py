@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from galseg.data.bar_labels import BAR_LABELS_PATH
-from galseg.measure import measure_features
+from galseg.measure import check_rules
 from galseg.models.geometry import dihedral_each
 from galseg.models.input_norm import QuantileMatch
 from galseg.models.unet import UNet, count_parameters
@@ -361,9 +361,8 @@ def with_measure_rules(model_path: str | PathLike[str], out_path: str | PathLike
     chosen_on : dict, optional
         How they were chosen, recorded in ``training['measure_rules']``.
     """
+    check_rules(**rules)  # a bad rule fails here, not in a user's run
     model, metadata = load_segmenter(model_path)
-    # a bad rule fails here, not in a user's run
-    measure_features(np.zeros((1, 1)), np.zeros((1, 1)), **rules)
     training = {**metadata.training, "measure_rules": {"rules": rules, **(chosen_on or {})}}
     return save_segmenter(model, replace(metadata, measure_rules=dict(rules),
                                          training=training), out_path)

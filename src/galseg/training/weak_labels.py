@@ -35,8 +35,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from galseg.data.catalogs import read_catalog
-from galseg.data.gz1 import GZ1_SEGMENTER_CROP, central_crop, gz1_split
+from galseg.data.gz1 import GZ1_SEGMENTER_CROP, central_crop, gz1_split, read_gz1_labels
 from galseg.data.splits import unit_hash
 from galseg.errors import InputFileError
 from galseg.training.examples import (
@@ -182,10 +181,7 @@ def load_gz1_weak_examples(
         Train-split galaxies of classes 0, 1 and 2 whose image could be read.
     """
     gz1_dir = Path(gz1_dir)
-    labels, _ = read_catalog(gz1_dir / "labels.csv")
-    for column in ("objid", "gz1_class"):
-        if column not in labels.colnames:
-            raise InputFileError(gz1_dir / "labels.csv", f"no {column!r} column")
+    labels = read_gz1_labels(gz1_dir)
     chosen = [(str(row["objid"]), WEAK_CLASSES[int(row["gz1_class"])]) for row in labels
               if int(row["gz1_class"]) in WEAK_CLASSES and gz1_split(str(row["objid"])) == "train"]
     key = json.dumps({"version": CACHE_VERSION, "frame": frame_size, "crop": crop,
