@@ -70,6 +70,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="also write the g, r, z images in nanomaggies (OUT_DIR/bands/; "
                              "with --shred-fields the whole fields, OUT_DIR/fields/; "
                              "--detection-fields always writes them)")
+    parser.add_argument("--bar-families", action="store_true",
+                        help="cutouts only: bars of several families (flat and Ferrers, ansae, "
+                             "inner rings, old-star colours; docs/simulator.md) instead of "
+                             "flat bluish bars only")
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes (default: all cores)")
     parser.add_argument("--overwrite", action="store_true",
@@ -81,6 +85,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from galseg.sim.dataset import SimulationConfig, simulate_dataset
 
+    if args.bar_families and (args.shred_fields or args.detection_fields):
+        print("error: --bar-families is for cutouts, not --shred-fields or --detection-fields",
+              file=sys.stderr)
+        return 2
     if args.shred_fields:
         return _run_shreds(args)
     if args.detection_fields:
@@ -90,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             n=args.n, size=DEFAULT_SIZE if args.size is None else args.size, seed=args.seed,
             pixscale_arcsec=GZ3D_PIXSCALE_ARCSEC if args.pixscale is None else args.pixscale,
             n_volunteers=DEFAULT_VOLUNTEERS if args.volunteers is None else args.volunteers,
-            write_bands=args.bands)
+            write_bands=args.bands, bar_families=args.bar_families)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -35,7 +35,7 @@ from galseg.data.catalogs import write_catalog
 from galseg.data.encode import band_cube_fits_bytes, fits_bytes
 from galseg.data.gz3d import gz3d_wcs, write_gz3d
 from galseg.sim._jobs import prepare_output, run_jobs
-from galseg.sim.population import draw_scene
+from galseg.sim.population import BAR_FAMILIES, PopulationMix, draw_scene
 from galseg.sim.scene import SimulatedCutout, render_cutout
 from galseg.sim.volunteers import simulate_classifications
 
@@ -53,6 +53,8 @@ class SimulationConfig:
     pixscale_arcsec: float = 0.262
     n_volunteers: int = 15
     write_bands: bool = False
+    bar_families: bool = False
+    """Draw bars of several families (:data:`galseg.sim.population.BAR_FAMILIES`)."""
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -82,7 +84,8 @@ def simulate_galaxy(config: SimulationConfig, index: int) -> tuple[SimulatedCuto
     """Draw and render galaxy ``index`` and its volunteers' classifications (no files written)."""
     rng = np.random.default_rng([config.seed, index])
     spec = draw_scene(rng, name=config.galaxy_name(index), size=config.size,
-                      pixscale_arcsec=config.pixscale_arcsec)
+                      pixscale_arcsec=config.pixscale_arcsec,
+                      mix=BAR_FAMILIES if config.bar_families else PopulationMix())
     cutout = render_cutout(spec)
     classifications = simulate_classifications(cutout.truth, rng,
                                                n_volunteers=config.n_volunteers)
@@ -161,8 +164,12 @@ def simulate_dataset(
     astropy.table.Table
         The catalog also written to ``out_dir/catalog.csv``.
     """
+    params = asdict(config)
+    if not config.bar_families:
+        # folders simulated before the option existed resume with the same manifest
+        del params["bar_families"]
     out_dir = prepare_output(
-        out_dir, manifest=MANIFEST, params=asdict(config), overwrite=overwrite,
+        out_dir, manifest=MANIFEST, params=params, overwrite=overwrite,
         subfolders=("gz3d", "truth") + (("bands",) if config.write_bands else ()),
         clear=("gz3d", "truth", "bands"))
     jobs = [(config, str(out_dir), i) for i in range(config.n)]

@@ -54,26 +54,63 @@ class SpiralArm:
     amplitude: float
 
 
+BAR_PROFILES = ("flat", "ferrers")
+
+
 @dataclass(frozen=True)
 class Bar:
-    """A flat-ended bar in the disc plane.
+    """A bar in the disc plane: flat-ended or Ferrers, optionally with ansae.
 
     Attributes
     ----------
     half_length_arcsec : float
-        Disc-plane semi-major axis (half the end-to-end length).
+        Disc-plane semi-major axis (half the end-to-end length): where the bar's
+        light falls to half its peak, for either profile.
     axis_ratio : float
         Disc-plane minor/major axis ratio (0.15-0.4 for strong bars).
     angle_deg : float
         Disc-plane angle of the bar from the line of nodes.
     relative_brightness : float
-        Plateau surface brightness relative to the disc's central surface brightness.
+        Peak surface brightness relative to the disc's central surface brightness.
+    profile : {'flat', 'ferrers'}
+        :func:`~galseg.sim.profiles.flat_bar` (early-type discs) or
+        :func:`~galseg.sim.profiles.ferrers_bar` (centrally concentrated).
+    ferrers_index : float
+        Exponent of the Ferrers profile (ignored for a flat bar).
+    ansae_brightness : float
+        Peak of the two blobs at the bar's ends ("ansae", Martinez-Valpuesta et
+        al. 2007) relative to the bar's peak; 0 for none.
     """
 
     half_length_arcsec: float
     axis_ratio: float
     angle_deg: float
     relative_brightness: float
+    profile: str = "flat"
+    ferrers_index: float = 1.0
+    ansae_brightness: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.profile not in BAR_PROFILES:
+            raise ValueError(f"profile must be one of {BAR_PROFILES}, got {self.profile!r}")
+        if not self.ferrers_index > 0:
+            raise ValueError(f"ferrers_index must be > 0, got {self.ferrers_index!r}")
+        if self.ansae_brightness < 0:
+            raise ValueError(f"ansae_brightness must be >= 0, got {self.ansae_brightness!r}")
+
+
+@dataclass(frozen=True)
+class InnerRing:
+    """A ring of disc light in the disc plane, such as the inner rings round bar ends.
+
+    The disc's surface brightness is multiplied by ``1 + amplitude * exp(-(r -
+    radius)^2 / (2 sigma^2))`` with ``sigma = width_arcsec / 2.3548``; the ring
+    has the disc's colour and is neither arm nor bar in the truth masks.
+    """
+
+    radius_arcsec: float
+    width_arcsec: float
+    amplitude: float
 
 
 @dataclass(frozen=True)
@@ -99,7 +136,14 @@ class GalaxyModel:
     Fluxes are ``(g, r, z)`` tuples in nanomaggies; a component with zero flux is
     absent (an elliptical has no disc). ``arm_colour`` and ``knot_colour`` are
     g, r, z multipliers of the arm/knot light relative to the r band (>1 in g:
-    bluer than the disc, as star-forming arms are).
+    bluer than the disc, as star-forming arms are). ``bar_colour`` is the same
+    for the bar; its default, 0.85 in g (g - r = 0.18), makes a bar bluer than
+    a typical disc (g - r about 0.5). Real bars are old stars, about as red as
+    bulges (g - r about 0.75, g multiplier 0.5); :mod:`galseg.sim.population`
+    draws such colours for the bar families (``PopulationMix.old_bar_colour_fraction``).
+
+    ``inner_ring`` (an :class:`InnerRing`) brightens the disc in a ring, as the
+    inner rings round many bars' ends.
 
     ``lopsidedness`` is the amplitude A1 of an m = 1 distortion of the disc
     (and the arms on it): surface brightness x ``1 + A1 cos(phi - phi1)
@@ -129,6 +173,7 @@ class GalaxyModel:
     midplane_dust_opacity: float = 0.0
     lopsidedness: float = 0.0
     lopsided_angle_deg: float = 0.0
+    inner_ring: InnerRing | None = None
 
     def __post_init__(self) -> None:
         if self.handedness not in (-1, 1):
@@ -273,6 +318,10 @@ def render_galaxy(
         r_over_h = r_disc / model.disc_scale_length_arcsec
         disc_unit = disc_unit * (1.0 + model.lopsidedness * r_over_h / (1.0 + r_over_h) * np.cos(
             theta - np.deg2rad(model.lopsided_angle_deg)))
+    if model.inner_ring is not None:
+        ring = model.inner_ring
+        disc_unit = disc_unit * (1.0 + ring.amplitude * np.exp(
+            -0.5 * ((r_disc - ring.radius_arcsec) / (ring.width_arcsec / 2.3548)) ** 2))
     disc = disc_unit * _bands(model.disc_flux)
 
     arm_light_r = np.zeros((height, width), dtype=np.float32)
@@ -305,9 +354,19 @@ def render_galaxy(
         q = -u * np.sin(t) + v * np.cos(t)
         plateau = b.relative_brightness * model.disc_flux[1] * pixel_area / (
             2 * np.pi * model.disc_scale_length_arcsec**2 * q_sky)
-        bar = (profiles.flat_bar(p, q, half_length=b.half_length_arcsec,
-                                 half_width=b.half_length_arcsec * b.axis_ratio) * plateau
-               )[None] * _bands(model.bar_colour)
+        half_width = b.half_length_arcsec * b.axis_ratio
+        if b.profile == "ferrers":
+            shape = profiles.ferrers_bar(p, q, half_length=b.half_length_arcsec,
+                                         half_width=half_width, index=b.ferrers_index)
+        else:
+            shape = profiles.flat_bar(p, q, half_length=b.half_length_arcsec,
+                                      half_width=half_width)
+        if b.ansae_brightness > 0:
+            # round blobs just inside each end, as wide as the bar
+            for end in (-0.85, 0.85):
+                shape = shape + b.ansae_brightness * np.exp(
+                    -0.5 * (np.hypot(p - end * b.half_length_arcsec, q) / (0.7 * half_width)) ** 2)
+        bar = (shape * plateau)[None] * _bands(model.bar_colour)
 
     if model.midplane_dust_opacity > 0:
         # edge-on dust lane: thin layer in the mid-plane, as long as the visible disc

@@ -18,12 +18,12 @@ redshifts and angular sizes are always mutually consistent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from galseg.physical import distance_modulus, kpc_per_arcsec, redshift_at_kpc_per_arcsec
-from galseg.sim.galaxy import Bar, GalaxyModel, Knot, SpiralArm
+from galseg.sim.galaxy import Bar, GalaxyModel, InnerRing, Knot, SpiralArm
 from galseg.sim.scene import Neighbour, ObservingConditions, SceneSpec, Star
 
 REDSHIFT_RANGE = (0.005, 0.15)
@@ -41,15 +41,55 @@ class PopulationMix:
     barred_lenticular_fraction: float = 0.30
     grand_design_fraction: float = 0.35
     multi_arm_fraction: float = 0.30  # the rest are flocculent
+    # bar families (all 0 by default: every bar flat-ended and bluish, as the
+    # shipped segmenter was trained; BAR_FAMILIES below sets them)
+    ferrers_bar_fraction: float = 0.0
+    bar_ansae_fraction: float = 0.0
+    inner_ring_fraction: float = 0.0
+    old_bar_colour_fraction: float = 0.0
 
     def classes(self) -> tuple[tuple[str, ...], np.ndarray]:
         names = ("elliptical", "lenticular", "spiral", "edge_on")
         weights = np.array([getattr(self, n) for n in names], dtype=float)
         return names, weights / weights.sum()
 
+    @property
+    def has_bar_families(self) -> bool:
+        return any(f > 0 for f in (self.ferrers_bar_fraction, self.bar_ansae_fraction,
+                                   self.inner_ring_fraction, self.old_bar_colour_fraction))
+
+
+BAR_FAMILIES = PopulationMix(ferrers_bar_fraction=0.5, bar_ansae_fraction=0.2,
+                             inner_ring_fraction=0.3, old_bar_colour_fraction=0.8)
+"""The default mix with varied bars (``galseg simulate --bar-families``): half of the bars
+Ferrers (centrally concentrated, brighter peaks), a fifth with ansae, inner rings round
+the bar ends in 30% of barred discs, and 80% of bars as red as an old population."""
+
 
 def _flux_grz(flux_r: float, g_minus_r: float, r_minus_z: float) -> tuple[float, float, float]:
     return (flux_r * 10 ** (-0.4 * g_minus_r), flux_r, flux_r * 10 ** (0.4 * r_minus_z))
+
+
+def _draw_bar_family(rng: np.random.Generator, bar: Bar, mix: PopulationMix,
+                     ) -> tuple[Bar, tuple[float, float, float], InnerRing | None]:
+    """Profile, ansae, colour and inner ring of a bar (``PopulationMix`` bar-family fractions)."""
+    if rng.random() < mix.ferrers_bar_fraction:
+        # a concentrated profile peaks higher for the same visible bar
+        bar = replace(bar, profile="ferrers", ferrers_index=rng.uniform(0.5, 1.5),
+                      relative_brightness=rng.uniform(1.0, 3.0))
+    if rng.random() < mix.bar_ansae_fraction:
+        bar = replace(bar, ansae_brightness=rng.uniform(0.3, 0.8))
+    colour = GalaxyModel.bar_colour
+    if rng.random() < mix.old_bar_colour_fraction:
+        # old stars, as bulges (g - r ~ 0.72, r - z ~ 0.40), as multipliers of the r-band light
+        colour = (float(10 ** (-0.4 * rng.normal(0.72, 0.06))), 1.0,
+                  float(10 ** (0.4 * rng.normal(0.40, 0.05))))
+    ring = None
+    if rng.random() < mix.inner_ring_fraction:
+        radius = bar.half_length_arcsec * rng.uniform(1.0, 1.3)
+        ring = InnerRing(radius_arcsec=radius, width_arcsec=radius * rng.uniform(0.12, 0.25),
+                         amplitude=rng.uniform(0.3, 1.2))
+    return bar, colour, ring
 
 
 def _draw_arms(rng: np.random.Generator, structure: str, *, start_radius: float,
@@ -159,10 +199,13 @@ def draw_central_galaxy(
     bar = None
     barred_fraction = {"spiral": mix.barred_spiral_fraction,
                        "lenticular": mix.barred_lenticular_fraction}.get(galaxy_class, 0.0)
+    bar_colour, inner_ring = GalaxyModel.bar_colour, None
     if rng.random() < barred_fraction:
         bar = Bar(half_length_arcsec=scale_length * rng.uniform(0.8, 2.0),
                   axis_ratio=rng.uniform(0.18, 0.4), angle_deg=rng.uniform(0, 180),
                   relative_brightness=rng.uniform(0.6, 1.5))
+        if mix.has_bar_families:
+            bar, bar_colour, inner_ring = _draw_bar_family(rng, bar, mix)
 
     arms: tuple[SpiralArm, ...] = ()
     knots: tuple[Knot, ...] = ()
@@ -189,7 +232,8 @@ def draw_central_galaxy(
         disc_flux=disc_flux, disc_scale_length_arcsec=scale_length,
         inclination_deg=float(inclination), disc_angle_deg=disc_angle,
         disc_thickness=rng.uniform(0.08, 0.2), arms=arms,
-        handedness=int(rng.choice([-1, 1])), bar=bar, knots=knots,
+        handedness=int(rng.choice([-1, 1])), bar=bar, bar_colour=bar_colour, knots=knots,
+        inner_ring=inner_ring,
         arm_dust_opacity=rng.uniform(0.2, 0.8) if arms and rng.random() < 0.5 else 0.0,
         midplane_dust_opacity=rng.uniform(0.5, 2.0) if galaxy_class == "edge_on" else 0.0)
     return model, galaxy_class, structure, redshift

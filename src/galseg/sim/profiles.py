@@ -76,6 +76,29 @@ def flat_bar(
     return (1.0 - 0.25 * np.minimum(rho, 1.0) ** 2) * expit((1.0 - rho) / edge_softness)
 
 
+def ferrers_bar(
+    p: np.ndarray,
+    q: np.ndarray,
+    *,
+    half_length: float,
+    half_width: float,
+    index: float,
+) -> np.ndarray:
+    """Ferrers bar: ``(1 - m^2)^index`` inside an ellipse, 0 outside; peak value 1.
+
+    The light is centrally concentrated (the bars of late-type discs, Elmegreen &
+    Elmegreen 1985), not flat. So that ``half_length`` means what it means for
+    :func:`flat_bar` (where the light falls to half its peak, the truth bar
+    length), the ellipse that bounds the profile is larger by
+    ``1 / sqrt(1 - 0.5 ** (1 / index))``: a faint tail runs past the half-light end.
+    """
+    if not index > 0:
+        raise ValueError(f"index must be > 0, got {index!r}")
+    stretch = 1.0 / np.sqrt(1.0 - 0.5 ** (1.0 / index))
+    m2 = (p / (half_length * stretch)) ** 2 + (q / (half_width * stretch)) ** 2
+    return np.clip(1.0 - m2, 0.0, None) ** index
+
+
 def log_spiral_angle(
     r_disc: np.ndarray, *, start_angle_rad: float, start_radius: float, pitch_angle_deg: float,
     handedness: int,
