@@ -1,4 +1,5 @@
-"""The simulator's bar families: Ferrers bars, ansae, inner rings, old-star colours."""
+"""The simulator's bar families (Ferrers bars, ansae, inner rings, old-star colours) and
+the lenses and ovals that look like bars but are not."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from skimage.measure import label, regionprops
 from galseg.cli.main import main
 from galseg.sim import profiles
 from galseg.sim.dataset import SimulationConfig, simulate_dataset
-from galseg.sim.galaxy import Bar, GalaxyModel, InnerRing, render_galaxy
-from galseg.sim.population import BAR_FAMILIES, PopulationMix, draw_scene
+from galseg.sim.galaxy import Bar, GalaxyModel, InnerRing, Lens, render_galaxy
+from galseg.sim.population import BAR_FAMILIES, LENS_FRACTION, PopulationMix, draw_scene
 from galseg.sim.scene import ObservingConditions, SceneSpec, render_cutout
 
 DISC = dict(bulge_flux=(20.0, 40.0, 60.0), bulge_half_light_radius_arcsec=1.0,
@@ -142,3 +143,55 @@ def test_cli_refuses_bar_families_for_fields(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "c"), "--n", "2", "--size", "48", "--bar-families",
                  "--quiet", "--workers", "1"]) == 0
     assert json.loads((tmp_path / "c" / "simulation.json").read_text())["bar_families"]
+
+
+def test_a_lens_is_disc_light_neither_arm_nor_bar():
+    lens = Lens(semi_major_arcsec=6.0, axis_ratio=0.6, angle_deg=0.0, relative_brightness=0.5)
+    plain, with_lens = _render(), _render(lens=lens)
+    added = with_lens.disc - plain.disc
+    assert added[1].max() > 0 and not with_lens.bar.any() and not with_lens.arms.any()
+    # disc-coloured
+    np.testing.assert_allclose(added[:, 63, 63] / added[1, 63, 63],
+                               np.array(DISC["disc_flux"]) / DISC["disc_flux"][1], rtol=1e-4)
+    # along its axis (the line of nodes, 20 deg; face-on): a plateau that ends at 6 arcsec
+    def at(radius_arcsec):
+        col = 63.5 + radius_arcsec / 0.262 * np.cos(np.deg2rad(20.0))
+        row = 63.5 + radius_arcsec / 0.262 * np.sin(np.deg2rad(20.0))
+        return added[1, round(row), round(col)] / added[1].max()
+    assert at(3.0) > 0.8 and 0.25 < at(6.0) < 0.5 and at(9.0) < 0.05
+    spec = SceneSpec(name="l", shape=(128, 128), galaxy=GalaxyModel(**DISC, lens=lens),
+                     galaxy_centre_xy=(63.5, 63.5), galaxy_class="spiral", arm_structure="none",
+                     redshift=0.03, ra_deg=150.0, dec_deg=2.0, conditions=ObservingConditions(),
+                     noise_seed=3)
+    row = render_cutout(spec).truth_row()
+    assert not row["has_bar"] and not row["has_spiral_arms"]
+
+
+def test_lenses_option_draws_lenses_and_ovals_in_discs_only():
+    config = SimulationConfig(n=1, lenses=True)
+    assert config.mix.lens_fraction == LENS_FRACTION and not config.mix.has_bar_families
+    assert SimulationConfig(n=1, lenses=True, bar_families=True).mix.has_bar_families
+    axis_ratios, with_lens = [], 0
+    for i in range(120):
+        spec = draw_scene(np.random.default_rng([23, i]), name=f"g{i}", size=96,
+                          mix=config.mix)
+        lens = spec.galaxy.lens
+        if spec.galaxy_class in ("elliptical", "edge_on"):
+            assert lens is None
+        elif lens is not None:
+            with_lens += 1
+            axis_ratios.append(lens.axis_ratio)
+    assert 10 < with_lens < 60
+    assert min(axis_ratios) < 0.75 < max(axis_ratios)  # ovals and lenses
+    for i in range(40):
+        assert draw_scene(np.random.default_rng([23, i]), name="g", size=96).galaxy.lens is None
+
+
+def test_cli_lenses_are_recorded_and_refused_for_fields(tmp_path, capsys):
+    assert main(["simulate", str(tmp_path / "s"), "--n", "1", "--shred-fields", "--lenses",
+                 "--quiet"]) == 2
+    assert "--lenses" in capsys.readouterr().err
+    assert main(["simulate", str(tmp_path / "c"), "--n", "2", "--size", "48", "--lenses",
+                 "--quiet", "--workers", "1"]) == 0
+    manifest = json.loads((tmp_path / "c" / "simulation.json").read_text())
+    assert manifest["lenses"] and "bar_families" not in manifest

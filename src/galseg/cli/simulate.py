@@ -74,6 +74,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="cutouts only: bars of several families (flat and Ferrers, ansae, "
                              "inner rings, old-star colours; docs/simulator.md) instead of "
                              "flat bluish bars only")
+    parser.add_argument("--lenses", action="store_true",
+                        help="cutouts only: a lens or an oval (disc light, not a bar) in 30%% "
+                             "of spiral and lenticular discs (docs/simulator.md)")
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes (default: all cores)")
     parser.add_argument("--overwrite", action="store_true",
@@ -85,10 +88,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from galseg.sim.dataset import SimulationConfig, simulate_dataset
 
-    if args.bar_families and (args.shred_fields or args.detection_fields):
-        print("error: --bar-families is for cutouts, not --shred-fields or --detection-fields",
-              file=sys.stderr)
-        return 2
+    for flag in ("bar_families", "lenses"):
+        if getattr(args, flag) and (args.shred_fields or args.detection_fields):
+            print(f"error: --{flag.replace('_', '-')} is for cutouts, not --shred-fields or "
+                  "--detection-fields", file=sys.stderr)
+            return 2
     if args.shred_fields:
         return _run_shreds(args)
     if args.detection_fields:
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             n=args.n, size=DEFAULT_SIZE if args.size is None else args.size, seed=args.seed,
             pixscale_arcsec=GZ3D_PIXSCALE_ARCSEC if args.pixscale is None else args.pixscale,
             n_volunteers=DEFAULT_VOLUNTEERS if args.volunteers is None else args.volunteers,
-            write_bands=args.bands, bar_families=args.bar_families)
+            write_bands=args.bands, bar_families=args.bar_families, lenses=args.lenses)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ complete).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from galseg.data.catalogs import write_catalog
 from galseg.data.encode import band_cube_fits_bytes, fits_bytes
 from galseg.data.gz3d import gz3d_wcs, write_gz3d
 from galseg.sim._jobs import prepare_output, run_jobs
-from galseg.sim.population import BAR_FAMILIES, PopulationMix, draw_scene
+from galseg.sim.population import BAR_FAMILIES, LENS_FRACTION, PopulationMix, draw_scene
 from galseg.sim.scene import SimulatedCutout, render_cutout
 from galseg.sim.volunteers import simulate_classifications
 
@@ -55,6 +55,14 @@ class SimulationConfig:
     write_bands: bool = False
     bar_families: bool = False
     """Draw bars of several families (:data:`galseg.sim.population.BAR_FAMILIES`)."""
+    lenses: bool = False
+    """Put lenses and ovals in discs (:data:`galseg.sim.population.LENS_FRACTION`)."""
+
+    @property
+    def mix(self) -> PopulationMix:
+        """The population the galaxies are drawn from."""
+        mix = BAR_FAMILIES if self.bar_families else PopulationMix()
+        return replace(mix, lens_fraction=LENS_FRACTION) if self.lenses else mix
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -85,7 +93,7 @@ def simulate_galaxy(config: SimulationConfig, index: int) -> tuple[SimulatedCuto
     rng = np.random.default_rng([config.seed, index])
     spec = draw_scene(rng, name=config.galaxy_name(index), size=config.size,
                       pixscale_arcsec=config.pixscale_arcsec,
-                      mix=BAR_FAMILIES if config.bar_families else PopulationMix())
+                      mix=config.mix)
     cutout = render_cutout(spec)
     classifications = simulate_classifications(cutout.truth, rng,
                                                n_volunteers=config.n_volunteers)
@@ -165,9 +173,10 @@ def simulate_dataset(
         The catalog also written to ``out_dir/catalog.csv``.
     """
     params = asdict(config)
-    if not config.bar_families:
-        # folders simulated before the option existed resume with the same manifest
-        del params["bar_families"]
+    for option in ("bar_families", "lenses"):
+        if not params[option]:
+            # folders simulated before the option existed resume with the same manifest
+            del params[option]
     out_dir = prepare_output(
         out_dir, manifest=MANIFEST, params=params, overwrite=overwrite,
         subfolders=("gz3d", "truth") + (("bands",) if config.write_bands else ()),

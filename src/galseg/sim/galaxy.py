@@ -100,6 +100,33 @@ class Bar:
 
 
 @dataclass(frozen=True)
+class Lens:
+    """A lens or oval: a plateau of disc light with a soft edge, in the disc plane.
+
+    Lenses (nearly round) and ovals (elongated, fatter than bars) are common in
+    unbarred and barred discs (Kormendy 1979; Kormendy & Kennicutt 2004). They are
+    disc light, disc-coloured, and neither arm nor bar in the truth masks: what a
+    model must learn not to call a bar.
+
+    Attributes
+    ----------
+    semi_major_arcsec : float
+        Disc-plane semi-major axis, where the plateau falls to half.
+    axis_ratio : float
+        Disc-plane minor/major axis ratio (0.5-0.75 ovals, 0.8-1 lenses).
+    angle_deg : float
+        Disc-plane angle from the line of nodes.
+    relative_brightness : float
+        Plateau surface brightness relative to the disc's central surface brightness.
+    """
+
+    semi_major_arcsec: float
+    axis_ratio: float
+    angle_deg: float
+    relative_brightness: float
+
+
+@dataclass(frozen=True)
 class InnerRing:
     """A ring of disc light in the disc plane, such as the inner rings round bar ends.
 
@@ -143,7 +170,8 @@ class GalaxyModel:
     draws such colours for the bar families (``PopulationMix.old_bar_colour_fraction``).
 
     ``inner_ring`` (an :class:`InnerRing`) brightens the disc in a ring, as the
-    inner rings round many bars' ends.
+    inner rings round many bars' ends; ``lens`` (a :class:`Lens`) adds a lens or
+    oval to the disc.
 
     ``lopsidedness`` is the amplitude A1 of an m = 1 distortion of the disc
     (and the arms on it): surface brightness x ``1 + A1 cos(phi - phi1)
@@ -174,6 +202,7 @@ class GalaxyModel:
     lopsidedness: float = 0.0
     lopsided_angle_deg: float = 0.0
     inner_ring: InnerRing | None = None
+    lens: Lens | None = None
 
     def __post_init__(self) -> None:
         if self.handedness not in (-1, 1):
@@ -323,6 +352,17 @@ def render_galaxy(
         disc_unit = disc_unit * (1.0 + ring.amplitude * np.exp(
             -0.5 * ((r_disc - ring.radius_arcsec) / (ring.width_arcsec / 2.3548)) ** 2))
     disc = disc_unit * _bands(model.disc_flux)
+    if model.lens is not None:
+        lens = model.lens
+        t = np.deg2rad(lens.angle_deg)
+        plateau = lens.relative_brightness * model.disc_flux[1] * pixel_area / (
+            2 * np.pi * model.disc_scale_length_arcsec**2 * q_sky)
+        shape = profiles.flat_bar(u * np.cos(t) + v * np.sin(t), -u * np.sin(t) + v * np.cos(t),
+                                  half_length=lens.semi_major_arcsec,
+                                  half_width=lens.semi_major_arcsec * lens.axis_ratio,
+                                  boxiness=2.0, edge_softness=0.12)
+        # disc-coloured: the disc's g, r, z ratios
+        disc = disc + (shape * plateau)[None] * (_bands(model.disc_flux) / model.disc_flux[1])
 
     arm_light_r = np.zeros((height, width), dtype=np.float32)
     dust_tau = np.zeros((height, width), dtype=np.float32)

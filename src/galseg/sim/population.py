@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from galseg.physical import distance_modulus, kpc_per_arcsec, redshift_at_kpc_per_arcsec
-from galseg.sim.galaxy import Bar, GalaxyModel, InnerRing, Knot, SpiralArm
+from galseg.sim.galaxy import Bar, GalaxyModel, InnerRing, Knot, Lens, SpiralArm
 from galseg.sim.scene import Neighbour, ObservingConditions, SceneSpec, Star
 
 REDSHIFT_RANGE = (0.005, 0.15)
@@ -47,6 +47,8 @@ class PopulationMix:
     bar_ansae_fraction: float = 0.0
     inner_ring_fraction: float = 0.0
     old_bar_colour_fraction: float = 0.0
+    # lenses and ovals in discs (0 by default; galseg simulate --lenses sets LENS_FRACTION)
+    lens_fraction: float = 0.0
 
     def classes(self) -> tuple[tuple[str, ...], np.ndarray]:
         names = ("elliptical", "lenticular", "spiral", "edge_on")
@@ -64,6 +66,10 @@ BAR_FAMILIES = PopulationMix(ferrers_bar_fraction=0.5, bar_ansae_fraction=0.2,
 """The default mix with varied bars (``galseg simulate --bar-families``): half of the bars
 Ferrers (centrally concentrated, brighter peaks), a fifth with ansae, inner rings round
 the bar ends in 30% of barred discs, and 80% of bars as red as an old population."""
+
+LENS_FRACTION = 0.3
+"""``lens_fraction`` of ``galseg simulate --lenses``: a lens or an oval in 30% of the
+spiral and lenticular discs, barred or not."""
 
 
 def _flux_grz(flux_r: float, g_minus_r: float, r_minus_z: float) -> tuple[float, float, float]:
@@ -90,6 +96,14 @@ def _draw_bar_family(rng: np.random.Generator, bar: Bar, mix: PopulationMix,
         ring = InnerRing(radius_arcsec=radius, width_arcsec=radius * rng.uniform(0.12, 0.25),
                          amplitude=rng.uniform(0.3, 1.2))
     return bar, colour, ring
+
+
+def _draw_lens(rng: np.random.Generator, scale_length: float) -> Lens:
+    """Half ovals (fatter than any bar: axis ratio 0.5-0.75), half nearly round lenses."""
+    oval = rng.random() < 0.5
+    return Lens(semi_major_arcsec=scale_length * rng.uniform(0.6, 1.6),
+                axis_ratio=rng.uniform(0.5, 0.75) if oval else rng.uniform(0.8, 1.0),
+                angle_deg=rng.uniform(0, 180), relative_brightness=rng.uniform(0.2, 0.6))
 
 
 def _draw_arms(rng: np.random.Generator, structure: str, *, start_radius: float,
@@ -207,6 +221,10 @@ def draw_central_galaxy(
         if mix.has_bar_families:
             bar, bar_colour, inner_ring = _draw_bar_family(rng, bar, mix)
 
+    lens = None
+    if mix.lens_fraction > 0 and galaxy_class != "edge_on" and rng.random() < mix.lens_fraction:
+        lens = _draw_lens(rng, scale_length)
+
     arms: tuple[SpiralArm, ...] = ()
     knots: tuple[Knot, ...] = ()
     structure = "none"
@@ -233,7 +251,7 @@ def draw_central_galaxy(
         inclination_deg=float(inclination), disc_angle_deg=disc_angle,
         disc_thickness=rng.uniform(0.08, 0.2), arms=arms,
         handedness=int(rng.choice([-1, 1])), bar=bar, bar_colour=bar_colour, knots=knots,
-        inner_ring=inner_ring,
+        inner_ring=inner_ring, lens=lens,
         arm_dust_opacity=rng.uniform(0.2, 0.8) if arms and rng.random() < 0.5 else 0.0,
         midplane_dust_opacity=rng.uniform(0.5, 2.0) if galaxy_class == "edge_on" else 0.0)
     return model, galaxy_class, structure, redshift
