@@ -92,8 +92,8 @@ def choose_arm_rule(segmenter: Segmenter, data_dir: str | PathLike[str], *,
 
 
 def gz1_spiral_maps(segmenter: Segmenter, gz1_dir: str | PathLike[str], *, n: int = 200,
-                  split: str = "train", crop: int = GZ1_SEGMENTER_CROP, seed: int = 0,
-                  ) -> dict[str, list[np.ndarray]]:
+                    split: str = "train", crop: int = GZ1_SEGMENTER_CROP, seed: int = 0,
+                    ) -> dict[str, list[np.ndarray]]:
     """Spiral vote-fraction maps of up to ``n`` random Galaxy Zoo 1 cutouts per group of
     :data:`GZ1_GROUPS` from ``split``, each the central ``crop`` pixels (as the weak labels
     and ``benchmarks/real_images.py`` show them)."""

@@ -238,8 +238,7 @@ class GalaxyModel:
 
     def sky_to_major_minor(self, dx: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sky offsets (dx, dy) -> offsets along and across the apparent major axis (arcsec)."""
-        t = np.deg2rad(self.disc_angle_deg)
-        return dx * np.cos(t) + dy * np.sin(t), -dx * np.sin(t) + dy * np.cos(t)
+        return _along_across(dx, dy, self.disc_angle_deg)
 
     def sky_to_disc(self, dx: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sky offsets (dx, dy) in arcsec -> disc-plane (u, v) in arcsec."""
@@ -289,6 +288,12 @@ class RenderedGalaxy:
     @property
     def total(self) -> np.ndarray:
         return self.bulge + self.disc + self.arms + self.bar
+
+
+def _along_across(x: np.ndarray, y: np.ndarray, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets ``(x, y)`` -> offsets along and across an axis at ``angle_deg`` from +x."""
+    t = np.deg2rad(angle_deg)
+    return x * np.cos(t) + y * np.sin(t), -x * np.sin(t) + y * np.cos(t)
 
 
 def _bands(flux: tuple[float, float, float] | np.ndarray) -> np.ndarray:
@@ -343,6 +348,12 @@ def render_galaxy(
     r_sky_disc = np.hypot(along, across / q_sky)
     disc_unit = profiles.exponential_disc(r_sky_disc, scale_length=model.disc_scale_length_arcsec,
                                           axis_ratio=q_sky) * pixel_area
+
+    def disc_relative(brightness: float) -> float:
+        """r-band light per pixel at ``brightness`` times the disc's central surface brightness."""
+        return brightness * model.disc_flux[1] * pixel_area / (
+            2 * np.pi * model.disc_scale_length_arcsec**2 * q_sky)
+
     if model.lopsidedness > 0:
         r_over_h = r_disc / model.disc_scale_length_arcsec
         disc_unit = disc_unit * (1.0 + model.lopsidedness * r_over_h / (1.0 + r_over_h) * np.cos(
@@ -354,15 +365,13 @@ def render_galaxy(
     disc = disc_unit * _bands(model.disc_flux)
     if model.lens is not None:
         lens = model.lens
-        t = np.deg2rad(lens.angle_deg)
-        plateau = lens.relative_brightness * model.disc_flux[1] * pixel_area / (
-            2 * np.pi * model.disc_scale_length_arcsec**2 * q_sky)
-        shape = profiles.flat_bar(u * np.cos(t) + v * np.sin(t), -u * np.sin(t) + v * np.cos(t),
+        shape = profiles.flat_bar(*_along_across(u, v, lens.angle_deg),
                                   half_length=lens.semi_major_arcsec,
                                   half_width=lens.semi_major_arcsec * lens.axis_ratio,
                                   boxiness=2.0, edge_softness=0.12)
         # disc-coloured: the disc's g, r, z ratios
-        disc = disc + (shape * plateau)[None] * (_bands(model.disc_flux) / model.disc_flux[1])
+        disc = disc + (shape * disc_relative(lens.relative_brightness))[None] * (
+            _bands(model.disc_flux) / model.disc_flux[1])
 
     arm_light_r = np.zeros((height, width), dtype=np.float32)
     dust_tau = np.zeros((height, width), dtype=np.float32)
@@ -389,11 +398,7 @@ def render_galaxy(
     bar = zeros.copy()
     if model.bar is not None:
         b = model.bar
-        t = np.deg2rad(b.angle_deg)
-        p = u * np.cos(t) + v * np.sin(t)
-        q = -u * np.sin(t) + v * np.cos(t)
-        plateau = b.relative_brightness * model.disc_flux[1] * pixel_area / (
-            2 * np.pi * model.disc_scale_length_arcsec**2 * q_sky)
+        p, q = _along_across(u, v, b.angle_deg)
         half_width = b.half_length_arcsec * b.axis_ratio
         if b.profile == "ferrers":
             shape = profiles.ferrers_bar(p, q, half_length=b.half_length_arcsec,
@@ -406,7 +411,7 @@ def render_galaxy(
             for end in (-0.85, 0.85):
                 shape = shape + b.ansae_brightness * np.exp(
                     -0.5 * (np.hypot(p - end * b.half_length_arcsec, q) / (0.7 * half_width)) ** 2)
-        bar = (shape * plateau)[None] * _bands(model.bar_colour)
+        bar = (shape * disc_relative(b.relative_brightness))[None] * _bands(model.bar_colour)
 
     if model.midplane_dust_opacity > 0:
         # edge-on dust lane: thin layer in the mid-plane, as long as the visible disc
