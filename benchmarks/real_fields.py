@@ -5,7 +5,7 @@ Usage::
     python benchmarks/real_fields.py [--data ../shared/data]
         [--marks benchmarks/real_field_marks.csv]
         [--part tune|test|both] [--scales 1] [--score-threshold 0.4] [--tile-overlap 128]
-        [--merge-iou 0.5] [--n-composed 3] [--overlays DIR] [--json OUT.json]
+        [--merge-iou 0.5] [--piece-area-ratio R] [--n-composed 3] [--overlays DIR] [--json OUT.json]
         [--model DETECTOR.pt]
 
 Fields (docs/detection_marks.md):
@@ -142,6 +142,8 @@ def main() -> None:
     parser.add_argument("--score-threshold", type=float, default=None)
     parser.add_argument("--tile-overlap", type=int, default=128)
     parser.add_argument("--merge-iou", type=float, default=0.5)
+    parser.add_argument("--piece-area-ratio", type=float, default=None,
+                        help="drop pieces of detections this many times bigger")
     parser.add_argument("--n-composed", type=int, default=3)
     parser.add_argument("--no-classical", action="store_true")
     parser.add_argument("--overlays", default=None)
@@ -159,7 +161,8 @@ def main() -> None:
     scales = tuple(float(v) for v in args.scales.split(","))
     detector = Detector.from_file(args.model, score_threshold=args.score_threshold,
                                   tile_overlap=args.tile_overlap, scales=scales,
-                                  merge_iou=args.merge_iou)
+                                  merge_iou=args.merge_iou,
+                                  piece_area_ratio=args.piece_area_ratio)
     marks = read_marks(args.marks)
     parts = ("tune", "test") if args.part == "both" else (args.part,)
     results: dict[str, dict[str, list[FieldScore]]] = {}
@@ -200,7 +203,8 @@ def main() -> None:
             tile.image.save(out / f"{field['name']}_real_fields.png")
     summary: dict[str, object] = {
         "settings": {"scales": scales, "score_threshold": detector.score_threshold,
-                     "tile_overlap": args.tile_overlap, "merge_iou": args.merge_iou},
+                     "tile_overlap": args.tile_overlap, "merge_iou": args.merge_iou,
+                     "piece_area_ratio": args.piece_area_ratio},
         "seconds": timing}
     for key, groups in results.items():
         summary[key] = {group: summarize(scores) for group, scores in groups.items()}

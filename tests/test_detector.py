@@ -31,7 +31,7 @@ from galseg.models.detector import (
     count_parameters,
 )
 from galseg.models.weights import DetectorMetadata, load_detector, save_detector
-from galseg.predict.detect import Detector, _tile_starts
+from galseg.predict.detect import Detector, _tile_starts, pieces_of_bigger
 from galseg.predict.detect_run import run_detect
 from galseg.predict.detections import Detections
 from galseg.training.detector import (
@@ -409,6 +409,50 @@ def test_tiling_does_not_duplicate_objects_on_tile_edges(monkeypatch):
     assert len(det) == 1
     np.testing.assert_allclose(det.boxes[0], target)
     np.testing.assert_allclose(det.pixel_centres[0], (74.5, 54.5))
+
+
+def _square(shape, y0, x0, size):
+    mask = np.zeros(shape, bool)
+    mask[y0:y0 + size, x0:x0 + size] = True
+    return mask
+
+
+def test_pieces_of_bigger_drops_knots_inside_a_big_mask_only():
+    shape = (100, 100)
+    masks = [_square(shape, 10, 10, 60),   # the big galaxy (3600 px)
+             _square(shape, 30, 30, 8),    # a knot inside it (64 px)
+             _square(shape, 66, 66, 10),   # a neighbour mostly outside it (16 of 100 in)
+             _square(shape, 20, 20, 40),   # a bright core (1600 px): not 4 times smaller
+             _square(shape, 80, 5, 6)]     # far away
+    det = Detections(np.zeros((5, 4)), np.ones(5), np.full((5, 3), 1 / 3), masks=np.array(masks))
+    boxes = np.array([[x0, y0, x0 + c.shape[1], y0 + c.shape[0]]
+                      for c, (y0, x0) in zip(det.mask_crops, det.mask_offsets, strict=True)])
+    piece = pieces_of_bigger(boxes, det.mask_crops, det.mask_offsets, area_ratio=4)
+    assert piece.tolist() == [False, True, False, False, False]
+    # the bright core is a piece once the ratio allows it; the big one never is
+    piece = pieces_of_bigger(boxes, det.mask_crops, det.mask_offsets, area_ratio=2)
+    assert piece.tolist() == [False, True, False, True, False]
+    assert not pieces_of_bigger(boxes[:1], det.mask_crops[:1], det.mask_offsets[:1], 4).any()
+
+
+def test_detector_drops_pieces_only_when_asked():
+    size = 64
+    boxes = torch.tensor([[4.0, 4.0, 60.0, 60.0], [20.0, 20.0, 28.0, 28.0]])
+    masks = torch.zeros((2, 1, size, size))
+    masks[0, 0, 4:60, 4:60] = 1
+    masks[1, 0, 20:28, 20:28] = 1
+    output = dict(boxes=boxes, scores=torch.tensor([0.9, 0.8]),
+                  class_probs=torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1]]), masks=masks)
+    found = {}
+    for ratio in (None, 4.0):
+        detector = _tiny_detector(tile_size=size, tile_overlap=0, piece_area_ratio=ratio)
+        detector.model = lambda images: [output for _ in images]  # type: ignore[assignment]
+        found[ratio] = detector.detect(np.zeros((size, size, 3), np.uint8))
+    assert len(found[None]) == 2
+    assert len(found[4.0]) == 1
+    np.testing.assert_allclose(found[4.0].boxes[0], boxes[0].numpy())
+    with pytest.raises(ValueError, match="piece_area_ratio"):
+        _tiny_detector(piece_area_ratio=0.5)
 
 
 def test_run_detect_outputs_wcs_resume_and_bad_files(tmp_path):

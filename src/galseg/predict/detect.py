@@ -26,6 +26,9 @@ own pixels:
    elliptical) is split between the two by the classifier's closer look at a crop
    around the box, on the same model grid; the detector's own split is replaced.
    ``score`` stays the detector's.
+6. **Pieces** (``piece_area_ratio``, off by default): a detection whose mask lies
+   mostly inside a much bigger detection's mask is dropped as a piece of it (a
+   knot in a nearby spiral's arm, a bright core boxed on its own).
 """
 
 from __future__ import annotations
@@ -53,6 +56,64 @@ MASK_THRESHOLD = 0.5
 """Mask probability above which a pixel belongs to the object (torchvision's convention)."""
 MERGE_NMS_IOU = 0.5
 """Box IoU above which two detections from different tiles are one object."""
+PIECE_INSIDE_FRACTION = 0.5
+"""Share of a detection's mask inside a bigger detection's mask that makes it a piece."""
+
+
+def pieces_of_bigger(boxes: np.ndarray, crops: Sequence[np.ndarray], offsets: np.ndarray,
+                     area_ratio: float, inside_fraction: float = PIECE_INSIDE_FRACTION
+                     ) -> np.ndarray:
+    """Which detections are pieces of a bigger one (module docstring, 6.).
+
+    Detection ``j`` is a piece of ``i`` when ``i``'s mask has at least ``area_ratio``
+    times ``j``'s pixels and holds at least ``inside_fraction`` of them: a star-forming
+    knot, a dust-split half or a bright core that the network also boxed on its own.
+    Box non-maximum suppression cannot see these (a small box inside a big one has a
+    small IoU).
+
+    Parameters
+    ----------
+    boxes : ndarray (N, 4)
+        ``x0, y0, x1, y1`` in the masks' pixels.
+    crops : sequence of N bool arrays
+        Each mask inside its box; ``offsets`` (N, 2) ``y, x`` of each crop's first pixel.
+    area_ratio : float
+        How many times bigger (in mask pixels) the whole must be than the piece.
+    inside_fraction : float
+
+    Returns
+    -------
+    ndarray (N,) bool
+        True for a piece. A piece's own pieces are pieces too; the biggest mask of a
+        nest never is.
+    """
+    n = len(crops)
+    area = np.array([int(np.count_nonzero(c)) for c in crops], np.int64)
+    piece = np.zeros(n, bool)
+    if n < 2:
+        return piece
+    boxes = np.asarray(boxes, float).reshape(-1, 4)
+    for j in np.flatnonzero(area > 0):
+        bigger = np.flatnonzero(area >= area_ratio * area[j])
+        if not len(bigger):
+            continue
+        overlap = ((boxes[bigger, 0] < boxes[j, 2]) & (boxes[bigger, 2] > boxes[j, 0])
+                   & (boxes[bigger, 1] < boxes[j, 3]) & (boxes[bigger, 3] > boxes[j, 1]))
+        yj, xj = (int(v) for v in offsets[j])
+        hj, wj = crops[j].shape
+        for i in bigger[overlap]:
+            yi, xi = (int(v) for v in offsets[i])
+            hi, wi = crops[i].shape
+            y0, y1 = max(yi, yj), min(yi + hi, yj + hj)
+            x0, x1 = max(xi, xj), min(xi + wi, xj + wj)
+            if y0 >= y1 or x0 >= x1:
+                continue
+            shared = np.count_nonzero(crops[i][y0 - yi:y1 - yi, x0 - xi:x1 - xi]
+                                      & crops[j][y0 - yj:y1 - yj, x0 - xj:x1 - xj])
+            if shared >= inside_fraction * area[j]:
+                piece[j] = True
+                break
+    return piece
 
 
 def _tile_starts(extent: int, tile: int, overlap: int) -> list[int]:
@@ -187,6 +248,9 @@ class Detector:
         docstring, 4.); ``(1.0,)`` is one pass.
     merge_iou : float
         Box IoU above which detections of different tiles or passes are one object.
+    piece_area_ratio : float, optional
+        Drop detections that are pieces of one at least this many times bigger
+        (:func:`pieces_of_bigger`, module docstring 6.); None keeps them all.
     morphology : MorphologyClassifier, optional
         Second look at each galaxy for spiral against elliptical (module docstring);
         None: the detector's own class probabilities.
@@ -196,7 +260,8 @@ class Detector:
                  device: torch.device | str | None = None, score_threshold: float | None = None,
                  tile_size: int = 512, tile_overlap: int = 128, batch_size: int = 4,
                  morphology: MorphologyClassifier | None = None,
-                 scales: tuple[float, ...] = (1.0,), merge_iou: float = MERGE_NMS_IOU) -> None:
+                 scales: tuple[float, ...] = (1.0,), merge_iou: float = MERGE_NMS_IOU,
+                 piece_area_ratio: float | None = None) -> None:
         if not 0 <= tile_overlap < tile_size:
             raise ValueError("tile_overlap must be >= 0 and smaller than tile_size")
         self.device = torch.device(device) if device is not None else torch.device(
@@ -213,6 +278,9 @@ class Detector:
         if not 0 < merge_iou <= 1:
             raise ValueError(f"merge_iou must be in (0, 1], got {merge_iou}")
         self.scales, self.merge_iou = scales, float(merge_iou)
+        if piece_area_ratio is not None and not piece_area_ratio >= 1:
+            raise ValueError(f"piece_area_ratio must be >= 1 or None, got {piece_area_ratio}")
+        self.piece_area_ratio = None if piece_area_ratio is None else float(piece_area_ratio)
 
     @classmethod
     def from_file(cls, path: str | PathLike[str] | None = None, *,
@@ -380,6 +448,11 @@ class Detector:
                         self.merge_iou).tolist()
         else:
             stacked, order = torch.zeros((0, 4), dtype=torch.float64), []
+        if self.piece_area_ratio is not None and len(order) > 1:
+            piece = pieces_of_bigger(stacked[order].numpy(), [crops[i][0] for i in order],
+                                     np.array([crops[i][1] for i in order]),
+                                     self.piece_area_ratio)
+            order = [i for i, drop in zip(order, piece, strict=True) if not drop]
         final_boxes = stacked[order].numpy() if order else np.zeros((0, 4))
         class_probs = np.array([probs[i] for i in order]).reshape(-1, len(self.classes))
         detector_p_spiral = None
