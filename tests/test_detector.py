@@ -453,6 +453,13 @@ def test_detector_drops_pieces_only_when_asked():
     np.testing.assert_allclose(found[4.0].boxes[0], boxes[0].numpy())
     with pytest.raises(ValueError, match="piece_area_ratio"):
         _tiny_detector(piece_area_ratio=0.5)
+    # The model file's setting is the default; inf keeps every piece.
+    metadata = DetectorMetadata(TINY, piece_area_ratio=4.0)
+    assert DetectorMetadata.from_json(metadata.to_json()) == metadata
+    assert "piece_area_ratio" not in DetectorMetadata(TINY).to_json()
+    assert Detector(_tiny_model(), metadata, device="cpu").piece_area_ratio == 4.0
+    assert Detector(_tiny_model(), metadata, device="cpu",
+                    piece_area_ratio=float("inf")).piece_area_ratio is None
 
 
 def test_run_detect_outputs_wcs_resume_and_bad_files(tmp_path):
@@ -599,3 +606,13 @@ def test_ship_script_stores_only_the_threshold_it_was_scored_at(tmp_path, monkey
                                       "--score-threshold", "0.6"])
     main()
     assert shipped == [(0.6, 0.6)]
+    # The suppression of pieces likewise: only the one the evaluation used.
+    (eval_dir / "summary.json").write_text(json.dumps(
+        {"setup": {"score_threshold": 0.6, "piece_area_ratio": 10.0}}))
+    with pytest.raises(SystemExit):  # scored with pieces dropped, the file keeps them
+        main()
+    monkeypatch.setattr(sys, "argv", ["ship", str(model_file), str(eval_dir),
+                                      "--score-threshold", "0.6", "--piece-area-ratio", "10"])
+    main()
+    assert shipped[-1] == (0.6, 0.6)
+    assert load_detector(tmp_path / "shipped.pt")[1].piece_area_ratio == 10.0

@@ -49,6 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              "BANDS, else grz)")
     parser.add_argument("--score-threshold", type=float, default=None,
                         help="lowest detection score catalogued (default: the model's, 0.4)")
+    parser.add_argument("--piece-area-ratio", type=float, default=None, metavar="R",
+                        help="drop a detection lying mostly inside one R times bigger, as a "
+                             "piece of it (default: the model's; inf keeps every piece)")
     parser.add_argument("--tile-size", type=int, default=512,
                         help="tile side in model pixels for large images (default 512)")
     parser.add_argument("--tile-overlap", type=int, default=128,
@@ -74,6 +77,7 @@ def _run(args: argparse.Namespace) -> int:
         detector = Detector.from_file(args.model, morphology=args.morphology,
                                       device=args.device,
                                       score_threshold=args.score_threshold,
+                                      piece_area_ratio=args.piece_area_ratio,
                                       tile_size=args.tile_size, tile_overlap=args.tile_overlap)
     except (GalsegError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

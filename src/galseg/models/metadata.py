@@ -178,20 +178,29 @@ class DetectorMetadata:
         minimum detection confidence).
     training : dict
         Free-form facts about the training run (data, epochs, scores).
+    piece_area_ratio : float or None
+        Default for dropping pieces of much bigger detections
+        (:func:`galseg.predict.detect.pieces_of_bigger`); None keeps them.
     """
 
     model: DetectorConfig
     pixscale_arcsec: float = 0.396
     score_threshold: float = 0.4
     training: dict[str, Any] = field(default_factory=dict)
+    piece_area_ratio: float | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"model": self.model.to_dict(), "pixscale_arcsec": self.pixscale_arcsec,
-                           "score_threshold": self.score_threshold, "training": self.training},
-                          sort_keys=True)
+        values = {"model": self.model.to_dict(), "pixscale_arcsec": self.pixscale_arcsec,
+                  "score_threshold": self.score_threshold, "training": self.training}
+        # Absent when unset, so files and run keys made before the option stay the same.
+        if self.piece_area_ratio is not None:
+            values["piece_area_ratio"] = self.piece_area_ratio
+        return json.dumps(values, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> DetectorMetadata:
         values = json.loads(text)
+        ratio = values.get("piece_area_ratio")
         return cls(DetectorConfig.from_dict(values["model"]), float(values["pixscale_arcsec"]),
-                   float(values["score_threshold"]), values.get("training", {}))
+                   float(values["score_threshold"]), values.get("training", {}),
+                   None if ratio is None else float(ratio))

@@ -26,7 +26,7 @@ own pixels:
    elliptical) is split between the two by the classifier's closer look at a crop
    around the box, on the same model grid; the detector's own split is replaced.
    ``score`` stays the detector's.
-6. **Pieces** (``piece_area_ratio``, off by default): a detection whose mask lies
+6. **Pieces** (``piece_area_ratio``, the model's setting by default): a detection whose mask lies
    mostly inside a much bigger detection's mask is dropped as a piece of it (a
    knot in a nearby spiral's arm, a bright core boxed on its own).
 """
@@ -250,7 +250,8 @@ class Detector:
         Box IoU above which detections of different tiles or passes are one object.
     piece_area_ratio : float, optional
         Drop detections that are pieces of one at least this many times bigger
-        (:func:`pieces_of_bigger`, module docstring 6.); None keeps them all.
+        (:func:`pieces_of_bigger`, module docstring 6.). Default: the model's
+        (``metadata.piece_area_ratio``); ``math.inf`` keeps every piece.
     morphology : MorphologyClassifier, optional
         Second look at each galaxy for spiral against elliptical (module docstring);
         None: the detector's own class probabilities.
@@ -278,9 +279,10 @@ class Detector:
         if not 0 < merge_iou <= 1:
             raise ValueError(f"merge_iou must be in (0, 1], got {merge_iou}")
         self.scales, self.merge_iou = scales, float(merge_iou)
-        if piece_area_ratio is not None and not piece_area_ratio >= 1:
-            raise ValueError(f"piece_area_ratio must be >= 1 or None, got {piece_area_ratio}")
-        self.piece_area_ratio = None if piece_area_ratio is None else float(piece_area_ratio)
+        ratio = metadata.piece_area_ratio if piece_area_ratio is None else piece_area_ratio
+        if ratio is not None and not ratio >= 1:
+            raise ValueError(f"piece_area_ratio must be >= 1, got {ratio}")
+        self.piece_area_ratio = None if ratio is None or math.isinf(ratio) else float(ratio)
 
     @classmethod
     def from_file(cls, path: str | PathLike[str] | None = None, *,

@@ -142,8 +142,11 @@ def overlay_labels(rgb: np.ndarray, label_map: np.ndarray, boxes: np.ndarray,
 
 
 def _run_key(detector: Detector) -> str:
-    return run_key({"model": detector.metadata.to_json(), "score": detector.score_threshold,
-                    "tile": [detector.tile_size, detector.tile_overlap]})
+    settings = {"model": detector.metadata.to_json(), "score": detector.score_threshold,
+                "tile": [detector.tile_size, detector.tile_overlap]}
+    if detector.piece_area_ratio is not None:  # absent when off: older runs keep their key
+        settings["pieces"] = detector.piece_area_ratio
+    return run_key(settings)
 
 
 def _objects(hdul: fits.HDUList) -> Table:
