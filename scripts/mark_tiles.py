@@ -5,6 +5,8 @@ Usage::
     python scripts/mark_tiles.py PICTURE --out DIR [--field NAME] [--tile 250] [--zoom 3]
         [--gain 1] [--marks MARKS.csv] [--propose DRAFT.csv --min-size 12]
         [--detections CATALOG.csv]
+    python scripts/mark_tiles.py PICTURE --out DIR --field NAME --propose DRAFT.csv
+        --min-size 8 --max-size 18 --unmarked MARKS.csv --montage
 
 PICTURE is any image galseg reads (JPEG/PNG/FITS) or ``hdf`` for scikit-image's Hubble
 deep field. Writes ``DIR/<field>_x<x0>_y<y0>.png``: each tile at ``--zoom`` screen pixels
@@ -16,7 +18,11 @@ they can be checked; with ``--detections`` (a ``galseg detect`` catalog), the bo
 ``--propose`` writes a draft marks CSV for the field from a classical extraction (sep,
 3 sigma, sources whose segment spans at least ``--min-size`` px), every row class
 ``unclear``, part ``tune``: a list to check tile by tile, not marks. The protocol
-(docs/detection_marks.md) says what to keep, fix and add.
+(docs/detection_marks.md) says what to keep, fix and add. ``--max-size`` caps the
+sources' extent and ``--unmarked MARKS.csv`` leaves out sources inside a mark already made
+(the circle of its size): the draft of the `small` class. ``--montage`` also writes
+``DIR/<field>_candidates_<k>.png``: each draft source in its own numbered square (its
+circle drawn, zoomed), 48 a sheet, to judge one by one.
 """
 
 from __future__ import annotations
@@ -57,6 +63,47 @@ def propose(rgb: np.ndarray, field: str, min_size: float) -> Table:
                  dtype=(str, int, float, float, float, str, str, str))
 
 
+def unmarked(draft: Table, marks: Table) -> Table:
+    """The draft rows whose centre is outside every mark's circle."""
+    if not len(marks) or not len(draft):
+        return draft
+    distance = np.hypot(np.asarray(draft["x"])[:, None] - np.asarray(marks["x"])[None],
+                        np.asarray(draft["y"])[:, None] - np.asarray(marks["y"])[None])
+    inside = (distance <= np.maximum(np.asarray(marks["size_px"]) / 2, 3.0)[None]).any(axis=1)
+    kept = draft[~inside]
+    kept["id"] = np.arange(1, len(kept) + 1)
+    return kept
+
+
+def montage(rgb: np.ndarray, draft: Table, out: Path, field: str, *, cell: int = 160,
+            half_width: int = 20, per_sheet: int = 48) -> list[Path]:
+    """Sheets of numbered squares, one per draft row, centred on it (module docstring)."""
+    from PIL import Image, ImageDraw
+    height, width = rgb.shape[:2]
+    padded = np.pad(rgb, ((half_width, half_width), (half_width, half_width), (0, 0)))
+    scale = cell / (2 * half_width)
+    written = []
+    for first in range(0, len(draft), per_sheet):
+        rows = draft[first:first + per_sheet]
+        columns = 8
+        sheet = Image.new("RGB", (columns * (cell + 4), -(-len(rows) // columns) * (cell + 4)))
+        for k, row in enumerate(rows):
+            x, y = int(round(row["x"])), int(round(row["y"]))
+            x, y = min(max(x, 0), width - 1), min(max(y, 0), height - 1)
+            square = Image.fromarray(padded[y:y + 2 * half_width, x:x + 2 * half_width]
+                                     ).resize((cell, cell), Image.NEAREST)
+            draw = ImageDraw.Draw(square)
+            r = row["size_px"] / 2 * scale
+            c = cell / 2 + (row["x"] - x) * scale, cell / 2 + (row["y"] - y) * scale
+            draw.ellipse((c[0] - r, c[1] - r, c[0] + r, c[1] + r), outline=(255, 255, 0))
+            draw.text((3, 2), f"{int(row['id'])}  {row['size_px']:.0f}px", fill=(255, 255, 0))
+            sheet.paste(square, ((k % columns) * (cell + 4), (k // columns) * (cell + 4)))
+        path = out / f"{field}_candidates_{first // per_sheet + 1}.png"
+        sheet.save(path)
+        written.append(path)
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("picture")
@@ -69,6 +116,11 @@ def main() -> None:
     parser.add_argument("--detections", default=None)
     parser.add_argument("--propose", default=None)
     parser.add_argument("--min-size", type=float, default=12.0)
+    parser.add_argument("--max-size", type=float, default=np.inf)
+    parser.add_argument("--unmarked", default=None,
+                        help="leave sources inside these marks out of the draft")
+    parser.add_argument("--montage", action="store_true",
+                        help="also write numbered squares of the draft sources")
     args = parser.parse_args()
 
     field = args.field or Path(args.picture).stem
@@ -77,8 +129,14 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if args.propose:
         draft = propose(rgb, field, args.min_size)
+        draft = draft[np.asarray(draft["size_px"]) < args.max_size]
+        if args.unmarked:
+            draft = unmarked(draft, field_marks(read_marks(args.unmarked), field))
         write_marks(draft, args.propose)
         print(f"{len(draft)} draft marks -> {args.propose}")
+        if args.montage:
+            for path in montage(rgb, draft, out, field):
+                print(f"candidates -> {path}")
     marks = field_marks(read_marks(args.marks), field) if args.marks else None
     boxes = None
     if args.detections:

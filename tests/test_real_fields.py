@@ -176,3 +176,17 @@ def test_small_detections_are_judged_in_the_marked_pictures_pixels():
     resampled = score_field("f", marks, xy, sizes, marked_pixel_factor=2.345)
     assert list(plain.detections["status"]) == ["match", "false"]
     assert list(resampled.detections["status"]) == ["match", "small"]
+
+
+def test_small_marks_make_detections_neutral_and_are_never_counted():
+    # A galaxy below the marking size, marked `small`: a detection of it is neither
+    # found (completeness and purity ignore the mark) nor false.
+    marks = _marks([("f", 1, 50.0, 50.0, 40.0, "spiral", "tune", ""),
+                    ("f", 2, 150.0, 150.0, 12.0, "small", "tune", "below 15 px")])
+    xy = np.array([[50.0, 50.0], [151.0, 150.0], [250.0, 250.0]])
+    score = score_field("f", marks, xy, np.array([40.0, 12.0, 12.0]))
+    assert list(score.detections["status"]) == ["match", "neutral", "false"]
+    summary = summarize([score])
+    assert summary["completeness"]["all"] == {"n": 1, "found": 1, "completeness": 1.0}
+    assert summary["purity"]["purity"] == 0.5
+    assert not score.marks["found"][1]

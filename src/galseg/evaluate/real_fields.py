@@ -13,7 +13,9 @@ mask, so detections are matched by position and size (the rule is
   ``unclear``) found, by marked size: :data:`SIZE_BINS` (15-30 px and >= 30 px);
 * **purity** is the share of the detections that found a mark, among the detections
   that are not *neutral*: a detection that found nothing is neutral when its centre lies
-  inside the circle of an ``unclear`` or ``star`` mark, or when it is smaller than
+  inside the circle of an ``unclear``, ``star`` or ``small`` mark (``small`` marks, galaxies
+  below the marking size, are never found: they only make detections neutral), or when
+  it is smaller than
   :data:`MIN_SCORED_DETECTION_PX` (below what was marked); every other one is a false
   positive (pieces of marked galaxies included);
 * **class**: of found ``spiral`` and ``elliptical`` marks, the share given their class
@@ -42,7 +44,7 @@ SIZE_RATIO_LIMIT = 2.5
 MIN_SCORED_DETECTION_PX = MIN_MARK_SIZE_PX * 2 / 3
 """Unmatched detections smaller than this (box side, px) are below the marking limit."""
 SIZE_BINS = {"15-30 px": (MIN_MARK_SIZE_PX, 30.0), ">=30 px": (30.0, np.inf)}
-NEUTRAL_MARK_CLASSES = ("unclear", "star")
+NEUTRAL_MARK_CLASSES = ("unclear", "star", "small")
 """A detection on one of these marks that found nothing is left out of purity."""
 
 
@@ -123,7 +125,9 @@ def score_field(field: str, marks: Table, xy: np.ndarray, sizes: np.ndarray,
     sizes = np.asarray(sizes, float).reshape(-1)
     p = (np.full(len(sizes), np.nan) if p_spiral is None
          else np.asarray(p_spiral, float).reshape(-1))
-    found = match_marks(xy, sizes, marks)
+    findable = np.asarray(marks["class"], str) != "small"
+    found = np.full(len(marks), -1, np.int64)
+    found[findable] = match_marks(xy, sizes, marks[findable])
     marks = marks.copy()
     marks["found"] = found >= 0
     marks["detection"] = found

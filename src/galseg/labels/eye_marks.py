@@ -18,8 +18,10 @@ column        meaning
 ``size_px``   the galaxy's extent across its longest axis, to where its light
               meets the sky, in the same pixels
 ``class``     ``spiral``, ``elliptical``, ``unclear`` (a galaxy whose class the eye
-              cannot tell), or ``star`` (a bright star or an artefact marked so that
-              a detection of it is neither right nor wrong)
+              cannot tell), ``star`` (a bright star or an artefact marked so that
+              a detection of it is neither right nor wrong), or ``small`` (a galaxy
+              below the marking size; a detection of it is neither right nor wrong,
+              and completeness does not count it)
 ``part``      ``tune`` or ``test``: which marks may be used to choose settings
 ``note``      free text (empty allowed)
 ============  =====================================================================
@@ -37,13 +39,14 @@ from PIL import Image, ImageDraw
 
 MIN_MARK_SIZE_PX = 15.0
 """Galaxies at least this many pixels across are marked."""
-MARK_CLASSES = ("spiral", "elliptical", "unclear", "star")
+MARK_CLASSES = ("spiral", "elliptical", "unclear", "star", "small")
 GALAXY_MARK_CLASSES = ("spiral", "elliptical", "unclear")
 """Marks that are galaxies (completeness counts them)."""
 PARTS = ("tune", "test")
 MARK_COLUMNS = ("field", "id", "x", "y", "size_px", "class", "part", "note")
 MARK_COLOURS = {"spiral": (80, 170, 255), "elliptical": (255, 170, 60),
-                "unclear": (120, 255, 120), "star": (230, 230, 230)}
+                "unclear": (120, 255, 120), "star": (230, 230, 230),
+                "small": (150, 150, 150)}
 
 
 def check_marks(marks: Table) -> Table:
