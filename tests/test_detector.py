@@ -616,3 +616,36 @@ def test_ship_script_stores_only_the_threshold_it_was_scored_at(tmp_path, monkey
     main()
     assert shipped[-1] == (0.6, 0.6)
     assert load_detector(tmp_path / "shipped.pt")[1].piece_area_ratio == 10.0
+
+
+def test_mask_windows_equal_torchvisions_full_pasted_masks():
+    from torchvision.models.detection.roi_heads import paste_masks_in_image
+
+    from galseg.models.detector import paste_mask_crops
+    torch.manual_seed(1)
+    masks = torch.rand(6, 1, 28, 28)
+    # inside, on each edge, beyond the corner, sub-pixel, and entirely outside
+    boxes = torch.tensor([[10.3, 12.7, 40.1, 30.0], [-5.0, 3.2, 8.9, 20.0],
+                          [50.5, 55.0, 70.0, 66.4], [30.0, -3.0, 45.0, 5.0],
+                          [20.2, 20.4, 20.6, 20.9], [80.0, 80.0, 90.0, 95.0]])
+    shape = (60, 64)
+    full = paste_masks_in_image(masks, boxes, shape)[:, 0]
+    for k, (window, (y0, x0)) in enumerate(paste_mask_crops(masks, boxes, shape)):
+        rebuilt = torch.zeros(shape)
+        rebuilt[y0:y0 + window.shape[0], x0:x0 + window.shape[1]] = window
+        torch.testing.assert_close(rebuilt, full[k], rtol=0, atol=0)
+    assert paste_mask_crops(masks[:0], boxes[:0], shape) == []
+
+
+def test_detector_masks_are_those_of_the_full_pasted_masks():
+    # The detector pastes each mask's window only; the objects are those of full masks.
+    config = DetectorConfig(**{**TINY.to_dict(), "score_threshold": 0.0})
+    rgb, _ = _disc_picture((150, 170), [(40, 50), (120, 100)], 9, seed=3)
+    found = []
+    for windows_only in (True, False):
+        detector = _tiny_detector(config, tile_size=96, tile_overlap=32)
+        detector.model.transform.paste_masks = not windows_only
+        found.append(detector.detect(rgb))
+    assert len(found[0]) > 0 and len(found[0]) == len(found[1])
+    np.testing.assert_array_equal(found[0].boxes, found[1].boxes)
+    assert (found[0].masks == found[1].masks).all()

@@ -27,6 +27,10 @@ pixels, ``labels`` (N,) int64 in 1..C (``DETECTION_CLASSES[label - 1]``),
 ``scores`` (N,), ``masks`` (N, 1, H, W) probabilities, and ``class_probs`` (N, C)
 foreground class probabilities renormalised to sum to 1. Training mode takes
 targets ``boxes``, ``labels``, ``masks`` (N, H, W uint8) and returns the loss dict.
+With ``model.transform.paste_masks = False`` the ``masks`` stay the mask head's
+(N, 1, M, M) probabilities; :func:`paste_mask_crops` then gives each one's pasted
+window alone, equal to the same window of the full mask (a crowded tile's hundred
+full-tile masks cost more than the mask head itself).
 """
 
 from __future__ import annotations
@@ -40,7 +44,12 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN, resnet_fpn_backbone
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from torchvision.models.detection.roi_heads import RoIHeads, paste_masks_in_image
+from torchvision.models.detection.roi_heads import (
+    RoIHeads,
+    expand_boxes,
+    expand_masks,
+    paste_masks_in_image,
+)
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import boxes as box_ops
 
@@ -86,8 +95,53 @@ def _backbone(config: DetectorConfig) -> nn.Module:
     return backbone
 
 
+MASK_PASTE_SHIFT = 0.5
+"""Pixels right and down by which each mask is pasted into its box (see
+:meth:`_FixedScaleTransform.postprocess`)."""
+
+
+def paste_mask_crops(masks: torch.Tensor, boxes: torch.Tensor, image_shape: tuple[int, int]
+                     ) -> list[tuple[torch.Tensor, tuple[int, int]]]:
+    """Each mask pasted as torchvision's ``paste_masks_in_image`` pastes it, but only
+    the window it is pasted into.
+
+    Parameters
+    ----------
+    masks : Tensor (N, 1, M, M)
+        Mask-head probabilities.
+    boxes : Tensor (N, 4)
+        Where to paste them (``x0, y0, x1, y1``; the boxes plus :data:`MASK_PASTE_SHIFT`
+        for this model), in the image's pixels.
+    image_shape : (H, W)
+
+    Returns
+    -------
+    list of (Tensor (h, w), (y0, x0))
+        Each window and its first pixel; the full mask is zero outside it.
+    """
+    height, width = int(image_shape[0]), int(image_shape[1])
+    if not len(masks):
+        return []
+    padded, scale = expand_masks(masks, padding=1)
+    corners = expand_boxes(boxes, scale).to(dtype=torch.int64).tolist()
+    out = []
+    for mask, (x0, y0, x1, y1) in zip(padded, corners, strict=True):
+        size = (max(y1 - y0 + 1, 1), max(x1 - x0 + 1, 1))
+        resized = F.interpolate(mask[None], size=size, mode="bilinear",
+                                align_corners=False)[0, 0]
+        top, left = max(y0, 0), max(x0, 0)
+        bottom, right = max(min(y1 + 1, height), top), max(min(x1 + 1, width), left)
+        out.append((resized[top - y0:bottom - y0, left - x0:right - x0], (top, left)))
+    return out
+
+
 class _FixedScaleTransform(GeneralizedRCNNTransform):
-    """Normalise and batch, but never resize: pixels are kept as the caller gives them."""
+    """Normalise and batch, but never resize: pixels are kept as the caller gives them.
+
+    ``paste_masks`` (default True): paste the masks into full images (module docstring).
+    """
+
+    paste_masks = True
 
     def resize(self, image: torch.Tensor, target: dict[str, torch.Tensor] | None = None
                ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
@@ -105,11 +159,12 @@ class _FixedScaleTransform(GeneralizedRCNNTransform):
         by -0.50 px in x and y on 300 GZ1 masks; with +0.5 px here by 0.00, and its IoU
         with itself is 0.965 instead of 0.956). The boxes are left as predicted.
         """
-        if self.training:
+        if self.training or not self.paste_masks:
             return result
         for pred, shape in zip(result, original_image_sizes, strict=True):
             if "masks" in pred:
-                pred["masks"] = paste_masks_in_image(pred["masks"], pred["boxes"] + 0.5, shape)
+                pred["masks"] = paste_masks_in_image(pred["masks"],
+                                                     pred["boxes"] + MASK_PASTE_SHIFT, shape)
         return result
 
 
@@ -199,5 +254,5 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["BACKBONES", "PAPER_DETECTOR_CONFIG", "DetectorConfig", "GalaxyMaskRCNN",
-           "build_detector", "count_parameters"]
+__all__ = ["BACKBONES", "MASK_PASTE_SHIFT", "PAPER_DETECTOR_CONFIG", "DetectorConfig",
+           "GalaxyMaskRCNN", "build_detector", "count_parameters", "paste_mask_crops"]

@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import nms
 
-from galseg.models.detector import GalaxyMaskRCNN
+from galseg.models.detector import MASK_PASTE_SHIFT, GalaxyMaskRCNN, paste_mask_crops
 from galseg.models.geometry import resize, resize_window
 from galseg.models.weights import DetectorMetadata, load_detector
 from galseg.predict.detections import Detections, spiral_share
@@ -268,6 +268,8 @@ class Detector:
         self.device = torch.device(device) if device is not None else torch.device(
             "cuda" if torch.cuda.is_available() else "cpu")
         self.model = model.to(self.device).eval()
+        if hasattr(self.model, "transform"):  # each mask's window only (_detect_grid)
+            self.model.transform.paste_masks = False
         self.metadata = metadata
         self.score_threshold = (metadata.score_threshold if score_threshold is None
                                 else float(score_threshold))
@@ -485,7 +487,7 @@ class Detector:
             outputs = self.model(images)
             if isinstance(grid, _WindowGrid):
                 _release_free_heap()
-            for (y0, x0, core), out in zip(chunk, outputs, strict=True):
+            for (y0, x0, core), image, out in zip(chunk, images, outputs, strict=True):
                 b = out["boxes"].cpu().double()
                 centre_x = (b[:, 0] + b[:, 2]) / 2 + x0
                 centre_y = (b[:, 1] + b[:, 3]) / 2 + y0
@@ -497,25 +499,41 @@ class Detector:
                 b = b[mine] + torch.tensor([x0, y0, x0, y0], dtype=torch.float64)
                 tile_scores = out["scores"][mine].cpu().double().tolist()
                 tile_probs = out["class_probs"][mine].cpu().double().numpy()
-                tile_masks = out["masks"][mine][:, 0].cpu()
+                tile_shape = (int(image.shape[-2]), int(image.shape[-1]))
+                if getattr(getattr(self.model, "transform", None), "paste_masks", True):
+                    windows = [(m, (0, 0)) for m in out["masks"][mine][:, 0].cpu()]
+                else:
+                    windows = paste_mask_crops(out["masks"][mine].cpu(),
+                                               out["boxes"][mine].cpu() + MASK_PASTE_SHIFT,
+                                               tile_shape)
                 for j, box in enumerate(b):
                     found.boxes.append(box / factor)  # input pixels
                     found.scores.append(tile_scores[j])
                     found.probs.append(tile_probs[j])
-                    found.crops.append(self._mask_crop(tile_masks[j], y0, x0, box, factor,
-                                                       shape))
+                    found.crops.append(self._mask_crop(windows[j], tile_shape, y0, x0, box,
+                                                       factor, shape))
         return found
 
     @staticmethod
-    def _mask_crop(mask: torch.Tensor, y0: int, x0: int, box: torch.Tensor, factor: float,
+    def _mask_crop(pasted: tuple[torch.Tensor, tuple[int, int]], tile_shape: tuple[int, int],
+                   y0: int, x0: int, box: torch.Tensor, factor: float,
                    shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
-        """The object's mask inside its box, on the input grid: ``(crop, (y, x) offset)``."""
+        """The object's mask inside its box, on the input grid: ``(crop, (y, x) offset)``.
+
+        ``pasted``: the mask's window in the tile and the window's first pixel (the whole
+        tile mask and ``(0, 0)``, or :func:`~galseg.models.detector.paste_mask_crops`'s)."""
         # Box in tile pixels, widened by a pixel so the mask's soft edge is kept.
         bx0 = max(math.floor(float(box[0]) - x0) - 1, 0)
         by0 = max(math.floor(float(box[1]) - y0) - 1, 0)
-        bx1 = min(math.ceil(float(box[2]) - x0) + 1, mask.shape[1])
-        by1 = min(math.ceil(float(box[3]) - y0) + 1, mask.shape[0])
-        window = mask[by0:by1, bx0:bx1]
+        bx1 = min(math.ceil(float(box[2]) - x0) + 1, tile_shape[1])
+        by1 = min(math.ceil(float(box[3]) - y0) + 1, tile_shape[0])
+        mask, (py, px) = pasted
+        window = mask.new_zeros((max(by1 - by0, 0), max(bx1 - bx0, 0)))
+        top, left = max(by0, py), max(bx0, px)
+        bottom, right = min(by1, py + mask.shape[0]), min(bx1, px + mask.shape[1])
+        if bottom > top and right > left:
+            window[top - by0:bottom - by0, left - bx0:right - bx0] = \
+                mask[top - py:bottom - py, left - px:right - px]
         # Same window on the input grid.
         iy0, ix0 = math.floor((by0 + y0) / factor), math.floor((bx0 + x0) / factor)
         iy1 = min(math.ceil((by1 + y0) / factor), shape[0])
