@@ -88,7 +88,7 @@ def montage(rgb: np.ndarray, draft: Table, out: Path, field: str, *, cell: int =
         columns = 8
         sheet = Image.new("RGB", (columns * (cell + 4), -(-len(rows) // columns) * (cell + 4)))
         for k, row in enumerate(rows):
-            x, y = int(round(row["x"])), int(round(row["y"]))
+            x, y = int(np.rint(row["x"])), int(np.rint(row["y"]))
             x, y = min(max(x, 0), width - 1), min(max(y, 0), height - 1)
             square = Image.fromarray(padded[y:y + 2 * half_width, x:x + 2 * half_width]
                                      ).resize((cell, cell), Image.NEAREST)

@@ -190,3 +190,19 @@ def test_small_marks_make_detections_neutral_and_are_never_counted():
     assert summary["completeness"]["all"] == {"n": 1, "found": 1, "completeness": 1.0}
     assert summary["purity"]["purity"] == 0.5
     assert not score.marks["found"][1]
+
+
+def test_mark_tiles_drafts_small_galaxies_outside_the_marks_and_draws_them(tmp_path):
+    import runpy
+    script = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "mark_tiles.py"))
+    draft = _marks([("f", 1, 20.0, 20.0, 12.0, "unclear", "tune", ""),
+                    ("f", 2, 52.0, 50.0, 11.0, "unclear", "tune", ""),
+                    ("f", 3, 90.0, 15.0, 14.0, "unclear", "tune", "")])
+    marks = _marks([("f", 1, 50.0, 50.0, 30.0, "spiral", "tune", "")])
+    kept = script["unmarked"](draft, marks)
+    assert list(kept["x"]) == [20.0, 90.0] and list(kept["id"]) == [1, 2]
+    rgb = np.random.default_rng(0).integers(0, 255, (60, 100, 3), dtype=np.uint8)
+    sheets = script["montage"](rgb, kept, tmp_path, "f", per_sheet=1)
+    assert [p.name for p in sheets] == ["f_candidates_1.png", "f_candidates_2.png"]
+    with Image.open(sheets[0]) as sheet:
+        assert sheet.size == (8 * 164, 164)
