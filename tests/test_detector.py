@@ -551,7 +551,8 @@ def test_cli_detect(tmp_path, capsys):
     rgb, _ = _disc_picture((64, 80), [(40, 30)], 8)
     Image.fromarray(rgb).save(tmp_path / "x.jpg")
     status = main(["detect", str(tmp_path / "x.jpg"), "--out", str(tmp_path / "o"),
-                   "--model", str(model), "--quiet", "--fits-catalog"])
+                   "--model", str(model), "--quiet", "--fits-catalog",
+                   "--piece-area-ratio", "4"])
     assert status == 0
     assert (tmp_path / "o" / "catalog.csv").is_file()
     assert (tmp_path / "o" / "catalog.fits").is_file()

@@ -116,6 +116,7 @@ class FakeDetector:
         self.all_stars = all_stars
         self.calls = 0
         self.score_threshold = 0.4
+        self.piece_area_ratio = None
 
     def detect(self, rgb: np.ndarray, *, pixscale_arcsec: float | None = None,
                weight_image: np.ndarray | None = None) -> Detections:
@@ -619,11 +620,13 @@ def fake_detect_module(monkeypatch):
     class Detector:
         @classmethod
         def from_file(cls, path: str | None = None, *, morphology: str = "default",
-                      score_threshold: float | None = None) -> FakeDetector:
+                      score_threshold: float | None = None,
+                      piece_area_ratio: float | None = None) -> FakeDetector:
             loaded.append(path if morphology == "default" else (path, morphology))
             detector = FakeDetector()
             if score_threshold is not None:
                 detector.score_threshold = score_threshold
+            detector.piece_area_ratio = piece_area_ratio
             return detector
 
     module = types.ModuleType("galseg.predict.detect")
@@ -665,8 +668,9 @@ def test_cli_options_and_errors(sim_dir, tmp_path, capsys, fake_detect_module):
     assert summary["setup"]["score_threshold"] == 0.4  # the model's own
     assert main(["evaluate", "detector", "--data", str(sim_dir), "--out", str(out), "--limit",
                  "1", "--noise-scales", "--no-baseline", "--score-threshold", "0.6",
-                 "--quiet"]) == 0
-    assert json.loads((out / "summary.json").read_text())["setup"]["score_threshold"] == 0.6
+                 "--piece-area-ratio", "10", "--quiet"]) == 0
+    setup = json.loads((out / "summary.json").read_text())["setup"]
+    assert setup["score_threshold"] == 0.6 and setup["piece_area_ratio"] == 10.0
     assert "classical" not in summary["completeness"]
     assert not (out / "noise.png").exists() and not (out / "overlay.png").exists()
     capsys.readouterr()
