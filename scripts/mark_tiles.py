@@ -35,6 +35,7 @@ from astropy.table import Table
 from scipy import ndimage
 
 from galseg.data.images import read_image
+from galseg.evaluate.real_fields import inside_mark_circles
 from galseg.labels.eye_marks import field_marks, marking_tiles, read_marks, write_marks
 
 
@@ -64,13 +65,12 @@ def propose(rgb: np.ndarray, field: str, min_size: float) -> Table:
 
 
 def unmarked(draft: Table, marks: Table) -> Table:
-    """The draft rows whose centre is outside every mark's circle."""
+    """The draft rows whose centre is outside every mark's circle (as the scoring's
+    neutral marks: :func:`galseg.evaluate.real_fields.inside_mark_circles`)."""
     if not len(marks) or not len(draft):
         return draft
-    distance = np.hypot(np.asarray(draft["x"])[:, None] - np.asarray(marks["x"])[None],
-                        np.asarray(draft["y"])[:, None] - np.asarray(marks["y"])[None])
-    inside = (distance <= np.maximum(np.asarray(marks["size_px"]) / 2, 3.0)[None]).any(axis=1)
-    kept = draft[~inside]
+    xy = np.column_stack([np.asarray(draft["x"], float), np.asarray(draft["y"], float)])
+    kept = draft[~inside_mark_circles(xy, marks)]
     kept["id"] = np.arange(1, len(kept) + 1)
     return kept
 

@@ -86,6 +86,18 @@ def match_marks(xy: np.ndarray, sizes: np.ndarray, marks: Table) -> np.ndarray:
     return out
 
 
+def inside_mark_circles(xy: np.ndarray, marks: Table) -> np.ndarray:
+    """(N,) bool: which points ``x, y`` lie inside some mark's circle (radius half its
+    ``size_px``, at least :data:`MIN_MATCH_RADIUS_PX`)."""
+    xy = np.asarray(xy, float).reshape(-1, 2)
+    if not len(marks):
+        return np.zeros(len(xy), bool)
+    radius = np.maximum(np.asarray(marks["size_px"], float) / 2, MIN_MATCH_RADIUS_PX)
+    distance = np.hypot(xy[:, None, 0] - np.asarray(marks["x"], float)[None],
+                        xy[:, None, 1] - np.asarray(marks["y"], float)[None])
+    return (distance <= radius[None]).any(axis=1)
+
+
 @dataclass(frozen=True, eq=False)
 class FieldScore:
     """One field's marks and detections after matching.
@@ -137,13 +149,7 @@ def score_field(field: str, marks: Table, xy: np.ndarray, sizes: np.ndarray,
     status = np.full(len(sizes), "false", dtype="<U7")
     status[found[found >= 0]] = "match"
     neutral_marks = np.isin(np.asarray(marks["class"], str), NEUTRAL_MARK_CLASSES)
-    if neutral_marks.any():
-        mx = np.asarray(marks["x"], float)[neutral_marks]
-        my = np.asarray(marks["y"], float)[neutral_marks]
-        r = np.asarray(marks["size_px"], float)[neutral_marks] / 2
-        inside = (np.hypot(xy[:, None, 0] - mx[None], xy[:, None, 1] - my[None])
-                  <= np.maximum(r, MIN_MATCH_RADIUS_PX)[None]).any(axis=1)
-        status[(status == "false") & inside] = "neutral"
+    status[(status == "false") & inside_mark_circles(xy, marks[neutral_marks])] = "neutral"
     small = sizes < MIN_SCORED_DETECTION_PX * marked_pixel_factor
     status[(status == "false") & small] = "small"
     detections = Table({"x": xy[:, 0], "y": xy[:, 1], "size_px": sizes, "p_spiral": p,
