@@ -425,14 +425,12 @@ def test_pieces_of_bigger_drops_knots_inside_a_big_mask_only():
              _square(shape, 20, 20, 40),   # a bright core (1600 px): not 4 times smaller
              _square(shape, 80, 5, 6)]     # far away
     det = Detections(np.zeros((5, 4)), np.ones(5), np.full((5, 3), 1 / 3), masks=np.array(masks))
-    boxes = np.array([[x0, y0, x0 + c.shape[1], y0 + c.shape[0]]
-                      for c, (y0, x0) in zip(det.mask_crops, det.mask_offsets, strict=True)])
-    piece = pieces_of_bigger(boxes, det.mask_crops, det.mask_offsets, area_ratio=4)
+    piece = pieces_of_bigger(det.mask_crops, det.mask_offsets, area_ratio=4)
     assert piece.tolist() == [False, True, False, False, False]
     # the bright core is a piece once the ratio allows it; the big one never is
-    piece = pieces_of_bigger(boxes, det.mask_crops, det.mask_offsets, area_ratio=2)
+    piece = pieces_of_bigger(det.mask_crops, det.mask_offsets, area_ratio=2)
     assert piece.tolist() == [False, True, False, True, False]
-    assert not pieces_of_bigger(boxes[:1], det.mask_crops[:1], det.mask_offsets[:1], 4).any()
+    assert not pieces_of_bigger(det.mask_crops[:1], det.mask_offsets[:1], 4).any()
 
 
 def test_detector_drops_pieces_only_when_asked():

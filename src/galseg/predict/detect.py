@@ -60,9 +60,8 @@ PIECE_INSIDE_FRACTION = 0.5
 """Share of a detection's mask inside a bigger detection's mask that makes it a piece."""
 
 
-def pieces_of_bigger(boxes: np.ndarray, crops: Sequence[np.ndarray], offsets: np.ndarray,
-                     area_ratio: float, inside_fraction: float = PIECE_INSIDE_FRACTION
-                     ) -> np.ndarray:
+def pieces_of_bigger(crops: Sequence[np.ndarray], offsets: np.ndarray, area_ratio: float,
+                     inside_fraction: float = PIECE_INSIDE_FRACTION) -> np.ndarray:
     """Which detections are pieces of a bigger one (module docstring, 6.).
 
     Detection ``j`` is a piece of ``i`` when ``i``'s mask has at least ``area_ratio``
@@ -73,10 +72,9 @@ def pieces_of_bigger(boxes: np.ndarray, crops: Sequence[np.ndarray], offsets: np
 
     Parameters
     ----------
-    boxes : ndarray (N, 4)
-        ``x0, y0, x1, y1`` in the masks' pixels.
     crops : sequence of N bool arrays
-        Each mask inside its box; ``offsets`` (N, 2) ``y, x`` of each crop's first pixel.
+        Each mask inside its window; ``offsets`` (N, 2) ``y, x`` of each window's first
+        pixel.
     area_ratio : float
         How many times bigger (in mask pixels) the whole must be than the piece.
     inside_fraction : float
@@ -92,24 +90,21 @@ def pieces_of_bigger(boxes: np.ndarray, crops: Sequence[np.ndarray], offsets: np
     piece = np.zeros(n, bool)
     if n < 2:
         return piece
-    boxes = np.asarray(boxes, float).reshape(-1, 4)
+    top, left = np.asarray(offsets, np.int64).reshape(-1, 2).T
+    bottom = top + np.array([c.shape[0] for c in crops])
+    right = left + np.array([c.shape[1] for c in crops])
     for j in np.flatnonzero(area > 0):
-        bigger = np.flatnonzero(area >= area_ratio * area[j])
-        if not len(bigger):
-            continue
-        overlap = ((boxes[bigger, 0] < boxes[j, 2]) & (boxes[bigger, 2] > boxes[j, 0])
-                   & (boxes[bigger, 1] < boxes[j, 3]) & (boxes[bigger, 3] > boxes[j, 1]))
-        yj, xj = (int(v) for v in offsets[j])
-        hj, wj = crops[j].shape
-        for i in bigger[overlap]:
-            yi, xi = (int(v) for v in offsets[i])
-            hi, wi = crops[i].shape
-            y0, y1 = max(yi, yj), min(yi + hi, yj + hj)
-            x0, x1 = max(xi, xj), min(xi + wi, xj + wj)
-            if y0 >= y1 or x0 >= x1:
-                continue
-            shared = np.count_nonzero(crops[i][y0 - yi:y1 - yi, x0 - xi:x1 - xi]
-                                      & crops[j][y0 - yj:y1 - yj, x0 - xj:x1 - xj])
+        bigger = np.flatnonzero((area >= area_ratio * area[j])
+                                & (top < bottom[j]) & (bottom > top[j])
+                                & (left < right[j]) & (right > left[j]))
+        for i in bigger:
+            rows = slice(max(top[i], top[j]), min(bottom[i], bottom[j]))
+            cols = slice(max(left[i], left[j]), min(right[i], right[j]))
+            shared = np.count_nonzero(
+                crops[i][rows.start - top[i]:rows.stop - top[i],
+                         cols.start - left[i]:cols.stop - left[i]]
+                & crops[j][rows.start - top[j]:rows.stop - top[j],
+                           cols.start - left[j]:cols.stop - left[j]])
             if shared >= inside_fraction * area[j]:
                 piece[j] = True
                 break
@@ -453,7 +448,7 @@ class Detector:
         else:
             stacked, order = torch.zeros((0, 4), dtype=torch.float64), []
         if self.piece_area_ratio is not None and len(order) > 1:
-            piece = pieces_of_bigger(stacked[order].numpy(), [crops[i][0] for i in order],
+            piece = pieces_of_bigger([crops[i][0] for i in order],
                                      np.array([crops[i][1] for i in order]),
                                      self.piece_area_ratio)
             order = [i for i, drop in zip(order, piece, strict=True) if not drop]
