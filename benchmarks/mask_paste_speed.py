@@ -60,9 +60,11 @@ def main() -> None:
             "objects": len(found["windows"]),
             "median_s": {k: round(v, 2) for k, v in medians.items()},
             "full_over_windows": round(medians["full"] / medians["windows"], 2),
-            "same_masks": bool(len(found["windows"]) == len(found["full"]) and all(
-                (a == b).all() for a, b in zip(found["windows"].mask_crops,
-                                               found["full"].mask_crops, strict=True)))}
+            "same_masks": bool(
+                len(found["windows"]) == len(found["full"])
+                and np.array_equal(found["windows"].mask_offsets, found["full"].mask_offsets)
+                and all(np.array_equal(a, b) for a, b in zip(
+                    found["windows"].mask_crops, found["full"].mask_crops, strict=True)))}
     print(json.dumps(out, indent=1))
 
 
