@@ -5,8 +5,8 @@ Usage::
     python benchmarks/real_fields.py [--data ../shared/data]
         [--marks benchmarks/real_field_marks.csv]
         [--part tune|test|both] [--scales 1] [--score-threshold 0.4] [--tile-overlap 128]
-        [--merge-iou 0.5] [--piece-area-ratio R] [--n-composed 3] [--overlays DIR] [--json OUT.json]
-        [--model DETECTOR.pt]
+        [--merge-iou 0.5] [--piece-area-ratio R] [--min-box-px PX] [--n-composed 3]
+        [--overlays DIR] [--json OUT.json] [--model DETECTOR.pt]
 
 Fields (docs/detection_marks.md):
 
@@ -144,6 +144,8 @@ def main() -> None:
     parser.add_argument("--merge-iou", type=float, default=0.5)
     parser.add_argument("--piece-area-ratio", type=float, default=None,
                         help="drop pieces of detections this many times bigger")
+    parser.add_argument("--min-box-px", type=float, default=None,
+                        help="drop detections smaller than this (model pixels)")
     parser.add_argument("--n-composed", type=int, default=3)
     parser.add_argument("--no-classical", action="store_true")
     parser.add_argument("--overlays", default=None)
@@ -162,7 +164,8 @@ def main() -> None:
     detector = Detector.from_file(args.model, score_threshold=args.score_threshold,
                                   tile_overlap=args.tile_overlap, scales=scales,
                                   merge_iou=args.merge_iou,
-                                  piece_area_ratio=args.piece_area_ratio)
+                                  piece_area_ratio=args.piece_area_ratio,
+                                  min_box_px=args.min_box_px)
     marks = read_marks(args.marks)
     parts = ("tune", "test") if args.part == "both" else (args.part,)
     results: dict[str, dict[str, list[FieldScore]]] = {}
@@ -204,7 +207,8 @@ def main() -> None:
     summary: dict[str, object] = {
         "settings": {"scales": scales, "score_threshold": detector.score_threshold,
                      "tile_overlap": args.tile_overlap, "merge_iou": args.merge_iou,
-                     "piece_area_ratio": args.piece_area_ratio},
+                     "piece_area_ratio": args.piece_area_ratio,
+                     "min_box_px": detector.min_box_px},
         "seconds": timing}
     for key, groups in results.items():
         summary[key] = {group: summarize(scores) for group, scores in groups.items()}

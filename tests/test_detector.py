@@ -460,6 +460,40 @@ def test_detector_drops_pieces_only_when_asked():
                     piece_area_ratio=float("inf")).piece_area_ratio is None
 
 
+def test_min_box_drops_small_detections_before_the_mask_head():
+    model = _tiny_model()
+    heads = model.roi_heads
+    heads.score_thresh = 0.0
+    # A small round source, a thin edge-on disc (short side 4, long 20) and a big galaxy;
+    # no box regression, so the boxes are the proposals.
+    proposals = [torch.tensor([[0.0, 0.0, 5.0, 5.0], [30.0, 0.0, 50.0, 4.0],
+                               [10.0, 10.0, 40.0, 40.0]])]
+    n_classes = len(TINY.classes) + 1
+    logits = torch.full((3, n_classes), -5.0)
+    logits[:, 1] = 5.0
+    regression = torch.zeros((3, 4 * n_classes))
+    kept = {}
+    for side in (0.0, 10.0, 25.0):
+        heads.min_box_side = side
+        boxes, _, _ = heads.postprocess_detections(logits, regression, proposals, [(64, 64)])
+        kept[side] = sorted(float(b[2] - b[0]) for b in boxes[0])
+    assert kept == {0.0: [5.0, 20.0, 30.0], 10.0: [20.0, 30.0], 25.0: [30.0]}
+    # The Detector sets it from its option or the model file's setting (absent when off).
+    metadata = DetectorMetadata(TINY, min_box_px=6.0)
+    assert DetectorMetadata.from_json(metadata.to_json()) == metadata
+    assert "min_box_px" not in DetectorMetadata(TINY).to_json()
+    detector = Detector(_tiny_model(), metadata, device="cpu")
+    assert detector.min_box_px == 6.0 and detector.model.roi_heads.min_box_side == 6.0
+    detector = Detector(_tiny_model(), metadata, device="cpu", min_box_px=0)
+    assert detector.min_box_px is None and detector.model.roi_heads.min_box_side == 0.0
+    with pytest.raises(ValueError, match="min_box_px"):
+        _tiny_detector(min_box_px=-1)
+    # End to end: nothing smaller comes out of a (random) network.
+    found = _tiny_detector(min_box_px=12, score_threshold=0.0).detect(
+        np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    assert (np.max(found.boxes[:, 2:] - found.boxes[:, :2], axis=1) >= 12 - 1e-6).all()
+
+
 def test_run_detect_outputs_wcs_resume_and_bad_files(tmp_path):
     rgb, _ = _disc_picture((96, 96), [(40, 50)], 8)
     Image.fromarray(rgb).save(tmp_path / "a.png")
@@ -550,7 +584,7 @@ def test_cli_detect(tmp_path, capsys):
     Image.fromarray(rgb).save(tmp_path / "x.jpg")
     status = main(["detect", str(tmp_path / "x.jpg"), "--out", str(tmp_path / "o"),
                    "--model", str(model), "--quiet", "--fits-catalog",
-                   "--piece-area-ratio", "4"])
+                   "--piece-area-ratio", "4", "--min-box-px", "6"])
     assert status == 0
     assert (tmp_path / "o" / "catalog.csv").is_file()
     assert (tmp_path / "o" / "catalog.fits").is_file()
@@ -615,6 +649,15 @@ def test_ship_script_stores_only_the_threshold_it_was_scored_at(tmp_path, monkey
     main()
     assert shipped[-1] == (0.6, 0.6)
     assert load_detector(tmp_path / "shipped.pt")[1].piece_area_ratio == 10.0
+    # And the smallest detection size.
+    (eval_dir / "summary.json").write_text(json.dumps(
+        {"setup": {"score_threshold": 0.6, "piece_area_ratio": 10.0, "min_box_px": 8.0}}))
+    with pytest.raises(SystemExit):
+        main()
+    monkeypatch.setattr(sys, "argv", ["ship", str(model_file), str(eval_dir), "--score-threshold",
+                                      "0.6", "--piece-area-ratio", "10", "--min-box-px", "8"])
+    main()
+    assert load_detector(tmp_path / "shipped.pt")[1].min_box_px == 8.0
 
 
 def test_mask_windows_equal_torchvisions_full_pasted_masks():

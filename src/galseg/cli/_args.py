@@ -27,6 +27,27 @@ def add_morphology_option(parser: argparse.ArgumentParser) -> None:
              "own classes) (default: %(default)s)")
 
 
+def add_detector_settings(parser: argparse.ArgumentParser) -> None:
+    """The detector's operating settings (``Detector`` options of the same names), each
+    defaulting to the model file's own: ``--score-threshold``, ``--piece-area-ratio``,
+    ``--min-box-px``."""
+    parser.add_argument("--score-threshold", type=float, default=None,
+                        help="lowest detection score kept (default: the model's, 0.4)")
+    parser.add_argument("--piece-area-ratio", type=float, default=None, metavar="R",
+                        help="drop a detection lying mostly inside one R times bigger, as a "
+                             "piece of it (default: the model's; inf keeps every piece)")
+    parser.add_argument("--min-box-px", type=float, default=None, metavar="PX",
+                        help="drop detections whose box's longer side is shorter than PX "
+                             "model pixels (0.396\"/px), before their masks are made "
+                             "(default: the model's; 0 keeps every size)")
+
+
+def detector_settings(args: argparse.Namespace) -> dict[str, float | None]:
+    """``Detector`` keyword arguments from :func:`add_detector_settings`'s options."""
+    return {"score_threshold": args.score_threshold,
+            "piece_area_ratio": args.piece_area_ratio, "min_box_px": args.min_box_px}
+
+
 def add_views_option(parser: argparse.ArgumentParser) -> None:
     """``--views N`` and its shorthand ``--tta`` (all 8): test-time flips and rotations
     of the segmenter (``Segmenter(views=...)``; None there means its default)."""

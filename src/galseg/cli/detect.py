@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from galseg.cli._args import add_morphology_option
+from galseg.cli._args import add_detector_settings, add_morphology_option, detector_settings
 from galseg.errors import GalsegError, InputFileError
 
 
@@ -47,11 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--bands", default=None,
                         help="band order of 3-plane FITS cubes, e.g. grz (default: header "
                              "BANDS, else grz)")
-    parser.add_argument("--score-threshold", type=float, default=None,
-                        help="lowest detection score catalogued (default: the model's, 0.4)")
-    parser.add_argument("--piece-area-ratio", type=float, default=None, metavar="R",
-                        help="drop a detection lying mostly inside one R times bigger, as a "
-                             "piece of it (default: the model's; inf keeps every piece)")
+    add_detector_settings(parser)
     parser.add_argument("--tile-size", type=int, default=512,
                         help="tile side in model pixels for large images (default 512)")
     parser.add_argument("--tile-overlap", type=int, default=128,
@@ -76,8 +72,7 @@ def _run(args: argparse.Namespace) -> int:
             raise GalsegError("no image files found in the inputs")
         detector = Detector.from_file(args.model, morphology=args.morphology,
                                       device=args.device,
-                                      score_threshold=args.score_threshold,
-                                      piece_area_ratio=args.piece_area_ratio,
+                                      **detector_settings(args),
                                       tile_size=args.tile_size, tile_overlap=args.tile_overlap)
     except (GalsegError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -13,7 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from galseg.cli._args import add_morphology_option, add_views_option
+from galseg.cli._args import (
+    add_detector_settings,
+    add_morphology_option,
+    add_views_option,
+    detector_settings,
+)
 from galseg.errors import GalsegError
 
 DEFAULT_OUT = Path("evaluation")
@@ -148,12 +153,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     detector.add_argument("--model", type=Path, default=None,
                           help="model file from `galseg train detector` (default: shipped)")
     add_morphology_option(detector)
-    detector.add_argument("--score-threshold", type=float, default=None,
-                          help="lowest detection score kept (default: the model's own, as "
-                               "`galseg detect` uses it)")
-    detector.add_argument("--piece-area-ratio", type=float, default=None, metavar="R",
-                          help="drop a detection lying mostly inside one R times bigger "
-                               "(default: the model's; inf keeps every piece)")
+    add_detector_settings(detector)
     detector.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
                           help=f"output folder (default: ./{DEFAULT_OUT})")
     detector.add_argument("--limit", type=_positive_int, default=None, metavar="N",
@@ -253,8 +253,7 @@ def _evaluate_detector(args: argparse.Namespace) -> int:
             raise ValueError(str(exc)) from None
         detector = Detector.from_file(None if args.model is None else str(args.model),
                                       morphology=args.morphology,
-                                      score_threshold=args.score_threshold,
-                                      piece_area_ratio=args.piece_area_ratio)
+                                      **detector_settings(args))
         evaluation = evaluate_detector(detector, examples, limit=args.limit,
                                        progress=not args.quiet, baseline=not args.no_baseline,
                                        noise_scales=args.noise_scales,
@@ -263,6 +262,8 @@ def _evaluate_detector(args: argparse.Namespace) -> int:
         evaluation.setup["morphology"] = str(args.morphology)
         evaluation.setup["score_threshold"] = detector.score_threshold
         evaluation.setup["piece_area_ratio"] = detector.piece_area_ratio
+        if detector.min_box_px is not None:  # absent when off, as in older evaluations
+            evaluation.setup["min_box_px"] = detector.min_box_px
         evaluation.setup["data"] = [str(folder) for folder in args.data]
         return evaluation, evaluation.write(args.out) + write_figures(evaluation, args.out)
 

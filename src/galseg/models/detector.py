@@ -30,7 +30,8 @@ targets ``boxes``, ``labels``, ``masks`` (N, H, W uint8) and returns the loss di
 With ``model.transform.paste_masks = False`` the ``masks`` stay the mask head's
 (N, 1, M, M) probabilities; :func:`paste_mask_crops` then gives each one's pasted
 window alone, equal to the same window of the full mask (a crowded tile's hundred
-full-tile masks cost more than the mask head itself).
+full-tile masks cost more than the mask head itself). ``model.roi_heads.min_box_side``
+(default 0) drops detections whose box's longer side is shorter, before the mask head.
 """
 
 from __future__ import annotations
@@ -169,7 +170,13 @@ class _FixedScaleTransform(GeneralizedRCNNTransform):
 
 
 class _OneClassRoIHeads(RoIHeads):
-    """RoI heads whose detections keep one class each, with the class probabilities."""
+    """RoI heads whose detections keep one class each, with the class probabilities.
+
+    ``min_box_side``: detections whose box's longer side is shorter than this (input
+    pixels of the network) are dropped here, before the mask head runs on them.
+    """
+
+    min_box_side = 0.0
 
     def postprocess_detections(self, class_logits, box_regression, proposals, image_shapes):
         boxes_per_image = [len(p) for p in proposals]
@@ -192,6 +199,9 @@ class _OneClassRoIHeads(RoIHeads):
             b = box_ops.clip_boxes_to_image(b, shape)
             keep = torch.where(s > self.score_thresh)[0]
             keep = keep[box_ops.remove_small_boxes(b[keep], min_size=1e-2)]
+            if self.min_box_side > 0:
+                sides = torch.maximum(b[keep, 2] - b[keep, 0], b[keep, 3] - b[keep, 1])
+                keep = keep[sides >= self.min_box_side]
             keep = keep[box_ops.nms(b[keep], s[keep], self.nms_thresh)][: self.detections_per_img]
             out_boxes.append(b[keep])
             out_scores.append(s[keep])

@@ -181,6 +181,9 @@ class DetectorMetadata:
     piece_area_ratio : float or None
         Default for dropping pieces of much bigger detections
         (:func:`galseg.predict.detect.pieces_of_bigger`); None keeps them.
+    min_box_px : float or None
+        Default smallest detection kept: the longer side of its box, in model pixels
+        (at ``pixscale_arcsec``); None keeps every size.
     """
 
     model: DetectorConfig
@@ -188,6 +191,7 @@ class DetectorMetadata:
     score_threshold: float = 0.4
     training: dict[str, Any] = field(default_factory=dict)
     piece_area_ratio: float | None = None
+    min_box_px: float | None = None
 
     def to_json(self) -> str:
         values = {"model": self.model.to_dict(), "pixscale_arcsec": self.pixscale_arcsec,
@@ -195,12 +199,15 @@ class DetectorMetadata:
         # Absent when unset, so files and run keys made before the option stay the same.
         if self.piece_area_ratio is not None:
             values["piece_area_ratio"] = self.piece_area_ratio
+        if self.min_box_px is not None:
+            values["min_box_px"] = self.min_box_px
         return json.dumps(values, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> DetectorMetadata:
         values = json.loads(text)
-        ratio = values.get("piece_area_ratio")
+        ratio, min_box = values.get("piece_area_ratio"), values.get("min_box_px")
         return cls(DetectorConfig.from_dict(values["model"]), float(values["pixscale_arcsec"]),
                    float(values["score_threshold"]), values.get("training", {}),
-                   None if ratio is None else float(ratio))
+                   None if ratio is None else float(ratio),
+                   None if min_box is None else float(min_box))

@@ -29,6 +29,10 @@ own pixels:
 6. **Pieces** (``piece_area_ratio``, the model's setting by default): a detection whose mask lies
    mostly inside a much bigger detection's mask is dropped as a piece of it (a
    knot in a nearby spiral's arm, a bright core boxed on its own).
+7. **Smallest size** (``min_box_px``, the model's setting by default): detections whose
+   box's longer side is shorter than this many model pixels are dropped inside the
+   network, before their masks and second look are made (a deep field's hundreds of
+   sources a few pixels across cost more than its galaxies).
 """
 
 from __future__ import annotations
@@ -247,6 +251,10 @@ class Detector:
         Drop detections that are pieces of one at least this many times bigger
         (:func:`pieces_of_bigger`, module docstring 6.). Default: the model's
         (``metadata.piece_area_ratio``); ``math.inf`` keeps every piece.
+    min_box_px : float, optional
+        Drop detections whose box's longer side is shorter than this, in model pixels
+        (module docstring, 7.). Default: the model's (``metadata.min_box_px``); 0 keeps
+        every size.
     morphology : MorphologyClassifier, optional
         Second look at each galaxy for spiral against elliptical (module docstring);
         None: the detector's own class probabilities.
@@ -257,7 +265,8 @@ class Detector:
                  tile_size: int = 512, tile_overlap: int = 128, batch_size: int = 4,
                  morphology: MorphologyClassifier | None = None,
                  scales: tuple[float, ...] = (1.0,), merge_iou: float = MERGE_NMS_IOU,
-                 piece_area_ratio: float | None = None) -> None:
+                 piece_area_ratio: float | None = None,
+                 min_box_px: float | None = None) -> None:
         if not 0 <= tile_overlap < tile_size:
             raise ValueError("tile_overlap must be >= 0 and smaller than tile_size")
         self.device = torch.device(device) if device is not None else torch.device(
@@ -280,6 +289,12 @@ class Detector:
         if ratio is not None and not ratio >= 1:
             raise ValueError(f"piece_area_ratio must be >= 1, got {ratio}")
         self.piece_area_ratio = None if ratio is None or math.isinf(ratio) else float(ratio)
+        min_box = metadata.min_box_px if min_box_px is None else min_box_px
+        if min_box is not None and not 0 <= min_box < math.inf:
+            raise ValueError(f"min_box_px must be a number >= 0, got {min_box}")
+        self.min_box_px = float(min_box) if min_box else None
+        if hasattr(self.model, "roi_heads"):
+            self.model.roi_heads.min_box_side = self.min_box_px or 0.0
 
     @classmethod
     def from_file(cls, path: str | PathLike[str] | None = None, *,

@@ -146,6 +146,8 @@ def _run_key(detector: Detector) -> str:
                 "tile": [detector.tile_size, detector.tile_overlap]}
     if detector.piece_area_ratio is not None:  # absent when off: older runs keep their key
         settings["pieces"] = detector.piece_area_ratio
+    if detector.min_box_px is not None:
+        settings["min_box"] = detector.min_box_px
     return run_key(settings)
 
 
