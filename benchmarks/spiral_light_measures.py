@@ -75,9 +75,10 @@ def light_measures(rgb: np.ndarray) -> tuple[float, float, float, float]:
     return colour, concentration, asymmetry, float(gini(light, mask=~mask))
 
 
-def galaxies(folder: Path, gz1: Path, classifier: MorphologyClassifier,
-             out_of_fold: bool) -> dict[str, np.ndarray]:
-    """Labels, GZ1 classes, second-look logits and light measures of a folder's galaxies."""
+def second_look_logits(folder: Path, classifier: MorphologyClassifier, out_of_fold: bool
+                       ) -> dict[str, np.ndarray]:
+    """Labels, GZ1 classes, fold and second-look logit of a folder's galaxies (module
+    docstring), with the ``CutoutExamples`` they came from under ``examples``."""
     meta = classifier.metadata
     examples = morphology_examples([folder], input_size=meta.model.input_size,
                                    crop_context=meta.crop_context,
@@ -96,13 +97,21 @@ def galaxies(folder: Path, gz1: Path, classifier: MorphologyClassifier,
         else:
             logit = np.concatenate([ensemble_logit(classifier.members, crops[i:i + 256])
                                     .float().numpy() for i in range(0, len(crops), 256)])
+    return {"spiral": examples.labels, "gz1_class": np.array([gz1_class[i] for i in examples.ids]),
+            "logit": logit, "folds": folds, "examples": examples}
+
+
+def galaxies(folder: Path, gz1: Path, classifier: MorphologyClassifier,
+             out_of_fold: bool) -> dict[str, np.ndarray]:
+    """Labels, GZ1 classes, second-look logits and light measures of a folder's galaxies."""
+    found = second_look_logits(folder, classifier, out_of_fold)
+    examples = found.pop("examples")
     measures = []
     for example_id in examples.ids:
         name = example_id.split(":")[0]
         with Image.open(gz1 / "images" / f"{name}.jpeg") as image:
             measures.append(light_measures(np.asarray(image.convert("RGB"))))
-    return {"spiral": examples.labels, "gz1_class": np.array([gz1_class[i] for i in examples.ids]),
-            "logit": logit, "measures": np.array(measures), "folds": folds}
+    return {**found, "measures": np.array(measures)}
 
 
 def design(logit: np.ndarray | None, measures: np.ndarray | None,
