@@ -5,6 +5,7 @@ Usage::
 
     python benchmarks/spiral_cut.py --train runs/gz1/train \\
         [--score runs/eval_gz1_test/objects.csv runs/eval_sim/objects.csv] [--json OUT]
+        [--write-model OUT.pt]
 
 The second look trains on GZ1 galaxies (29% spirals) beside simulated ones (66%), and its
 calibrated ``p_spiral`` carries GZ1's class balance: at 0.5, GZ1-like spirals are called
@@ -13,15 +14,19 @@ elliptical far more often than ellipticals spiral. The cut: every GZ1 train gala
 on the crop around its true box (the crop the members trained on); the cut of
 ``spiral_decision.THRESHOLDS`` with the best balanced accuracy (ties: nearest 0.5). Each
 ``--score`` table (``objects.csv`` of ``galseg evaluate detector``: matched galaxies, their
-final ``p_spiral``) is then scored at 0.5 and at the cut. ``scripts/ship_morphology.py
---spiral-cut`` moves the calibration so that the cut becomes 0.5. Results are recorded in
-``docs/experiments.md``.
+final ``p_spiral``) is then scored at 0.5 and at the cut. ``--write-model`` writes the
+classifier with its Platt offset moved by ``-logit(cut)``, so that its ``p_spiral >= 0.5``
+is the cut (``p_spiral`` then reads as the probability for equal priors): a candidate to
+evaluate with ``galseg evaluate detector --morphology OUT.pt`` and to ship with
+``scripts/ship_morphology.py``. Results are recorded in ``docs/experiments.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +35,7 @@ from spiral_light_measures import second_look_logits
 
 from galseg.evaluate.detection_metrics import spiral_elliptical_scores
 from galseg.models.cutout_net import platt_probability
+from galseg.models.weights import load_morphology_classifier, save_morphology_classifier
 from galseg.predict.morphology import MorphologyClassifier
 
 
@@ -48,6 +54,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="second look (default shipped)")
     parser.add_argument("--score", nargs="*", default=[], help="objects.csv tables to score")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--write-model", type=Path, default=None,
+                        help="write the classifier with the cut moved to 0.5 here")
     args = parser.parse_args()
     classifier = MorphologyClassifier.from_file(args.model, device="cpu")
     train = second_look_logits(args.train, classifier, out_of_fold=True)
@@ -73,6 +81,17 @@ def main() -> None:
                                              "spiral_recall", "elliptical_recall", "auc")}
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
+    if args.write_model:
+        members, metadata = load_morphology_classifier(args.model)
+        scale, offset = metadata.calibration
+        moved = offset - math.log(cut / (1 - cut))
+        training = {**metadata.training, "spiral_cut": {
+            "cut": cut, "calibration_before": [scale, offset],
+            "chosen_on": f"out-of-fold p_spiral of {len(truth)} galaxies of {args.train}, "
+                         "best balanced accuracy (benchmarks/spiral_cut.py)"}}
+        save_morphology_classifier(members, dataclasses.replace(
+            metadata, calibration=(scale, moved), training=training), args.write_model)
+        print(f"wrote {args.write_model}: Platt offset {offset:.4f} -> {moved:.4f}")
 
 
 if __name__ == "__main__":
