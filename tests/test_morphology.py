@@ -134,6 +134,22 @@ def test_shipped_morphology_classifier_loads_and_is_refused_when_damaged(tmp_pat
         load_morphology_classifier()
 
 
+def test_shipped_spiral_cut_is_at_one_half():
+    """The shipped calibration is the trained one moved so that its old cut (chosen for
+    equal priors out of fold) is p_spiral = 0.5: the decision is the same either way."""
+    from galseg.models.cutout_net import platt_probability
+
+    _, metadata = load_morphology_classifier()
+    cut = metadata.training["spiral_cut"]
+    logits = np.linspace(-6, 6, 2001)
+    before = platt_probability(logits, tuple(cut["calibration_before"]))
+    after = platt_probability(logits, metadata.calibration)
+    assert 0.05 <= cut["cut"] <= 0.95
+    np.testing.assert_array_equal(after >= 0.5, before >= cut["cut"] - 1e-12)
+    # the ranking is unchanged
+    assert np.all(np.diff(after) > 0) and np.all(np.diff(before) > 0)
+
+
 def test_cli_train_morphology(folder, tmp_path, capsys):
     out = tmp_path / "cli.pt"
     code = main(["train", "morphology", "--data", str(folder), "--out", str(out),
