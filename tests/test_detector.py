@@ -494,6 +494,26 @@ def test_min_box_drops_small_detections_before_the_mask_head():
     assert (np.max(found.boxes[:, 2:] - found.boxes[:, :2], axis=1) >= 12 - 1e-6).all()
 
 
+def test_heads_skip_detections_under_the_score_threshold_with_the_same_result():
+    picture = np.random.default_rng(3).integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    every = _tiny_detector(score_threshold=0.0).detect(picture)
+    assert len(every) > 2
+    threshold = float(np.median(every.scores))  # half of the (random) network's detections
+    found = {}
+    for heads_threshold in (None, 0.0):
+        detector = _tiny_detector(score_threshold=threshold)
+        assert detector.model.roi_heads.score_thresh == pytest.approx(threshold, abs=1e-5)
+        if heads_threshold is not None:  # every proposal through the mask head, as before
+            detector.model.roi_heads.score_thresh = heads_threshold
+        found[heads_threshold] = detector.detect(picture)
+    assert 0 < len(found[None]) < len(every)
+    assert len(found[None]) == len(found[0.0])
+    np.testing.assert_array_equal(found[None].boxes, found[0.0].boxes)
+    np.testing.assert_array_equal(found[None].scores, found[0.0].scores)
+    for a, b in zip(found[None].mask_crops, found[0.0].mask_crops, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_run_detect_outputs_wcs_resume_and_bad_files(tmp_path):
     rgb, _ = _disc_picture((96, 96), [(40, 50)], 8)
     Image.fromarray(rgb).save(tmp_path / "a.png")

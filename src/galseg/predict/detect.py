@@ -295,6 +295,9 @@ class Detector:
         self.min_box_px = float(min_box) if min_box else None
         if hasattr(self.model, "roi_heads"):
             self.model.roi_heads.min_box_side = self.min_box_px or 0.0
+            # Detections under the score threshold are dropped below anyway: none of them
+            # goes through the mask head (the heads keep scores strictly above theirs).
+            self.model.roi_heads.score_thresh = self.score_threshold - 1e-6
 
     @classmethod
     def from_file(cls, path: str | PathLike[str] | None = None, *,
