@@ -31,7 +31,7 @@ from galseg.models.detector import (
     count_parameters,
 )
 from galseg.models.weights import DetectorMetadata, load_detector, save_detector
-from galseg.predict.detect import Detector, _tile_starts, pieces_of_bigger
+from galseg.predict.detect import Detector, _tile_starts, fills_gaps, pieces_of_bigger
 from galseg.predict.detect_run import run_detect
 from galseg.predict.detections import Detections
 from galseg.training.detector import (
@@ -514,6 +514,45 @@ def test_heads_skip_detections_under_the_score_threshold_with_the_same_result():
         np.testing.assert_array_equal(a, b)
 
 
+def test_extra_passes_only_fill_gaps():
+    boxes = [torch.tensor(b, dtype=torch.float64) for b in (
+        [10, 10, 20, 20], [40, 10, 50, 20],    # first pass: two neighbours
+        [8, 8, 52, 22],                        # half pass: both as one box -> dropped
+        [100, 100, 160, 170],                  # half pass: a big galaxy the first missed
+        [12, 12, 18, 18])]                     # half pass: inside a first-pass box only
+    keep = fills_gaps(boxes, [0, 0, 1, 1, 1])
+    assert keep.tolist() == [True, True, False, True, False]
+    assert fills_gaps(boxes[2:], [1, 1, 1]).all()  # no first pass: nothing to fill
+    assert fills_gaps([], []).size == 0
+
+
+def test_half_pass_adds_what_the_full_pass_missed():
+    size = 64
+    # the same network output at both passes: at half size its box covers twice the
+    # input pixels, so the half pass's copy holds the full pass's centre and is dropped
+    output = dict(boxes=torch.tensor([[8.0, 8.0, 24.0, 24.0]]), scores=torch.tensor([0.9]),
+                  class_probs=torch.tensor([[0.8, 0.1, 0.1]]),
+                  masks=torch.ones((1, 1, size, size)))
+    detector = _tiny_detector(tile_size=size, tile_overlap=0, scales=(1.0, 0.5))
+    detector.model = lambda images: [output for _ in images]  # type: ignore[assignment]
+    found = detector.detect(np.zeros((size, size, 3), np.uint8))
+    assert len(found) == 1
+    np.testing.assert_allclose(found.boxes[0], [8, 8, 24, 24])
+    # a box only the half pass sees is added, in input pixels
+    calls = []
+
+    def model(images):
+        calls.append(images[0].shape[-1])
+        full = images[0].shape[-1] == size
+        box = [[8.0, 8.0, 24.0, 24.0]] if full else [[20.0, 20.0, 30.0, 30.0]]
+        return [dict(output, boxes=torch.tensor(box)) for _ in images]
+
+    detector.model = model  # type: ignore[assignment]
+    found = detector.detect(np.zeros((size, size, 3), np.uint8))
+    assert calls == [size, size // 2]
+    assert sorted(found.boxes[:, 0].tolist()) == [8.0, 40.0]
+
+
 def test_run_detect_outputs_wcs_resume_and_bad_files(tmp_path):
     rgb, _ = _disc_picture((96, 96), [(40, 50)], 8)
     Image.fromarray(rgb).save(tmp_path / "a.png")
@@ -604,12 +643,15 @@ def test_cli_detect(tmp_path, capsys):
     Image.fromarray(rgb).save(tmp_path / "x.jpg")
     status = main(["detect", str(tmp_path / "x.jpg"), "--out", str(tmp_path / "o"),
                    "--model", str(model), "--quiet", "--fits-catalog",
-                   "--piece-area-ratio", "4", "--min-box-px", "6"])
+                   "--piece-area-ratio", "4", "--min-box-px", "6", "--scales", "1,0.5"])
     assert status == 0
     assert (tmp_path / "o" / "catalog.csv").is_file()
     assert (tmp_path / "o" / "catalog.fits").is_file()
     assert main(["detect", str(tmp_path / "none*.png"), "--out", str(tmp_path / "o2"),
                  "--model", str(model)]) == 2
+    with pytest.raises(SystemExit):  # argparse refuses a bad list of passes
+        main(["detect", str(tmp_path / "x.jpg"), "--out", str(tmp_path / "o3"),
+              "--scales", "1,-0.5"])
 
 
 def test_no_proposals_gives_no_detections():
@@ -711,3 +753,12 @@ def test_detector_masks_are_those_of_the_full_pasted_masks():
     assert len(found[0]) > 0 and len(found[0]) == len(found[1])
     np.testing.assert_array_equal(found[0].boxes, found[1].boxes)
     assert (found[0].masks == found[1].masks).all()
+
+
+def test_run_key_names_every_setting_that_changes_the_catalog():
+    from galseg.predict.detect_run import _run_key
+
+    keys = {_run_key(_tiny_detector()), _run_key(_tiny_detector(scales=(1.0, 0.5))),
+            _run_key(_tiny_detector(min_box_px=8)), _run_key(_tiny_detector(piece_area_ratio=4))}
+    assert len(keys) == 4
+    assert _run_key(_tiny_detector()) == _run_key(_tiny_detector(scales=(1.0,)))

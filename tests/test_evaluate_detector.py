@@ -118,6 +118,7 @@ class FakeDetector:
         self.score_threshold = 0.4
         self.piece_area_ratio = None
         self.min_box_px = None
+        self.scales = (1.0,)
 
     def detect(self, rgb: np.ndarray, *, pixscale_arcsec: float | None = None,
                weight_image: np.ndarray | None = None) -> Detections:
@@ -623,13 +624,15 @@ def fake_detect_module(monkeypatch):
         def from_file(cls, path: str | None = None, *, morphology: str = "default",
                       score_threshold: float | None = None,
                       piece_area_ratio: float | None = None,
-                      min_box_px: float | None = None) -> FakeDetector:
+                      min_box_px: float | None = None,
+                      scales: tuple[float, ...] = (1.0,)) -> FakeDetector:
             loaded.append(path if morphology == "default" else (path, morphology))
             detector = FakeDetector()
             if score_threshold is not None:
                 detector.score_threshold = score_threshold
             detector.piece_area_ratio = piece_area_ratio
             detector.min_box_px = min_box_px
+            detector.scales = scales
             return detector
 
     module = types.ModuleType("galseg.predict.detect")
@@ -671,10 +674,12 @@ def test_cli_options_and_errors(sim_dir, tmp_path, capsys, fake_detect_module):
     assert summary["setup"]["score_threshold"] == 0.4  # the model's own
     assert main(["evaluate", "detector", "--data", str(sim_dir), "--out", str(out), "--limit",
                  "1", "--noise-scales", "--no-baseline", "--score-threshold", "0.6",
-                 "--piece-area-ratio", "10", "--min-box-px", "8", "--quiet"]) == 0
+                 "--piece-area-ratio", "10", "--min-box-px", "8", "--scales", "1,0.5",
+                 "--quiet"]) == 0
     setup = json.loads((out / "summary.json").read_text())["setup"]
     assert setup["score_threshold"] == 0.6 and setup["piece_area_ratio"] == 10.0
     assert setup["min_box_px"] == 8.0 and "min_box_px" not in summary["setup"]
+    assert setup["scales"] == [1.0, 0.5] and "scales" not in summary["setup"]
     assert "classical" not in summary["completeness"]
     assert not (out / "noise.png").exists() and not (out / "overlay.png").exists()
     capsys.readouterr()

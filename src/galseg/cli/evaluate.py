@@ -264,6 +264,8 @@ def _evaluate_detector(args: argparse.Namespace) -> int:
         evaluation.setup["piece_area_ratio"] = detector.piece_area_ratio
         if detector.min_box_px is not None:  # absent when off, as in older evaluations
             evaluation.setup["min_box_px"] = detector.min_box_px
+        if detector.scales != (1.0,):
+            evaluation.setup["scales"] = list(detector.scales)
         evaluation.setup["data"] = [str(folder) for folder in args.data]
         return evaluation, evaluation.write(args.out) + write_figures(evaluation, args.out)
 

@@ -19,7 +19,9 @@ own pixels:
    of objects, not with objects x pixels.
 4. **Passes at other scales** (``scales``, default one pass at 1): the picture is also
    resampled by each extra factor (0.5 shows big galaxies at half size, inside the
-   anchors' range), tiled and detected the same way; all passes' detections go
+   anchors' range), tiled and detected the same way. The extra passes only fill gaps:
+   a detection of theirs whose box holds the centre of a first-pass detection is
+   dropped (at half size two neighbours often come back as one box). The rest go
    through the final suppression together, masks and boxes mapped to input pixels.
 5. **Morphology.** With a :class:`~galseg.predict.morphology.MorphologyClassifier`
    (the shipped one by default), each object's galaxy probability (spiral +
@@ -115,6 +117,37 @@ def pieces_of_bigger(crops: Sequence[np.ndarray], offsets: np.ndarray, area_rati
     return piece
 
 
+def fills_gaps(boxes: Sequence[torch.Tensor], passes: Sequence[int]) -> np.ndarray:
+    """Which detections to keep across passes (module docstring, 4.): all of the first
+    pass (``passes == 0``), and those of other passes whose box holds no first-pass
+    box's centre.
+
+    Parameters
+    ----------
+    boxes : sequence of tensors
+        ``x0, y0, x1, y1`` of each detection, one pixel grid for all.
+    passes : sequence of int
+        Pass of each detection (index in ``Detector.scales``).
+
+    Returns
+    -------
+    ndarray of bool
+        True: keep.
+    """
+    passes = np.asarray(passes, dtype=np.int64).reshape(-1)
+    keep = np.ones(len(passes), bool)
+    if not len(passes) or not (passes > 0).any() or not (passes == 0).any():
+        return keep
+    stacked = torch.stack(list(boxes)).double().numpy().reshape(-1, 4)
+    first = stacked[passes == 0]
+    centres_x, centres_y = (first[:, 0] + first[:, 2]) / 2, (first[:, 1] + first[:, 3]) / 2
+    for i in np.flatnonzero(passes > 0):
+        x0, y0, x1, y1 = stacked[i]
+        keep[i] = not np.any((centres_x >= x0) & (centres_x <= x1)
+                             & (centres_y >= y0) & (centres_y <= y1))
+    return keep
+
+
 def _tile_starts(extent: int, tile: int, overlap: int) -> list[int]:
     if extent <= tile:
         return [0]
@@ -173,6 +206,8 @@ class TileDetections:
     scores: list[float] = field(default_factory=list)
     probs: list[np.ndarray] = field(default_factory=list)
     crops: list[tuple[np.ndarray, tuple[int, int]]] = field(default_factory=list)
+    passes: list[int] = field(default_factory=list)
+    """Index in ``Detector.scales`` of the pass that found each detection."""
 
     @classmethod
     def join(cls, parts: Sequence[TileDetections]) -> TileDetections:
@@ -182,6 +217,7 @@ class TileDetections:
             joined.scores += part.scores
             joined.probs += part.probs
             joined.crops += part.crops
+            joined.passes += part.passes
         return joined
 
 
@@ -414,7 +450,8 @@ class Detector:
         shape = (int(source.shape[0]), int(source.shape[1]))
         pass_factor, model_shape = self._passes(shape, scale, pixscale_arcsec)[block.pass_index]
         grid = _WindowGrid(source, shape, model_shape)
-        return self._detect_grid(grid, pass_factor, shape, block.start, block.stop)
+        return self._detect_grid(grid, pass_factor, shape, block.start, block.stop,
+                                 pass_index=block.pass_index)
 
     @torch.inference_mode()
     def merge_tile_blocks(self, source: PictureWindows, parts: Sequence[TileDetections], *,
@@ -446,17 +483,19 @@ class Detector:
         """All passes over a picture of ``shape``, merged; ``grid_for(model_shape)`` gives
         the picture resampled to a model grid (window by window)."""
         found, first = [], None
-        for pass_factor, model_shape in self._passes(shape, factor, None):
+        for index, (pass_factor, model_shape) in enumerate(self._passes(shape, factor, None)):
             grid = grid_for(model_shape)
             first = first or (grid, pass_factor)
-            found.append(self._detect_grid(grid, pass_factor, shape))
+            found.append(self._detect_grid(grid, pass_factor, shape, pass_index=index))
         return self._merge(TileDetections.join(found), shape, first[0].picture, first[1],
                            weight_image)
 
     def _merge(self, found: TileDetections, shape: tuple[int, int], picture: Any,
                base_factor: float, weight_image: Any) -> Detections:
-        # A box whose mask has no pixel on the input grid is not an object.
-        solid = [i for i, (crop, _) in enumerate(found.crops) if crop.any()]
+        # A box whose mask has no pixel on the input grid is not an object; an extra
+        # pass's box holding a first-pass detection's centre is not a new one.
+        gap = fills_gaps(found.boxes, found.passes)
+        solid = [i for i, (crop, _) in enumerate(found.crops) if crop.any() and gap[i]]
         boxes, scores = [found.boxes[i] for i in solid], [found.scores[i] for i in solid]
         probs, crops = [found.probs[i] for i in solid], [found.crops[i] for i in solid]
         if boxes:
@@ -486,8 +525,8 @@ class Detector:
             detector_p_spiral=detector_p_spiral)
 
     def _detect_grid(self, grid: _TensorGrid | _WindowGrid, factor: float,
-                     shape: tuple[int, int], start: int = 0, stop: int | None = None
-                     ) -> TileDetections:
+                     shape: tuple[int, int], start: int = 0, stop: int | None = None, *,
+                     pass_index: int = 0) -> TileDetections:
         """One pass (tiles ``start:stop`` of it): each detection's box in input pixels,
         score, class probabilities and mask crop on the input grid, from the tiles of
         ``grid`` (the picture on the model grid)."""
@@ -521,6 +560,7 @@ class Detector:
                                                tile_shape)
                 for j, box in enumerate(b):
                     found.boxes.append(box / factor)  # input pixels
+                    found.passes.append(pass_index)
                     found.scores.append(tile_scores[j])
                     found.probs.append(tile_probs[j])
                     found.crops.append(self._mask_crop(windows[j], tile_shape, y0, x0, box,

@@ -148,6 +148,8 @@ def _run_key(detector: Detector) -> str:
         settings["pieces"] = detector.piece_area_ratio
     if detector.min_box_px is not None:
         settings["min_box"] = detector.min_box_px
+    if detector.scales != (1.0,):
+        settings["scales"] = list(detector.scales)
     return run_key(settings)
 
 
