@@ -43,7 +43,7 @@ def add_detector_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scales", type=pass_scales, default=None, metavar="F,F",
                         help="passes over each picture at these factors of the model's "
                              "scale, e.g. 1,0.5: the half-size pass adds big galaxies the "
-                             "first missed, at about 1.5 times the time (default: 1)")
+                             "first missed, for 10-50%% more time (default: 1)")
 
 
 def pass_scales(text: str) -> tuple[float, ...]:
