@@ -139,12 +139,12 @@ def fills_gaps(boxes: Sequence[torch.Tensor], passes: Sequence[int]) -> np.ndarr
     if not len(passes) or not (passes > 0).any() or not (passes == 0).any():
         return keep
     stacked = torch.stack(list(boxes)).double().numpy().reshape(-1, 4)
-    first = stacked[passes == 0]
-    centres_x, centres_y = (first[:, 0] + first[:, 2]) / 2, (first[:, 1] + first[:, 3]) / 2
-    for i in np.flatnonzero(passes > 0):
-        x0, y0, x1, y1 = stacked[i]
-        keep[i] = not np.any((centres_x >= x0) & (centres_x <= x1)
-                             & (centres_y >= y0) & (centres_y <= y1))
+    first, extra = stacked[passes == 0], stacked[passes > 0]
+    centres_x = (first[None, :, 0] + first[None, :, 2]) / 2
+    centres_y = (first[None, :, 1] + first[None, :, 3]) / 2
+    holds = ((centres_x >= extra[:, 0:1]) & (centres_x <= extra[:, 2:3])
+             & (centres_y >= extra[:, 1:2]) & (centres_y <= extra[:, 3:4]))
+    keep[passes > 0] = ~holds.any(axis=1)
     return keep
 
 
