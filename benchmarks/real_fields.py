@@ -38,7 +38,7 @@ import numpy as np
 from astropy.table import Table, vstack
 from scipy import ndimage
 
-from galseg.cli._args import pass_scales
+from galseg.cli._args import add_detector_settings, detector_settings
 from galseg.data.gz1 import GZ1_CLASSES, gz1_split
 from galseg.data.gz1_fields import compose_gz1_field
 from galseg.data.images import read_image
@@ -139,15 +139,9 @@ def main() -> None:
     parser.add_argument("--marks", default=str(Path(__file__).with_name(
         "real_field_marks.csv")))
     parser.add_argument("--part", choices=("tune", "test", "both"), default="both")
-    parser.add_argument("--scales", type=pass_scales, default=(1.0,),
-                        help="comma-separated pass factors")
-    parser.add_argument("--score-threshold", type=float, default=None)
+    add_detector_settings(parser)  # --score-threshold, --piece-area-ratio, --min-box-px, --scales
     parser.add_argument("--tile-overlap", type=int, default=128)
     parser.add_argument("--merge-iou", type=float, default=0.5)
-    parser.add_argument("--piece-area-ratio", type=float, default=None,
-                        help="drop pieces of detections this many times bigger")
-    parser.add_argument("--min-box-px", type=float, default=None,
-                        help="drop detections smaller than this (model pixels)")
     parser.add_argument("--n-composed", type=int, default=3)
     parser.add_argument("--no-classical", action="store_true")
     parser.add_argument("--overlays", default=None)
@@ -162,11 +156,8 @@ def main() -> None:
                         help="also write the composed fields' marks to this CSV")
     args = parser.parse_args()
 
-    detector = Detector.from_file(args.model, score_threshold=args.score_threshold,
-                                  tile_overlap=args.tile_overlap, scales=args.scales,
-                                  merge_iou=args.merge_iou,
-                                  piece_area_ratio=args.piece_area_ratio,
-                                  min_box_px=args.min_box_px)
+    detector = Detector.from_file(args.model, tile_overlap=args.tile_overlap,
+                                  merge_iou=args.merge_iou, **detector_settings(args))
     marks = read_marks(args.marks)
     parts = ("tune", "test") if args.part == "both" else (args.part,)
     results: dict[str, dict[str, list[FieldScore]]] = {}
@@ -206,7 +197,7 @@ def main() -> None:
                                       marks=field["marks"], boxes=found.boxes))
             tile.image.save(out / f"{field['name']}_real_fields.png")
     summary: dict[str, object] = {
-        "settings": {"scales": args.scales, "score_threshold": detector.score_threshold,
+        "settings": {"scales": detector.scales, "score_threshold": detector.score_threshold,
                      "tile_overlap": args.tile_overlap, "merge_iou": args.merge_iou,
                      "piece_area_ratio": args.piece_area_ratio,
                      "min_box_px": detector.min_box_px},
