@@ -35,7 +35,7 @@ from spiral_light_measures import second_look_logits
 
 from galseg.evaluate.detection_metrics import spiral_elliptical_scores
 from galseg.models.cutout_net import platt_probability
-from galseg.models.weights import load_morphology_classifier, save_morphology_classifier
+from galseg.models.weights import save_morphology_classifier
 from galseg.predict.morphology import MorphologyClassifier
 
 
@@ -82,7 +82,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     if args.write_model:
-        members, metadata = load_morphology_classifier(args.model)
+        members, metadata = classifier.members, classifier.metadata
         scale, offset = metadata.calibration
         moved = offset - math.log(cut / (1 - cut))
         training = {**metadata.training, "spiral_cut": {
