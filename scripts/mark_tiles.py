@@ -36,7 +36,8 @@ from scipy import ndimage
 
 from galseg.data.images import read_image
 from galseg.evaluate.real_fields import inside_mark_circles
-from galseg.labels.eye_marks import field_marks, marking_tiles, read_marks, write_marks
+from galseg.labels.eye_marks import (display_uint8, field_marks, marking_tiles, read_marks,
+                                     write_marks)
 
 
 def load_picture(source: str) -> np.ndarray:
@@ -80,7 +81,8 @@ def montage(rgb: np.ndarray, draft: Table, out: Path, field: str, *, cell: int =
     """Sheets of numbered squares, one per draft row, centred on it (module docstring)."""
     from PIL import Image, ImageDraw
     height, width = rgb.shape[:2]
-    padded = np.pad(rgb, ((half_width, half_width), (half_width, half_width), (0, 0)))
+    padded = np.pad(display_uint8(rgb),
+                    ((half_width, half_width), (half_width, half_width), (0, 0)))
     scale = cell / (2 * half_width)
     written = []
     for first in range(0, len(draft), per_sheet):

@@ -11,8 +11,10 @@ mask, so detections are matched by position and size (the rule is
   the spiral); pairs are made one to one, closest first (relative to the radius);
 * **completeness** is the share of galaxy marks (``spiral``, ``elliptical``,
   ``unclear``) found, by marked size: :data:`SIZE_BINS` (15-30 px and >= 30 px);
-* **purity** is the share of the detections that found a mark, among the detections
-  that are not *neutral*: a detection that found nothing is neutral when its centre lies
+* **purity** is the share of the detections that found a galaxy mark, among the
+  detections that are not *neutral*: a detection that found a ``star`` mark is neutral
+  (purity is of galaxies; a star found is neither right nor wrong there), and so is one
+  that found nothing when its centre lies
   inside the circle of an ``unclear``, ``star`` or ``small`` mark (``small`` marks, galaxies
   below the marking size, are never found: they only make detections neutral), or when
   it is smaller than
@@ -109,8 +111,9 @@ class FieldScore:
         The field's marks, with ``found`` (bool), ``detection`` (index or -1) and
         ``predicted_class`` added.
     detections : Table
-        ``x``, ``y``, ``size_px``, ``p_spiral`` and ``status``: ``match``, ``neutral``
-        (on an unclear or star mark), ``small`` (unmatched, below the marking limit) or
+        ``x``, ``y``, ``size_px``, ``p_spiral`` and ``status``: ``match`` (found a galaxy
+        mark), ``neutral`` (found a star mark, or on an unclear, star or small mark),
+        ``small`` (unmatched, below the marking limit) or
         ``false``.
     """
 
@@ -147,7 +150,10 @@ def score_field(field: str, marks: Table, xy: np.ndarray, sizes: np.ndarray,
     predicted = np.where(found >= 0, called[np.maximum(found, 0)] if len(p) else "", "")
     marks["predicted_class"] = predicted if len(marks) else np.zeros(0, str)
     status = np.full(len(sizes), "false", dtype="<U7")
-    status[found[found >= 0]] = "match"
+    galaxy_mark = np.isin(np.asarray(marks["class"], str), GALAXY_MARK_CLASSES)
+    status[found[(found >= 0) & galaxy_mark]] = "match"
+    # a found star is neither a galaxy found nor a false one: purity is of galaxies
+    status[found[(found >= 0) & ~galaxy_mark]] = "neutral"
     neutral_marks = np.isin(np.asarray(marks["class"], str), NEUTRAL_MARK_CLASSES)
     status[(status == "false") & inside_mark_circles(xy, marks[neutral_marks])] = "neutral"
     small = sizes < MIN_SCORED_DETECTION_PX * marked_pixel_factor

@@ -113,7 +113,9 @@ class MarkingTile:
         return f"x{self.x0:05d}_y{self.y0:05d}"
 
 
-def _stretch(rgb: np.ndarray, gain: float) -> np.ndarray:
+def display_uint8(rgb: np.ndarray, gain: float = 1.0) -> np.ndarray:
+    """The picture as 8-bit RGB for looking at: uint8 kept, float in [0, 1] scaled, NaN
+    black; ``gain`` > 1 brightens faint light (asinh)."""
     array = np.asarray(rgb)
     picture = array.astype(np.float32) / (255.0 if array.dtype == np.uint8 else 1.0)
     if gain != 1.0:  # asinh brightening of faint light, 0 and 1 kept
@@ -150,7 +152,7 @@ def marking_tiles(rgb: np.ndarray, *, tile: int = 200, zoom: int = 3, grid: int 
     ------
     MarkingTile
     """
-    picture = _stretch(rgb, gain)
+    picture = display_uint8(rgb, gain)
     if picture.ndim != 3 or picture.shape[2] != 3:
         raise ValueError(f"rgb must be (H, W, 3), got shape {picture.shape}")
     if tile < 1 or zoom < 1 or grid < 1 or not 0 <= overlap < tile:
