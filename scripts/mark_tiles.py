@@ -36,8 +36,13 @@ from scipy import ndimage
 
 from galseg.data.images import read_image
 from galseg.evaluate.real_fields import inside_mark_circles
-from galseg.labels.eye_marks import (display_uint8, field_marks, marking_tiles, read_marks,
-                                     write_marks)
+from galseg.labels.eye_marks import (
+    display_uint8,
+    field_marks,
+    marking_tiles,
+    read_marks,
+    write_marks,
+)
 
 
 def load_picture(source: str) -> np.ndarray:
