@@ -65,8 +65,8 @@ def main() -> None:
     at_half = spiral_elliptical_scores(truth, p_spiral, gz1_class=train["gz1_class"])
     print(f"GZ1 train, out of fold ({len(truth)} galaxies, {train['spiral'].mean():.3f} "
           f"spirals): balanced accuracy {at_half['balanced_accuracy']:.3f} at 0.5, "
-          f"{balanced:.3f} at the cut {cut:g}")
-    result = {"cut": cut, "train_balanced_at_cut": balanced,
+          f"{balanced:.3f} at the cut {cut:g}; AUC {at_half['auc']:.4f}")
+    result = {"cut": cut, "train_balanced_at_cut": balanced, "train_auc": at_half["auc"],
               "train_balanced_at_half": at_half["balanced_accuracy"], "tables": {}}
     print("\n| table, cut | balanced | spirals | ellipticals | face-on spirals | edge-on | AUC |")
     print("|---|---|---|---|---|---|---|")
