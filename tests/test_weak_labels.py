@@ -61,6 +61,48 @@ def test_weak_loss_pushes_the_maps_the_right_way():
     assert (maps.grad[1].flatten(1)[:, :TOP_K] > 0).all()  # elliptical: lower both
 
 
+def test_weak_loss_of_edge_on_discs_lowers_the_spiral_map_and_frees_the_bar():
+    no_arms = torch.tensor([False, False])
+    edge_on = torch.tensor([True, False])
+    # an edge-on disc pays its spiral map's smooth maximum only; an elliptical both
+    assert float(weak_loss(_maps(1, 0.3, 0.9), no_arms[:1], edge_on[:1])) == \
+        pytest.approx(0.3)
+    assert float(weak_loss(_maps(2, 0.3, 0.1), no_arms, edge_on)) == \
+        pytest.approx((0.3 + 0.4) / 2)
+    maps = _maps(2, 0.1, 0.1).requires_grad_(True)
+    weak_loss(maps, no_arms, edge_on).backward()
+    assert (maps.grad[0, 0].view(-1)[:TOP_K] > 0).all()  # edge-on: lower the arm votes
+    assert maps.grad[0, 1].abs().sum() == 0  # ...and leave its bar channel free
+    assert (maps.grad[1].flatten(1)[:, :TOP_K] > 0).all()
+    # without edge_on every galaxy without arms lowers both maps, as before
+    assert float(weak_loss(_maps(1, 0.3, 0.9), no_arms[:1])) == pytest.approx(1.2)
+
+
+def test_gz1_weak_examples_with_edge_on_discs(tmp_path):
+    codes = [0, 1, 2, 3] * 8
+    source = gz1_folder(tmp_path / "gz1", codes)
+    plain = load_gz1_weak_examples(source, frame_size=24, crop=30, progress=False)
+    assert not plain.edge_on.any()
+    examples = load_gz1_weak_examples(source, frame_size=24, crop=30, progress=False,
+                                      edge_on=True, cache=tmp_path / "e.npz")
+    code_of = {str(587722981733826700 + i): code for i, code in enumerate(codes)}
+    kept = [code_of[n] for n in examples.names]
+    assert 3 in kept and set(kept) <= {0, 1, 2, 3}
+    np.testing.assert_array_equal(examples.edge_on, np.array(kept) == 3)
+    np.testing.assert_array_equal(examples.has_arms, np.isin(kept, (1, 2)))
+    # the cache keeps the flag, and a cache made without edge-on discs is not reused
+    again = load_gz1_weak_examples(source, frame_size=24, crop=30, progress=False,
+                                   edge_on=True, cache=tmp_path / "e.npz")
+    np.testing.assert_array_equal(again.edge_on, examples.edge_on)
+    without = load_gz1_weak_examples(source, frame_size=24, crop=30, progress=False,
+                                     cache=tmp_path / "e.npz")
+    assert len(without) == len(plain) < len(examples)
+    images, has_arms, edge_on = examples.tensors(np.arange(len(examples)))
+    assert has_arms.tolist() == examples.has_arms.tolist()
+    assert images.shape[0] == len(examples) and edge_on.dtype == torch.bool
+    assert len(examples.subset(val=False).edge_on) == len(examples.subset(val=False))
+
+
 def test_weak_loss_stops_pushing_once_an_elliptical_map_is_zero():
     # The U-Net's head passes gradients straight through its ReLU; a zero map must still
     # get no gradient from an elliptical, or the logits are pushed down without end.
@@ -118,6 +160,7 @@ def test_training_with_weak_labels_runs_and_records_them(sim_dataset, tmp_path):
     assert any("weak labels" in m for m in messages)
     _, metadata = load_segmenter(tmp_path / "w.pt")
     assert metadata.training["weak_spirals"] > 0 and metadata.training["weak_ellipticals"] > 0
+    assert metadata.training["weak_edge_on"] == 0
     assert metadata.training["config"]["weak_data"] == str(source.resolve())
     # the validation loss is the simulations' masked L1 plus the weighted weak loss
     model, _ = load_segmenter(tmp_path / "w.pt")
@@ -139,3 +182,14 @@ def test_training_refuses_a_negative_weak_weight_or_a_one_galaxy_batch(sim_datas
         with pytest.raises(ValueError, match="weak_weight"):
             train_segmenter(sim_dataset, tmp_path / "x.pt", config, device="cpu",
                             progress=False, log=lambda _: None)
+
+
+def test_training_with_edge_on_discs_records_them(sim_dataset, tmp_path):
+    source = gz1_folder(tmp_path / "gz1", [0, 1, 2, 3] * 8)
+    config = TrainConfig(model=TINY_UNET, frame_size=48, batch_size=8, max_epochs=1,
+                         weak_data=str(source), weak_batch_size=4, weak_edge_on=True)
+    train_segmenter(sim_dataset, tmp_path / "e.pt", config, device="cpu", progress=False,
+                    log=lambda _: None)
+    _, metadata = load_segmenter(tmp_path / "e.pt")
+    assert metadata.training["weak_edge_on"] > 0
+    assert metadata.training["config"]["weak_edge_on"] is True

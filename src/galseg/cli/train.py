@@ -103,6 +103,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                           "(an image-level loss added to the masked L1; docs/models.md)")
     seg.add_argument("--weak-weight", type=float, default=TrainConfig.weak_weight, metavar="W",
                      help="weight of that loss (default %(default)s)")
+    seg.add_argument("--weak-edge-on", action="store_true",
+                     help="with --weak-gz1, also its edge-on discs: no arms visible in the "
+                          "spiral map, the bar channel left free")
     seg.add_argument("--eye-bars", type=Path, default=None, metavar="DATA",
                      help="shared data folder (gz1_sdss/, legacy_cutouts/) holding the "
                           "pictures of galseg's bar labels by eye: their train split "
@@ -252,6 +255,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def _train_segmenter(args: argparse.Namespace) -> int:
     from galseg.training.segmenter import train_segmenter
 
+    if args.weak_edge_on and args.weak_gz1 is None:
+        raise SystemExit("error: --weak-edge-on needs --weak-gz1")
     depth = len(args.widths)
     dropout = args.dropout if args.dropout is not None else [0.0] + [0.1] * (depth - 1)
     model = UNetConfig(widths=tuple(args.widths), blocks_per_level=args.blocks,
@@ -264,7 +269,7 @@ def _train_segmenter(args: argparse.Namespace) -> int:
                          lr_schedule=args.lr_schedule, degrade_probability=args.degrade,
                          init_from=str(args.init_from) if args.init_from else None,
                          weak_data=str(args.weak_gz1) if args.weak_gz1 else None,
-                         weak_weight=args.weak_weight,
+                         weak_weight=args.weak_weight, weak_edge_on=args.weak_edge_on,
                          eye_bar_data=str(args.eye_bars) if args.eye_bars else None,
                          eye_bar_labels=str(args.eye_bar_labels) if args.eye_bar_labels
                          else None,

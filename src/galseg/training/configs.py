@@ -45,6 +45,8 @@ class TrainConfig:
     :mod:`galseg.training.weak_labels` (train split only)."""
     weak_weight: float = 0.1
     """Weight of that loss against the masked L1 of the simulated galaxies."""
+    weak_edge_on: bool = False
+    """Also the edge-on discs of ``weak_data``: no visible arms, bar channel free."""
     weak_batch_size: int = 16
     """Real galaxies per step (half spirals, half ellipticals)."""
     eye_bar_data: str | None = None

@@ -185,10 +185,13 @@ def train_segmenter(
                              f"of each class); got {config.weak_weight}, "
                              f"{config.weak_batch_size}")
         weak = load_gz1_weak_examples(config.weak_data, frame_size=config.frame_size,
-                                      cache=run_dir / "weak_examples.npz", progress=progress)
+                                      cache=run_dir / "weak_examples.npz", progress=progress,
+                                      edge_on=config.weak_edge_on)
         weak_train, weak_val = weak.subset(val=False), weak.subset(val=True)
-        log(f"weak labels: {int(weak.has_arms.sum())} spirals, {int((~weak.has_arms).sum())} "
-            f"ellipticals from {config.weak_data} ({len(weak_val)} validate)")
+        log(f"weak labels: {int(weak.has_arms.sum())} spirals, "
+            f"{int((~weak.has_arms & ~weak.edge_on).sum())} ellipticals, "
+            f"{int(weak.edge_on.sum())} edge-on discs from {config.weak_data} "
+            f"({len(weak_val)} validate)")
 
     eye_bars = None
     if config.eye_bar_data is not None:
@@ -239,7 +242,7 @@ def train_segmenter(
             # One forward pass over simulated and real galaxies together: batch norm then
             # learns statistics of the mix it is evaluated with (separate passes left
             # running statistics that fit neither and raised the simulations' loss).
-            weak_images, has_arms = weak_train.tensors(
+            weak_images, has_arms, edge_on = weak_train.tensors(
                 weak_train.balanced_batch(config.weak_batch_size, rng))
             weak_images, _ = augment_images(weak_images, rng, config.grey_probability)
             images = torch.cat([images, weak_images])
@@ -255,7 +258,7 @@ def train_segmenter(
         loss, n = masked_l1(prediction[:n_sim], targets.to(device))
         if weak_train is not None:
             loss = loss + config.weak_weight * weak_loss(
-                prediction[n_sim:n_sim + n_weak], has_arms)
+                prediction[n_sim:n_sim + n_weak], has_arms, edge_on)
         if eye_bars is not None:
             loss = loss + config.eye_bar_weight * eye_bar_loss(
                 prediction[n_sim + n_weak:, 1], inside, outside, is_bar)
@@ -288,7 +291,9 @@ def train_segmenter(
                   "minutes": outcome.minutes, "device": str(device),
                   "config": config.to_dict()}
         | ({} if weak is None else {"weak_spirals": int(weak.has_arms.sum()),
-                                    "weak_ellipticals": int((~weak.has_arms).sum())})
+                                    "weak_ellipticals": int((~weak.has_arms
+                                                             & ~weak.edge_on).sum()),
+                                    "weak_edge_on": int(weak.edge_on.sum())})
         | ({} if eye_bars is None else {"eye_bars": int(eye_bars.is_bar.sum()),
                                         "eye_unbarred": int((~eye_bars.is_bar).sum())}))
     save_segmenter(model, metadata, model_path)

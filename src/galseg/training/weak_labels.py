@@ -10,7 +10,10 @@ ellipticals). Real galaxies that carry only a class still constrain the maps:
 * a **spiral** whose winding Galaxy Zoo 1 volunteers saw (classes 1 and 2; edge-on
   discs are left out, their arms are not visible) has arms somewhere: the strongest
   pixels of the spiral map should reach at least ``arm_level``. Where and how the arms
-  run is left to the simulations; the bar channel is left free.
+  run is left to the simulations; the bar channel is left free;
+* optionally (``edge_on=True``), an **edge-on disc** (class 3) shows no arms, though it
+  has them: the strongest pixels of the spiral map should be 0, and the bar channel is
+  left free (a bar seen edge-on is a box or peanut, not a bar the maps draw).
 
 :func:`weak_loss` turns this into a loss on the mean of each map's ``top_k`` largest
 values (a smooth maximum: one hot pixel is not enough, and the gradient reaches
@@ -57,7 +60,10 @@ ARM_LEVEL = 0.2
 """Smooth maximum of the spiral vote fraction asked of a spiral: twice the level at which
 ``galseg.measure`` calls arms present (0.1), so a spiral passes with a margin."""
 
-CACHE_VERSION = 1
+EDGE_ON_CLASS = 3
+"""Galaxy Zoo 1 code of edge-on discs: no visible arms, bar left free (``edge_on=True``)."""
+
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -72,12 +78,20 @@ class WeakExamples:
     has_arms : ndarray of bool, shape (N,)
     is_val : ndarray of bool, shape (N,)
         The validation galaxies (fixed by a hash of the name).
+    edge_on : ndarray of bool, shape (N,), optional
+        Galaxies without visible arms whose bar channel is left free (edge-on discs);
+        all False by default.
     """
 
     names: np.ndarray
     images: np.ndarray
     has_arms: np.ndarray
     is_val: np.ndarray
+    edge_on: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.edge_on is None:
+            object.__setattr__(self, "edge_on", np.zeros(len(self.names), bool))
 
     def __len__(self) -> int:
         return len(self.names)
@@ -86,11 +100,13 @@ class WeakExamples:
         """The validation (``val=True``) or training galaxies."""
         keep = self.is_val == val
         return WeakExamples(self.names[keep], self.images[keep], self.has_arms[keep],
-                            self.is_val[keep])
+                            self.is_val[keep], self.edge_on[keep])
 
-    def tensors(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (n, 3, S, S) float in [0, 1] and labels (n,) bool of ``index``."""
-        return image_batch(self.images[index]), torch.from_numpy(self.has_arms[index])
+    def tensors(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Images (n, 3, S, S) float in [0, 1], ``has_arms`` and ``edge_on`` (n,) bool of
+        ``index``."""
+        return (image_batch(self.images[index]), torch.from_numpy(self.has_arms[index]),
+                torch.from_numpy(self.edge_on[index]))
 
     def balanced_batch(self, size: int, rng: np.random.Generator) -> np.ndarray:
         """Sorted indices of ``size`` galaxies, half with arms and half without (drawn
@@ -110,13 +126,15 @@ def smooth_maximum(maps: torch.Tensor, top_k: int = TOP_K) -> torch.Tensor:
     return flat.topk(min(top_k, flat.shape[-1]), dim=-1).values.mean(dim=-1)
 
 
-def weak_loss(prediction: torch.Tensor, has_arms: torch.Tensor, *, top_k: int = TOP_K,
+def weak_loss(prediction: torch.Tensor, has_arms: torch.Tensor,
+              edge_on: torch.Tensor | None = None, *, top_k: int = TOP_K,
               arm_level: float = ARM_LEVEL) -> torch.Tensor:
     """Image-level loss of (N, 2, H, W) spiral/bar maps (module docstring).
 
-    Galaxies without arms: the smooth maxima of both maps; with arms:
-    ``max(0, arm_level - smooth maximum of the spiral map)``. The two groups are averaged
-    separately and then together, so the loss does not depend on the batch's class mix.
+    Galaxies without arms: the smooth maxima of both maps (of the spiral map alone where
+    ``edge_on``); with arms: ``max(0, arm_level - smooth maximum of the spiral map)``. The
+    two groups are averaged separately and then together, so the loss does not depend on
+    the batch's class mix.
 
     The U-Net's output ReLU passes gradients straight through
     (:class:`~galseg.models.unet.StraightThroughReLU`), which lets a spiral's dead map be
@@ -125,9 +143,19 @@ def weak_loss(prediction: torch.Tensor, has_arms: torch.Tensor, *, top_k: int = 
     it drove the logits down without bound and the training diverged.
     """
     has_arms = has_arms.to(prediction.device)
+    smooth_peaks = smooth_maximum(torch.relu(prediction[~has_arms]), top_k)
+    if edge_on is not None:
+        smooth_peaks = _free_bars(smooth_peaks, edge_on.to(prediction.device)[~has_arms])
     return _loss_of_peaks(smooth_maximum(prediction[has_arms, :1], top_k)[:, 0],
-                          smooth_maximum(torch.relu(prediction[~has_arms]), top_k),
-                          arm_level, empty=prediction)
+                          smooth_peaks, arm_level, empty=prediction)
+
+
+def _free_bars(smooth_peaks: torch.Tensor, edge_on: torch.Tensor) -> torch.Tensor:
+    """(N, 2) smooth maxima of galaxies without arms with the bar column of the edge-on
+    ones zeroed (their bar channel is left free)."""
+    keep = torch.ones_like(smooth_peaks)
+    keep[edge_on, 1] = 0.0
+    return smooth_peaks * keep
 
 
 def _loss_of_peaks(spiral_peaks: torch.Tensor, smooth_peaks: torch.Tensor, arm_level: float,
@@ -158,6 +186,7 @@ def load_gz1_weak_examples(
     crop: int = GZ1_SEGMENTER_CROP,
     cache: str | PathLike[str] | None = None,
     progress: bool = True,
+    edge_on: bool = False,
 ) -> WeakExamples:
     """Weak examples from a Galaxy Zoo 1 SDSS folder (``labels.csv``, ``images/``).
 
@@ -174,41 +203,50 @@ def load_gz1_weak_examples(
     cache : path, optional
         ``.npz`` file reused when made from the same galaxies, crop and frame.
     progress : bool
+    edge_on : bool
+        Also the edge-on discs (class 3), as galaxies without visible arms whose bar
+        channel is left free.
 
     Returns
     -------
     WeakExamples
-        Train-split galaxies of classes 0, 1 and 2 whose image could be read.
+        Train-split galaxies of classes 0, 1 and 2 (and 3 with ``edge_on``) whose image
+        could be read.
     """
     gz1_dir = Path(gz1_dir)
     labels = read_gz1_labels(gz1_dir)
-    chosen = [(str(row["objid"]), WEAK_CLASSES[int(row["gz1_class"])]) for row in labels
-              if int(row["gz1_class"]) in WEAK_CLASSES and gz1_split(str(row["objid"])) == "train"]
+    classes = {**WEAK_CLASSES, EDGE_ON_CLASS: False} if edge_on else WEAK_CLASSES
+    chosen = [(str(row["objid"]), classes[int(row["gz1_class"])],
+               int(row["gz1_class"]) == EDGE_ON_CLASS) for row in labels
+              if int(row["gz1_class"]) in classes and gz1_split(str(row["objid"])) == "train"]
     key = json.dumps({"version": CACHE_VERSION, "frame": frame_size, "crop": crop,
                       "galaxies": chosen})
     stored = read_cache(cache, key)
     if stored is not None:
         return WeakExamples(stored["names"], stored["images"], stored["has_arms"],
-                            stored["is_val"])
-    names, images, has_arms = [], [], []
-    for objid, arms in tqdm(chosen, desc="reading GZ1 cutouts", unit="image",
-                            disable=not progress):
+                            stored["is_val"], stored["edge_on"])
+    names, images, has_arms, edge = [], [], [], []
+    for objid, arms, is_edge_on in tqdm(chosen, desc="reading GZ1 cutouts", unit="image",
+                                        disable=not progress):
         try:
             images.append(_read_crop(gz1_dir / "images" / f"{objid}.jpeg", crop, frame_size))
         except (OSError, ValueError):  # a missing or broken JPEG costs one galaxy, not the run
             continue
         names.append(objid)
         has_arms.append(arms)
+        edge.append(is_edge_on)
     if not names:
         raise InputFileError(gz1_dir, "no readable spiral or elliptical cutouts in the "
                              "Galaxy Zoo 1 train split")
     examples = WeakExamples(
         names=np.array(names), images=np.stack(images),
         has_arms=np.array(has_arms, dtype=bool),
-        is_val=np.array([unit_hash(f"weak-val:{n}") < VAL_FRACTION for n in names]))
+        is_val=np.array([unit_hash(f"weak-val:{n}") < VAL_FRACTION for n in names]),
+        edge_on=np.array(edge, dtype=bool))
     if cache is not None:
         write_cache(cache, key, names=examples.names, images=examples.images,
-                    has_arms=examples.has_arms, is_val=examples.is_val)
+                    has_arms=examples.has_arms, is_val=examples.is_val,
+                    edge_on=examples.edge_on)
     return examples
 
 
@@ -220,11 +258,13 @@ def evaluate_weak_loss(model: torch.nn.Module, examples: WeakExamples, *, batch_
     peaks = []
     with torch.inference_mode():
         for start in range(0, len(examples), batch_size):
-            images, _ = examples.tensors(np.arange(start, min(start + batch_size, len(examples))))
+            images, _, _ = examples.tensors(
+                np.arange(start, min(start + batch_size, len(examples))))
             prediction = model(images.to(device, memory_format=torch.channels_last)).float()
             peaks.append(smooth_maximum(prediction).cpu())
     if not peaks:
         return float("nan")
     peak = torch.cat(peaks)
     has_arms = torch.from_numpy(examples.has_arms)
-    return float(_loss_of_peaks(peak[has_arms, 0], peak[~has_arms], ARM_LEVEL, empty=peak))
+    smooth_peaks = _free_bars(peak[~has_arms], torch.from_numpy(examples.edge_on)[~has_arms])
+    return float(_loss_of_peaks(peak[has_arms, 0], smooth_peaks, ARM_LEVEL, empty=peak))
