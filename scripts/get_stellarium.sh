@@ -8,6 +8,11 @@
 # labelling helper and benchmarks never list them.
 set -euo pipefail
 dest="${1:-runs/stellarium}"
+# galseg's Python: $PYTHON, else the project's .venv (found before the cd below), else python3
+python="${PYTHON:-}"
+if [ -z "$python" ]; then
+    if [ -x .venv/bin/python ]; then python="$PWD/.venv/bin/python"; else python=python3; fi
+fi
 mkdir -p "$dest"
 cd "$dest"
 if ! ls stellarium-data_*_all.deb >/dev/null 2>&1; then
@@ -20,7 +25,7 @@ dpkg-deb -x "$deb" extract.tmp
 rm -rf extract && mv extract.tmp extract
 textures=extract/usr/share/stellarium/nebulae/default
 echo "$(ls "$textures"/*.png | wc -l) textures in $PWD/$textures"
-python - "$textures" <<'PY'
+"$python" - "$textures" <<'PY'
 import sys
 from galseg.data.stellarium import read_stellarium_textures
 table = read_stellarium_textures(sys.argv[1])
