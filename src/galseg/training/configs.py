@@ -48,7 +48,8 @@ class TrainConfig:
     weak_edge_on: bool = False
     """Also the edge-on discs of ``weak_data``: no visible arms, bar channel free."""
     weak_batch_size: int = 16
-    """Real galaxies per step (half spirals, half ellipticals)."""
+    """Real galaxies per step (half spirals, half without arms: ellipticals, and edge-on
+    discs with ``weak_edge_on``)."""
     eye_bar_data: str | None = None
     """The shared data folder (``gz1_sdss/``, ``legacy_cutouts/``) whose train-split bar
     labels by eye add the loss of :mod:`galseg.training.eye_bars`."""
