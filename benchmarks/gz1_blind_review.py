@@ -43,7 +43,7 @@ def make_sheet(objects: Path, images: Path, out: Path, n: int, seed: int) -> Non
     ids = np.asarray(table["image"], str)
     rng = np.random.default_rng(seed)
     missed = ids[face_on & ~spiral_call]
-    chosen = {"missed": missed[:n] if n < len(missed) else missed}
+    chosen = {"missed": missed[:n]}
     for group, pool in (("right", ids[face_on & spiral_call]),
                         ("elliptical", ids[(code == 0) & ~spiral_call])):
         chosen[group] = rng.choice(pool, min(len(chosen["missed"]), len(pool)),

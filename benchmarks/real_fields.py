@@ -199,7 +199,7 @@ def main() -> None:
     summary: dict[str, object] = {
         "settings": {"scales": detector.scales, "score_threshold": detector.score_threshold,
                      "tile_overlap": args.tile_overlap, "merge_iou": args.merge_iou,
-                     "piece_area_ratio": args.piece_area_ratio,
+                     "piece_area_ratio": detector.piece_area_ratio,
                      "min_box_px": detector.min_box_px},
         "seconds": timing}
     for key, groups in results.items():

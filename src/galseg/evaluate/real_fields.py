@@ -140,7 +140,8 @@ def score_field(field: str, marks: Table, xy: np.ndarray, sizes: np.ndarray,
     sizes = np.asarray(sizes, float).reshape(-1)
     p = (np.full(len(sizes), np.nan) if p_spiral is None
          else np.asarray(p_spiral, float).reshape(-1))
-    findable = np.asarray(marks["class"], str) != "small"
+    classes = np.asarray(marks["class"], str)
+    findable = classes != "small"
     found = np.full(len(marks), -1, np.int64)
     found[findable] = match_marks(xy, sizes, marks[findable])
     marks = marks.copy()
@@ -150,11 +151,11 @@ def score_field(field: str, marks: Table, xy: np.ndarray, sizes: np.ndarray,
     predicted = np.where(found >= 0, called[np.maximum(found, 0)] if len(p) else "", "")
     marks["predicted_class"] = predicted if len(marks) else np.zeros(0, str)
     status = np.full(len(sizes), "false", dtype="<U7")
-    galaxy_mark = np.isin(np.asarray(marks["class"], str), GALAXY_MARK_CLASSES)
+    galaxy_mark = np.isin(classes, GALAXY_MARK_CLASSES)
     status[found[(found >= 0) & galaxy_mark]] = "match"
     # a found star is neither a galaxy found nor a false one: purity is of galaxies
     status[found[(found >= 0) & ~galaxy_mark]] = "neutral"
-    neutral_marks = np.isin(np.asarray(marks["class"], str), NEUTRAL_MARK_CLASSES)
+    neutral_marks = np.isin(classes, NEUTRAL_MARK_CLASSES)
     status[(status == "false") & inside_mark_circles(xy, marks[neutral_marks])] = "neutral"
     small = sizes < MIN_SCORED_DETECTION_PX * marked_pixel_factor
     status[(status == "false") & small] = "small"

@@ -178,7 +178,8 @@ def train_segmenter(
                          f"{len(train)} train, {len(val)} val from {data_dir}")
     log(f"{len(train)} train, {len(val)} validation, {len(test)} test galaxies; "
         f"device {device}")
-    weak = weak_train = weak_val = None
+    weak_train = weak_val = None
+    weak_counts: dict[str, int] = {}
     if config.weak_data is not None:
         if config.weak_weight < 0 or config.weak_batch_size < 2:
             raise ValueError(f"weak_weight must be >= 0 and weak_batch_size >= 2 (one galaxy "
@@ -188,9 +189,12 @@ def train_segmenter(
                                       cache=run_dir / "weak_examples.npz", progress=progress,
                                       edge_on=config.weak_edge_on)
         weak_train, weak_val = weak.subset(val=False), weak.subset(val=True)
-        log(f"weak labels: {int(weak.has_arms.sum())} spirals, "
-            f"{int((~weak.has_arms & ~weak.edge_on).sum())} ellipticals, "
-            f"{int(weak.edge_on.sum())} edge-on discs from {config.weak_data} "
+        weak_counts = {"weak_spirals": int(weak.has_arms.sum()),
+                       "weak_ellipticals": int((~weak.has_arms & ~weak.edge_on).sum()),
+                       "weak_edge_on": int(weak.edge_on.sum())}
+        log(f"weak labels: {weak_counts['weak_spirals']} spirals, "
+            f"{weak_counts['weak_ellipticals']} ellipticals, "
+            f"{weak_counts['weak_edge_on']} edge-on discs from {config.weak_data} "
             f"({len(weak_val)} validate)")
 
     eye_bars = None
@@ -290,10 +294,7 @@ def train_segmenter(
                   "epochs_run": outcome.epochs_run, "stopped": outcome.stopped_because,
                   "minutes": outcome.minutes, "device": str(device),
                   "config": config.to_dict()}
-        | ({} if weak is None else {"weak_spirals": int(weak.has_arms.sum()),
-                                    "weak_ellipticals": int((~weak.has_arms
-                                                             & ~weak.edge_on).sum()),
-                                    "weak_edge_on": int(weak.edge_on.sum())})
+        | weak_counts
         | ({} if eye_bars is None else {"eye_bars": int(eye_bars.is_bar.sum()),
                                         "eye_unbarred": int((~eye_bars.is_bar).sum())}))
     save_segmenter(model, metadata, model_path)

@@ -78,20 +78,15 @@ class WeakExamples:
     has_arms : ndarray of bool, shape (N,)
     is_val : ndarray of bool, shape (N,)
         The validation galaxies (fixed by a hash of the name).
-    edge_on : ndarray of bool, shape (N,), optional
-        Galaxies without visible arms whose bar channel is left free (edge-on discs);
-        all False by default.
+    edge_on : ndarray of bool, shape (N,)
+        Galaxies without visible arms whose bar channel is left free (edge-on discs).
     """
 
     names: np.ndarray
     images: np.ndarray
     has_arms: np.ndarray
     is_val: np.ndarray
-    edge_on: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        if self.edge_on is None:
-            object.__setattr__(self, "edge_on", np.zeros(len(self.names), bool))
+    edge_on: np.ndarray
 
     def __len__(self) -> int:
         return len(self.names)
