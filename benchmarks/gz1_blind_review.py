@@ -8,7 +8,8 @@ Usage::
     python benchmarks/gz1_blind_review.py score --out DIR
 
 ``sheet`` takes, from the objects table of ``galseg evaluate detector`` on GZ1 cutouts,
-every face-on spiral (GZ1 codes 1, 2) called elliptical (``missed``), as many face-on
+the face-on spirals (GZ1 codes 1, 2) called elliptical (``missed``, the first ``n`` in
+the table's order), as many face-on
 spirals called spiral (``right``) and ellipticals called elliptical (``elliptical``),
 shuffles them and draws each cutout's central 150 px under a number only; the key
 (which group each number is) goes to ``DIR/key.csv``, to be opened only by ``score``.

@@ -193,3 +193,12 @@ def test_training_with_edge_on_discs_records_them(sim_dataset, tmp_path):
     _, metadata = load_segmenter(tmp_path / "e.pt")
     assert metadata.training["weak_edge_on"] > 0
     assert metadata.training["config"]["weak_edge_on"] is True
+
+
+def test_edge_on_discs_need_the_gz1_folder(tmp_path):
+    with pytest.raises(ValueError, match="weak_edge_on needs weak_data"):
+        TrainConfig(model=TINY_UNET, weak_edge_on=True)
+    from galseg.cli.main import main
+    with pytest.raises(SystemExit, match="error: weak_edge_on needs weak_data"):
+        main(["train", "segmenter", "--data", str(tmp_path), "--out",
+              str(tmp_path / "m.pt"), "--weak-edge-on"])

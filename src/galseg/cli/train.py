@@ -255,26 +255,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def _train_segmenter(args: argparse.Namespace) -> int:
     from galseg.training.segmenter import train_segmenter
 
-    if args.weak_edge_on and args.weak_gz1 is None:
-        raise SystemExit("error: --weak-edge-on needs --weak-gz1")
     depth = len(args.widths)
     dropout = args.dropout if args.dropout is not None else [0.0] + [0.1] * (depth - 1)
     model = UNetConfig(widths=tuple(args.widths), blocks_per_level=args.blocks,
                        middle_blocks=args.middle_blocks, dropout=tuple(dropout),
                        input_normalisation=args.input_normalisation)
-    config = TrainConfig(model=model, frame_size=args.frame_size, batch_size=args.batch_size,
-                         learning_rate=args.lr, weight_decay=args.weight_decay,
-                         max_epochs=args.epochs, patience=args.patience,
-                         max_minutes=args.max_minutes, seed=args.seed,
-                         lr_schedule=args.lr_schedule, degrade_probability=args.degrade,
-                         init_from=str(args.init_from) if args.init_from else None,
-                         weak_data=str(args.weak_gz1) if args.weak_gz1 else None,
-                         weak_weight=args.weak_weight, weak_edge_on=args.weak_edge_on,
-                         eye_bar_data=str(args.eye_bars) if args.eye_bars else None,
-                         eye_bar_labels=str(args.eye_bar_labels) if args.eye_bar_labels
-                         else None,
-                         eye_bar_stellarium=str(args.stellarium) if args.stellarium else None,
-                         eye_bar_weight=args.eye_bar_weight)
+    try:  # inconsistent options, e.g. --weak-edge-on without --weak-gz1
+        config = TrainConfig(model=model, frame_size=args.frame_size, batch_size=args.batch_size,
+                             learning_rate=args.lr, weight_decay=args.weight_decay,
+                             max_epochs=args.epochs, patience=args.patience,
+                             max_minutes=args.max_minutes, seed=args.seed,
+                             lr_schedule=args.lr_schedule, degrade_probability=args.degrade,
+                             init_from=str(args.init_from) if args.init_from else None,
+                             weak_data=str(args.weak_gz1) if args.weak_gz1 else None,
+                             weak_weight=args.weak_weight, weak_edge_on=args.weak_edge_on,
+                             eye_bar_data=str(args.eye_bars) if args.eye_bars else None,
+                             eye_bar_labels=str(args.eye_bar_labels) if args.eye_bar_labels
+                             else None,
+                             eye_bar_stellarium=str(args.stellarium) if args.stellarium else None,
+                             eye_bar_weight=args.eye_bar_weight)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     train_segmenter(args.data, args.out, config, run_dir=args.run_dir, workers=args.workers,
                     device=args.device, progress=not args.quiet)
     return 0

@@ -63,6 +63,11 @@ class TrainConfig:
     eye_bar_batch_size: int = 8
     """Eye-labelled galaxies per step (half barred, half not)."""
 
+    def __post_init__(self) -> None:
+        if self.weak_edge_on and self.weak_data is None:
+            raise ValueError("weak_edge_on needs weak_data, the Galaxy Zoo 1 folder whose "
+                             "edge-on discs it adds (galseg train segmenter --weak-gz1)")
+
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["model"] = self.model.to_dict()
